@@ -1,0 +1,27 @@
+# The two commands every contributor needs: `make run` and `make test`.
+GO ?= go
+
+.PHONY: run test build vet bench bench-ceiling
+
+## run: start the ledger server (finds or starts a Postgres by itself)
+run:
+	$(GO) run ./cmd/ledger serve
+
+## test: vet and run every test with the race detector
+test: vet
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+## build: build the ledger binary into bin/
+build:
+	$(GO) build -o bin/ledger ./cmd/ledger
+
+## bench: the event store's benchmarks
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 10s ./eventstore/postgres/
+
+## bench-ceiling: the append benchmark beside pgbench's raw INSERT ceiling
+bench-ceiling:
+	scripts/pgbench-ceiling.sh 20

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"ledger/eventstore/postgres"
+	ledgerhttp "ledger/http"
+	"ledger/internal/config"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP server until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, logger, err := setup(cmd)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, logger)
+		},
+	}
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout)
+	return cmd
+}
+
+// serve runs the server until ctx ends, then shuts down in order: HTTP,
+// store, pool, embedded database.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err error) {
+	b := readBuild()
+	logger.Info("starting", "version", b.version, "revision", b.revision,
+		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String())
+	db, err := openDB(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	store := postgres.New(db.Pool, postgres.WithLogger(logger))
+	defer store.Close()
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String())
+	handler := ledgerhttp.NewServer(ledgerhttp.Deps{DB: db.Pool, Store: store, Logger: logger})
+	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,172 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"ledger/eventstore"
+)
+
+// txCapacity is how many events one transaction can append: the low 16 bits
+// of a position number the events within their transaction.
+const txCapacity = 1 << 16
+
+// appendSQL inserts a batch in one statement when the stream's current
+// version satisfies the expected version and no event id is recorded yet;
+// otherwise it inserts nothing and the caller diagnoses why.
+//
+// $1 stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
+// $4..$8 the events' ids, types, schema versions, data and metadata.
+const appendSQL = `
+WITH tx AS (
+    SELECT pg_current_xact_id()::text::bigint << 16 AS lo
+), next AS (
+    SELECT coalesce((SELECT max(position) + 1 FROM events
+                     WHERE position >= tx.lo AND position < tx.lo + 65536), tx.lo) AS pos, tx.lo
+    FROM tx
+), cur AS (
+    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1
+)
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
+FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
+    WITH ORDINALITY AS b(id, type, sv, data, meta, n)
+WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))
+  AND next.pos - next.lo + cardinality($4::uuid[]) <= 65536
+  AND NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($4::uuid[]))
+RETURNING version, position`
+
+// maxRetries bounds how often an append whose expectation still holds is
+// tried again after losing a race (expected Any or StreamExists).
+const maxRetries = 20
+
+// errRetry marks a lost race that a new attempt may win.
+var errRetry = errors.New("retry")
+
+// querier is what an append needs of a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Append implements eventstore.Store. Each attempt is one statement in its
+// own transaction, so an append is atomic and costs one round trip.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	args, err := appendArgs(stream, expected, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := appendOnce(ctx, s.pool, stream, expected, events, args, false)
+		if errors.Is(err, errRetry) && attempt < maxRetries {
+			continue
+		}
+		if errors.Is(err, errRetry) {
+			err = fmt.Errorf("append to %s: %d attempts lost races: %w", stream, attempt+1, eventstore.ErrConcurrency)
+		}
+		if err == nil && !res.Duplicate {
+			s.committed()
+		}
+		return res, err
+	}
+}
+
+// AppendTx appends inside the caller's transaction, with the rules of
+// Append. The events become visible when tx commits; call Committed then so
+// that subscribers wake at once. A conflict detected by a unique constraint
+// aborts tx and returns ErrConcurrency: retry the whole transaction, and a
+// repeat of events that did commit then reports Duplicate. One transaction
+// can append at most 65,536 events.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	args, err := appendArgs(stream, expected, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	res, err := appendOnce(ctx, tx, stream, expected, events, args, true)
+	if errors.Is(err, errRetry) {
+		err = fmt.Errorf("append to %s: lost a race: %w", stream, eventstore.ErrConcurrency)
+	}
+	return res, err
+}
+
+// Committed wakes this process's subscribers and, soon after, those of other
+// processes. Append calls it itself; callers of AppendTx call it after
+// their commit.
+func (s *Store) Committed() { s.committed() }
+
+func (s *Store) committed() {
+	s.wake.broadcast()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func appendArgs(stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) ([]any, error) {
+	if err := eventstore.Validate(stream, events); err != nil {
+		return nil, err
+	}
+	mode, exact := 0, int64(0)
+	if v, ok := expected.Version(); ok {
+		mode, exact = 1, int64(v)
+	} else if expected.IsStreamExists() {
+		mode = 2
+	}
+	ids := make([]uuid.UUID, len(events))
+	types := make([]string, len(events))
+	svs := make([]int32, len(events))
+	data := make([]string, len(events))
+	metas := make([]string, len(events))
+	for i, e := range events {
+		meta, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: metadata of event %d: %w", stream, i, err)
+		}
+		ids[i], types[i], svs[i], data[i], metas[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Data), string(meta)
+	}
+	return []any{stream, mode, exact, ids, types, svs, data, metas}, nil
+}
+
+func appendOnce(ctx context.Context, q querier, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, args []any, inTx bool) (eventstore.AppendResult, error) {
+	rows, err := q.Query(ctx, appendSQL, args...)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+	}
+	var res eventstore.AppendResult
+	n := 0
+	for rows.Next() {
+		var version, position int64
+		if err := rows.Scan(&version, &position); err != nil {
+			rows.Close()
+			return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		}
+		n++
+		res.Version = max(res.Version, uint64(version))
+		res.Position = max(res.Position, eventstore.Position(position))
+	}
+	err = rows.Err()
+	switch {
+	case isUniqueViolation(err) && inTx:
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: a concurrent append won: %w", stream, eventstore.ErrConcurrency)
+	case isUniqueViolation(err):
+		return diagnose(ctx, q, stream, expected, events, true, false)
+	case err != nil:
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+	case n == 0:
+		return diagnose(ctx, q, stream, expected, events, false, inTx)
+	case n != len(events):
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events written", stream, n, len(events))
+	}
+	return res, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"ledger/eventstore"
+)
+
+const eventColumns = `position, event_id, stream, version, type, schema_version, data, metadata, recorded_at`
+
+// readAllSQL reads the global log below the horizon: the oldest transaction
+// still running. Every transaction with a smaller id has ended, so every
+// event with a smaller position is visible now or never will be.
+const readAllSQL = `
+SELECT ` + eventColumns + ` FROM events
+WHERE position > $1
+  AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16
+ORDER BY position
+LIMIT $2`
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, int64(from), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// ReadStreamAsOf implements eventstore.Store. It returns the longest prefix
+// of the stream recorded at or before at.
+func (s *Store) ReadStreamAsOf(ctx context.Context, stream string, at time.Time) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+WHERE stream = $1 AND version < coalesce(
+    (SELECT min(version) FROM events WHERE stream = $1 AND recorded_at > $2), 9223372036854775807)
+ORDER BY version`, stream, at)
+	if err != nil {
+		return nil, fmt.Errorf("read %s as of %s: %w", stream, at.Format(time.RFC3339Nano), err)
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read %s as of %s: %w", stream, at.Format(time.RFC3339Nano), err)
+	}
+	return events, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, s.readAllSQL, int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("read log after %d: %w", after, err)
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read log after %d: %w", after, err)
+	}
+	return events, nil
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
+	var head int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return eventstore.Position(head), nil
+}
+
+func scanEvents(rows pgx.Rows) ([]eventstore.Event, error) {
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		var (
+			e             eventstore.Event
+			pos, version  int64
+			schemaVersion int32
+			data, meta    []byte
+		)
+		err := rows.Scan(&pos, &e.ID, &e.Stream, &version, &e.Type, &schemaVersion, &data, &meta, &e.RecordedAt)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+			return nil, fmt.Errorf("metadata of event %s: %w", e.ID, err)
+		}
+		e.Position, e.Version, e.SchemaVersion = eventstore.Position(pos), uint64(version), int(schemaVersion)
+		e.Data, e.RecordedAt = data, e.RecordedAt.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,206 @@
+package config_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"ledger/internal/config"
+)
+
+var all = []config.Setting{
+	config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout,
+}
+
+func load(t *testing.T, settings []config.Setting, args []string, env map[string]string) (config.Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	config.AddFlags(fs, settings...)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse flags %v: %v", args, err)
+	}
+	return config.Load(fs, func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok
+	})
+}
+
+func defaults() config.Config {
+	return config.Config{HTTPAddr: ":8080", DataDir: "./.ledger", LogLevel: slog.LevelInfo, ShutdownTimeout: 15 * time.Second}
+}
+
+func TestLoadResolvesFlagThenEnvThenDefault(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(*config.Config)
+	}{
+		{name: "defaults", want: func(*config.Config) {}},
+		{
+			name: "env",
+			env: map[string]string{
+				"LEDGER_DATABASE_URL": "postgres://u:p@db:5432/ledger", "LEDGER_HTTP_ADDR": "127.0.0.1:9000",
+				"LEDGER_DATA_DIR": "/var/lib/ledger", "LEDGER_LOG_LEVEL": "DEBUG", "LEDGER_SHUTDOWN_TIMEOUT": "1m",
+			},
+			want: func(c *config.Config) {
+				c.DatabaseURL, c.HTTPAddr, c.DataDir = "postgres://u:p@db:5432/ledger", "127.0.0.1:9000", "/var/lib/ledger"
+				c.LogLevel, c.ShutdownTimeout = slog.LevelDebug, time.Minute
+			},
+		},
+		{
+			name: "flag wins over env",
+			args: []string{"--http-addr=:9001", "--log-level=error", "--shutdown-timeout=2s"},
+			env:  map[string]string{"LEDGER_HTTP_ADDR": ":9000", "LEDGER_LOG_LEVEL": "debug", "LEDGER_SHUTDOWN_TIMEOUT": "bad"},
+			want: func(c *config.Config) {
+				c.HTTPAddr, c.LogLevel, c.ShutdownTimeout = ":9001", slog.LevelError, 2*time.Second
+			},
+		},
+		{
+			name: "empty env counts as unset",
+			env:  map[string]string{"LEDGER_HTTP_ADDR": "", "LEDGER_LOG_LEVEL": ""},
+			want: func(*config.Config) {},
+		},
+		{
+			name: "key value database url and ipv6 address",
+			args: []string{"--database-url=host=/tmp dbname=ledger", "--http-addr=[::1]:0"},
+			want: func(c *config.Config) { c.DatabaseURL, c.HTTPAddr = "host=/tmp dbname=ledger", "[::1]:0" },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := load(t, all, tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := defaults()
+			tt.want(&want)
+			if got != want {
+				t.Errorf("Load = %+v, want %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestLoadRejectsInvalidSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string
+		notWant string
+	}{
+		{
+			name: "address without port",
+			env:  map[string]string{"LEDGER_HTTP_ADDR": "abc"},
+			want: []string{`invalid LEDGER_HTTP_ADDR (--http-addr) "abc": missing port in address`},
+		},
+		{
+			name: "port out of range from flag",
+			args: []string{"--http-addr=:99999"},
+			want: []string{`invalid LEDGER_HTTP_ADDR (--http-addr) ":99999": port "99999" is not a number from 0 to 65535`},
+		},
+		{
+			name: "log level",
+			env:  map[string]string{"LEDGER_LOG_LEVEL": "loud"},
+			want: []string{`invalid LEDGER_LOG_LEVEL (--log-level) "loud": must be one of debug, info, warn, error`},
+		},
+		{
+			name: "shutdown timeout not a duration",
+			env:  map[string]string{"LEDGER_SHUTDOWN_TIMEOUT": "15"},
+			want: []string{`invalid LEDGER_SHUTDOWN_TIMEOUT (--shutdown-timeout) "15": not a Go duration`},
+		},
+		{
+			name: "shutdown timeout not positive",
+			args: []string{"--shutdown-timeout=-1s"},
+			want: []string{`invalid LEDGER_SHUTDOWN_TIMEOUT (--shutdown-timeout) "-1s": must be positive`},
+		},
+		{
+			name: "empty data dir flag",
+			args: []string{"--data-dir="},
+			want: []string{`invalid LEDGER_DATA_DIR (--data-dir) "": must not be empty`},
+		},
+		{
+			name:    "database url keeps its password secret",
+			env:     map[string]string{"LEDGER_DATABASE_URL": "postgres://u:s3cret@db:99999/ledger?password=s3cret"},
+			want:    []string{"invalid LEDGER_DATABASE_URL (--database-url): ", "invalid port"},
+			notWant: "s3cret",
+		},
+		{
+			name:    "key value database url keeps its password secret",
+			env:     map[string]string{"LEDGER_DATABASE_URL": "host=db password=s3cret port=abc"},
+			want:    []string{"invalid LEDGER_DATABASE_URL (--database-url): "},
+			notWant: "s3cret",
+		},
+		{
+			name: "every invalid setting is reported",
+			env:  map[string]string{"LEDGER_HTTP_ADDR": "abc", "LEDGER_LOG_LEVEL": "loud"},
+			want: []string{"LEDGER_HTTP_ADDR", "LEDGER_LOG_LEVEL"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, all, tt.args, tt.env)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if tt.notWant != "" && strings.Contains(err.Error(), tt.notWant) {
+				t.Errorf("error %q leaks %q", err, tt.notWant)
+			}
+		})
+	}
+}
+
+func TestLoadIgnoresSettingsWithoutFlags(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"LEDGER_HTTP_ADDR": "abc", "LEDGER_SHUTDOWN_TIMEOUT": "soon", "LEDGER_DATA_DIR": "/srv/ledger"}
+	got, err := load(t, []config.Setting{config.DatabaseURL, config.DataDir, config.LogLevel}, nil, env)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := defaults()
+	want.DataDir = "/srv/ledger"
+	if got != want {
+		t.Errorf("Load = %+v, want %+v", got, want)
+	}
+}
+
+func TestSettingNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		setting          config.Setting
+		flag, env, value string
+	}{
+		{config.DatabaseURL, "database-url", "LEDGER_DATABASE_URL", ""},
+		{config.HTTPAddr, "http-addr", "LEDGER_HTTP_ADDR", ":8080"},
+		{config.DataDir, "data-dir", "LEDGER_DATA_DIR", "./.ledger"},
+		{config.LogLevel, "log-level", "LEDGER_LOG_LEVEL", "info"},
+		{config.ShutdownTimeout, "shutdown-timeout", "LEDGER_SHUTDOWN_TIMEOUT", "15s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.setting.Flag(); got != tt.flag {
+				t.Errorf("Flag() = %q, want %q", got, tt.flag)
+			}
+			if got := tt.setting.Env(); got != tt.env {
+				t.Errorf("Env() = %q, want %q", got, tt.env)
+			}
+			if got := tt.setting.Default(); got != tt.value {
+				t.Errorf("Default() = %q, want %q", got, tt.value)
+			}
+		})
+	}
+}

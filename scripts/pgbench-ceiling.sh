@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Measures pgbench's raw ceiling of durable single-row INSERTs into a table
+# equivalent to the event store's (same columns, keys and a payload of the
+# same size), then the event store's own append benchmark, in one sitting,
+# and prints appends/s as a share of the ceiling at each client count.
+#
+# Usage: scripts/pgbench-ceiling.sh [seconds per run, default 20]
+# Connects with the libpq defaults (PGHOST, PGPORT, PGUSER); set them to
+# point elsewhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-20}
+db=ledger_pgbench_$$
+clients=(1 8 32)
+work=$(mktemp -d)
+trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+createdb "$db"
+psql -X -q -v ON_ERROR_STOP=1 "$db" <<'SQL'
+CREATE TABLE events (
+    position       bigint      NOT NULL,
+    event_id       uuid        NOT NULL,
+    stream         text        NOT NULL,
+    version        bigint      NOT NULL,
+    type           text        NOT NULL,
+    schema_version integer     NOT NULL,
+    data           json        NOT NULL,
+    metadata       json        NOT NULL,
+    recorded_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (position),
+    UNIQUE (stream, version),
+    UNIQUE (event_id),
+    CHECK (version > 0),
+    CHECK (schema_version > 0)
+);
+CREATE SEQUENCE events_position;
+SQL
+cat >"$work/insert.sql" <<'SQL'
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+VALUES (nextval('events_position'), gen_random_uuid(), 'bench-' || :client_id, nextval('events_position'),
+  'SubscriptionAmended', 1,
+  '{"changes":[{"item_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1c","quantity":42,"type":"change_quantity"}],"effective_date":"2026-12-01","subscription_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b"}',
+  '{"tenant_id":"0193a1b2-0000-7000-8000-000000000001","actor":{"type":"partner_user","id":"0193a1b2-0000-7000-8000-000000000002","partner_id":"0193a1b2-0000-7000-8000-000000000003"},"correlation_id":"0193a1b2-0000-7000-8000-000000000004","request_id":"req-0193a1b2","occurred_at":"2026-11-25T12:00:00.123456Z"}');
+SQL
+
+declare -A ceiling
+for c in "${clients[@]}"; do
+    tps=$(pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -f "$work/insert.sql" "$db" 2>/dev/null |
+        awk '/^tps/ {print int($3)}')
+    ceiling[$c]=$tps
+    echo "pgbench  clients=$c  inserts/s=$tps"
+done
+
+go test -run '^$' -bench 'BenchmarkAppend' -benchtime "${secs}s" ./eventstore/postgres/ | tee "$work/bench.txt"
+
+echo
+echo "| writers | pgbench INSERT/s | ledger appends/s | share |"
+echo "|---|---|---|---|"
+for c in "${clients[@]}"; do
+    ours=$(awk -v w="writers=$c-" 'index($1, w) { for (i = 1; i <= NF; i++) if ($(i+1) == "appends/s") print int($i) }' "$work/bench.txt")
+    awk -v c="$c" -v p="${ceiling[$c]}" -v o="$ours" 'BEGIN { printf "| %d | %d | %d | %.0f %% |\n", c, p, o, 100 * o / p }'
+done
