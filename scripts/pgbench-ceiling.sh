@@ -43,20 +43,24 @@ VALUES (nextval('events_position'), gen_random_uuid(), 'bench-' || :client_id, n
   '{"tenant_id":"0193a1b2-0000-7000-8000-000000000001","actor":{"type":"partner_user","id":"0193a1b2-0000-7000-8000-000000000002","partner_id":"0193a1b2-0000-7000-8000-000000000003"},"correlation_id":"0193a1b2-0000-7000-8000-000000000004","request_id":"req-0193a1b2","occurred_at":"2026-11-25T12:00:00.123456Z"}');
 SQL
 
-declare -A ceiling
+checkpoint() { psql -X -q -c CHECKPOINT "$db"; }
+
+# Interleaved per client count, each after a checkpoint, so that both
+# measure the same disk in the same state.
+rows=()
 for c in "${clients[@]}"; do
+    checkpoint
     tps=$(pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -f "$work/insert.sql" "$db" 2>/dev/null |
         awk '/^tps/ {print int($3)}')
-    ceiling[$c]=$tps
-    echo "pgbench  clients=$c  inserts/s=$tps"
+    echo "pgbench        clients=$c  inserts/s=$tps"
+    checkpoint
+    ours=$(go test -run '^$' -bench "BenchmarkAppend/writers=$c\$" -benchtime "${secs}s" ./eventstore/postgres/ |
+        awk '/appends\/s/ { for (i = 1; i <= NF; i++) if ($(i+1) == "appends/s") print int($i) }')
+    echo "ledger Append  writers=$c  appends/s=$ours"
+    rows+=("$(awk -v c="$c" -v p="$tps" -v o="$ours" 'BEGIN { printf "| %d | %d | %d | %.0f %% |", c, p, o, 100 * o / p }')")
 done
-
-go test -run '^$' -bench 'BenchmarkAppend' -benchtime "${secs}s" ./eventstore/postgres/ | tee "$work/bench.txt"
 
 echo
-echo "| writers | pgbench INSERT/s | ledger appends/s | share |"
+echo "| clients | pgbench INSERT/s | ledger appends/s | share |"
 echo "|---|---|---|---|"
-for c in "${clients[@]}"; do
-    ours=$(awk -v w="writers=$c-" 'index($1, w) { for (i = 1; i <= NF; i++) if ($(i+1) == "appends/s") print int($i) }' "$work/bench.txt")
-    awk -v c="$c" -v p="${ceiling[$c]}" -v o="$ours" 'BEGIN { printf "| %d | %d | %d | %.0f %% |\n", c, p, o, 100 * o / p }'
-done
+printf '%s\n' "${rows[@]}"

@@ -17,30 +17,46 @@ import (
 // of a position number the events within their transaction.
 const txCapacity = 1 << 16
 
-// appendSQL inserts a batch in one statement when the stream's current
-// version satisfies the expected version and no event id is recorded yet;
-// otherwise it inserts nothing and the caller diagnoses why.
-//
-// $1 stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
-// $4..$8 the events' ids, types, schema versions, data and metadata.
-const appendSQL = `
-WITH tx AS (
+// The append statements insert a batch in one statement when the stream's
+// current version satisfies the expected version; otherwise they insert
+// nothing and the caller diagnoses why. Parameters: $1 stream, $2
+// expectation (0 any, 1 exact, 2 exists), $3 exact version, $4..$8 the
+// events' ids, types, schema versions, data and metadata.
+const (
+	appendHead = `
+WITH cur AS (
+    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1
+)`
+	appendInsert = `
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
+FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
+    WITH ORDINALITY AS b(id, type, sv, data, meta, n)
+WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))`
+	appendReturning = `
+RETURNING version, position`
+
+	// appendSQL runs in a transaction of its own, so its events are the
+	// first of their transaction, and a repeated id fails on the unique
+	// index.
+	appendSQL = appendHead + `, next AS (
+    SELECT pg_current_xact_id()::text::bigint << 16 AS pos
+)` + appendInsert + appendReturning
+
+	// appendTxSQL runs in the caller's transaction: it numbers its events
+	// after those the transaction appended already, refuses to overflow the
+	// transaction's positions, and inserts nothing rather than fail (and
+	// abort the transaction) on a repeated id.
+	appendTxSQL = appendHead + `, tx AS (
     SELECT pg_current_xact_id()::text::bigint << 16 AS lo
 ), next AS (
     SELECT coalesce((SELECT max(position) + 1 FROM events
                      WHERE position >= tx.lo AND position < tx.lo + 65536), tx.lo) AS pos, tx.lo
     FROM tx
-), cur AS (
-    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1
-)
-INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
-FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
-    WITH ORDINALITY AS b(id, type, sv, data, meta, n)
-WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))
+)` + appendInsert + `
   AND next.pos - next.lo + cardinality($4::uuid[]) <= 65536
-  AND NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($4::uuid[]))
-RETURNING version, position`
+  AND NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($4::uuid[]))` + appendReturning
+)
 
 // maxRetries bounds how often an append whose expectation still holds is
 // tried again after losing a race (expected Any or StreamExists).
@@ -134,7 +150,11 @@ func appendArgs(stream string, expected eventstore.ExpectedVersion, events []eve
 }
 
 func appendOnce(ctx context.Context, q querier, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, args []any, inTx bool) (eventstore.AppendResult, error) {
-	rows, err := q.Query(ctx, appendSQL, args...)
+	query := appendSQL
+	if inTx {
+		query = appendTxSQL
+	}
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
 	}
