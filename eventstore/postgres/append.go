@@ -31,10 +31,12 @@ WITH cur AS (
 INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
 SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
 FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
-    WITH ORDINALITY AS b(id, type, sv, data, meta, n)
-WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))`
+    WITH ORDINALITY AS b(id, type, sv, data, meta, n)` + appendExpected
 	appendReturning = `
 RETURNING version, position`
+
+	appendExpected = `
+WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))`
 
 	// appendSQL runs in a transaction of its own, so its events are the
 	// first of their transaction, and a repeated id fails on the unique
@@ -42,6 +44,14 @@ RETURNING version, position`
 	appendSQL = appendHead + `, next AS (
     SELECT pg_current_xact_id()::text::bigint << 16 AS pos
 )` + appendInsert + appendReturning
+
+	// appendOneSQL is appendSQL for a single event, whose fields are
+	// scalar parameters: the common case, without arrays to encode and
+	// unnest.
+	appendOneSQL = appendHead + `
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+SELECT pg_current_xact_id()::text::bigint << 16, $4, $1, cur.v + 1, $5, $6, $7, $8
+FROM cur` + appendExpected + appendReturning
 
 	// appendTxSQL runs in the caller's transaction: it numbers its events
 	// after those the transaction appended already, refuses to overflow the
@@ -74,12 +84,12 @@ type querier interface {
 // Append implements eventstore.Store. Each attempt is one statement in its
 // own transaction, so an append is atomic and costs one round trip.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	args, err := appendArgs(stream, expected, events)
+	st, err := newStatement(stream, expected, events, false)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := appendOnce(ctx, s.pool, stream, expected, events, args, false)
+		res, err := st.run(ctx, s.pool)
 		if errors.Is(err, errRetry) && attempt < maxRetries {
 			continue
 		}
@@ -100,11 +110,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // repeat of events that did commit then reports Duplicate. One transaction
 // can append at most 65,536 events.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	args, err := appendArgs(stream, expected, events)
+	st, err := newStatement(stream, expected, events, true)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	res, err := appendOnce(ctx, tx, stream, expected, events, args, true)
+	res, err := st.run(ctx, tx)
 	if errors.Is(err, errRetry) {
 		err = fmt.Errorf("append to %s: lost a race: %w", stream, eventstore.ErrConcurrency)
 	}
@@ -124,7 +134,17 @@ func (s *Store) committed() {
 	}
 }
 
-func appendArgs(stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData) ([]any, error) {
+// statement is one append, ready to run and to run again after a lost race.
+type statement struct {
+	stream   string
+	expected eventstore.ExpectedVersion
+	events   []eventstore.EventData
+	inTx     bool // runs in the caller's transaction
+	query    string
+	args     []any
+}
+
+func newStatement(stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, inTx bool) (*statement, error) {
 	if err := eventstore.Validate(stream, events); err != nil {
 		return nil, err
 	}
@@ -146,17 +166,23 @@ func appendArgs(stream string, expected eventstore.ExpectedVersion, events []eve
 		}
 		ids[i], types[i], svs[i], data[i], metas[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Data), string(meta)
 	}
-	return []any{stream, mode, exact, ids, types, svs, data, metas}, nil
+	st := &statement{stream: stream, expected: expected, events: events, inTx: inTx}
+	switch {
+	case inTx:
+		st.query, st.args = appendTxSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
+	case len(events) == 1:
+		st.query, st.args = appendOneSQL, []any{stream, mode, exact, ids[0], types[0], svs[0], data[0], metas[0]}
+	default:
+		st.query, st.args = appendSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
+	}
+	return st, nil
 }
 
-func appendOnce(ctx context.Context, q querier, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, args []any, inTx bool) (eventstore.AppendResult, error) {
-	query := appendSQL
-	if inTx {
-		query = appendTxSQL
-	}
-	rows, err := q.Query(ctx, query, args...)
+// run tries the append once on q.
+func (st *statement) run(ctx context.Context, q querier) (eventstore.AppendResult, error) {
+	rows, err := q.Query(ctx, st.query, st.args...)
 	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
 	}
 	var res eventstore.AppendResult
 	n := 0
@@ -164,7 +190,7 @@ func appendOnce(ctx context.Context, q querier, stream string, expected eventsto
 		var version, position int64
 		if err := rows.Scan(&version, &position); err != nil {
 			rows.Close()
-			return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+			return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
 		}
 		n++
 		res.Version = max(res.Version, uint64(version))
@@ -172,16 +198,16 @@ func appendOnce(ctx context.Context, q querier, stream string, expected eventsto
 	}
 	err = rows.Err()
 	switch {
-	case isUniqueViolation(err) && inTx:
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: a concurrent append won: %w", stream, eventstore.ErrConcurrency)
+	case isUniqueViolation(err) && st.inTx:
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: a concurrent append won: %w", st.stream, eventstore.ErrConcurrency)
 	case isUniqueViolation(err):
-		return diagnose(ctx, q, stream, expected, events, true, false)
+		return diagnose(ctx, q, st.stream, st.expected, st.events, true, false)
 	case err != nil:
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
 	case n == 0:
-		return diagnose(ctx, q, stream, expected, events, false, inTx)
-	case n != len(events):
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events written", stream, n, len(events))
+		return diagnose(ctx, q, st.stream, st.expected, st.events, false, st.inTx)
+	case n != len(st.events):
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events written", st.stream, n, len(st.events))
 	}
 	return res, nil
 }
