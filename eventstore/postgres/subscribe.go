@@ -56,13 +56,17 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, handle
 	}
 }
 
-// minPause is the first pause before reading again when events wait behind
-// the transaction horizon.
-const minPause = time.Millisecond
+// minPause and maxPause bound the pause before reading again when events
+// wait behind the transaction horizon: the pause doubles from the first to
+// the second, so a reader learns soon that the horizon moved.
+const (
+	minPause = time.Millisecond
+	maxPause = 50 * time.Millisecond
+)
 
 // idleFor returns how long a caught-up subscriber at after may wait for a
-// wake-up: the poll interval, or a pause that doubles each time while
-// committed events wait behind a transaction still running.
+// wake-up: the poll interval, or, while committed events wait behind a
+// transaction still running, a pause that doubles up to maxPause.
 func (s *Store) idleFor(ctx context.Context, after eventstore.Position, pause *time.Duration) (time.Duration, error) {
 	head, err := s.Head(ctx)
 	if err != nil {
@@ -72,9 +76,9 @@ func (s *Store) idleFor(ctx context.Context, after eventstore.Position, pause *t
 		*pause = minPause
 		return s.opts.pollInterval, nil
 	}
-	wait := *pause
-	*pause = min(2**pause, s.opts.pollInterval)
-	return min(wait, s.opts.pollInterval), nil
+	wait := min(*pause, s.opts.pollInterval)
+	*pause = min(2**pause, maxPause)
+	return wait, nil
 }
 
 func subscriptionErr(ctx context.Context, err error) error {

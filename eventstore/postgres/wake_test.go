@@ -60,7 +60,7 @@ func TestWakeUps(t *testing.T) {
 				if e.Position != res.Position {
 					t.Fatalf("delivered position %d, want %d", e.Position, res.Position)
 				}
-			case <-time.After(10 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Fatal("subscriber in the other process was not woken")
 			}
 		})
