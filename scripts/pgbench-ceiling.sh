@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Measures pgbench's raw ceiling of durable single-row INSERTs into a table
-# equivalent to the event store's (same columns, keys and a payload of the
-# same size), then the event store's own append benchmark, in one sitting,
+# Measures pgbench's raw ceiling of durable single-row INSERTs into the
+# event store's own table (created from its migrations, with a payload of
+# the same size), then the event store's own append benchmark, in one sitting,
 # and prints appends/s as a share of the ceiling at each client count.
 #
 # Usage: scripts/pgbench-ceiling.sh [seconds per run, default 20]
@@ -16,25 +16,12 @@ work=$(mktemp -d)
 trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 createdb "$db"
-psql -X -q -v ON_ERROR_STOP=1 "$db" <<'SQL'
-CREATE TABLE events (
-    position       bigint      NOT NULL,
-    event_id       uuid        NOT NULL,
-    stream         text        NOT NULL,
-    version        bigint      NOT NULL,
-    type           text        NOT NULL,
-    schema_version integer     NOT NULL,
-    data           json        NOT NULL,
-    metadata       json        NOT NULL,
-    recorded_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (position),
-    UNIQUE (stream, version),
-    UNIQUE (event_id),
-    CHECK (version > 0),
-    CHECK (schema_version > 0)
-);
-CREATE SEQUENCE events_position;
-SQL
+# The event store's own table, from its migrations, plus a sequence for
+# pgbench's positions.
+for m in eventstore/postgres/migrations/*.sql; do
+    sed '/+goose Down/,$d' "$m"
+done | psql -X -q -v ON_ERROR_STOP=1 "$db"
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE SEQUENCE events_position' "$db"
 cat >"$work/insert.sql" <<'SQL'
 INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
 VALUES (nextval('events_position'), gen_random_uuid(), 'bench-' || :client_id, nextval('events_position'),

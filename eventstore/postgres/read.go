@@ -25,44 +25,33 @@ LIMIT $2`
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+	return s.queryEvents(ctx, "read "+stream, `SELECT `+eventColumns+` FROM events
 WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, int64(from), limit)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	events, err := scanEvents(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", stream, err)
-	}
-	return events, nil
 }
 
 // ReadStreamAsOf implements eventstore.Store. It returns the longest prefix
 // of the stream recorded at or before at.
 func (s *Store) ReadStreamAsOf(ctx context.Context, stream string, at time.Time) ([]eventstore.Event, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
+	return s.queryEvents(ctx, "read "+stream+" as of "+at.Format(time.RFC3339Nano), `SELECT `+eventColumns+` FROM events
 WHERE stream = $1 AND version < coalesce(
     (SELECT min(version) FROM events WHERE stream = $1 AND recorded_at > $2), 9223372036854775807)
 ORDER BY version`, stream, at)
-	if err != nil {
-		return nil, fmt.Errorf("read %s as of %s: %w", stream, at.Format(time.RFC3339Nano), err)
-	}
-	events, err := scanEvents(rows)
-	if err != nil {
-		return nil, fmt.Errorf("read %s as of %s: %w", stream, at.Format(time.RFC3339Nano), err)
-	}
-	return events, nil
 }
 
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, after eventstore.Position, limit int) ([]eventstore.Event, error) {
-	rows, err := s.pool.Query(ctx, s.readAllSQL, int64(after), limit)
+	return s.queryEvents(ctx, fmt.Sprintf("read log after %d", after), s.readAllSQL, int64(after), limit)
+}
+
+// queryEvents runs a query of eventColumns; what names the read in errors.
+func (s *Store) queryEvents(ctx context.Context, what, query string, args ...any) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read log after %d: %w", after, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	events, err := scanEvents(rows)
 	if err != nil {
-		return nil, fmt.Errorf("read log after %d: %w", after, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return events, nil
 }
