@@ -23,6 +23,9 @@ type Store struct {
 	byID    map[uuid.UUID]int
 	changed chan struct{} // closed and replaced on every append
 	now     func() time.Time
+
+	keyMu sync.Mutex // serializes keyed appends
+	keys  map[keyID]keyRecord
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -40,6 +43,7 @@ func New(opts ...Option) *Store {
 		byID:    make(map[uuid.UUID]int),
 		changed: make(chan struct{}),
 		now:     time.Now,
+		keys:    make(map[keyID]keyRecord),
 	}
 	for _, o := range opts {
 		o(s)
@@ -49,6 +53,12 @@ func New(opts ...Option) *Store {
 
 // Append implements eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.appendThen(ctx, stream, expected, events, nil)
+}
+
+// appendThen appends and, before anyone can see the events, calls then
+// (when not nil) with the result; if then fails, the append is undone.
+func (s *Store) appendThen(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, then func(eventstore.AppendResult) error) (eventstore.AppendResult, error) {
 	if err := eventstore.Validate(stream, events); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -75,10 +85,30 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 		s.streams[stream] = append(s.streams[stream], idx)
 		s.byID[e.ID] = idx
 	}
+	last := s.log[len(s.log)-1]
+	res := eventstore.AppendResult{Version: last.Version, Position: last.Position}
+	if then != nil {
+		if err := then(res); err != nil {
+			s.undo(stream, events)
+			return eventstore.AppendResult{}, err
+		}
+	}
 	close(s.changed)
 	s.changed = make(chan struct{})
-	last := s.log[len(s.log)-1]
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+	return res, nil
+}
+
+// undo removes the events just appended to stream, the last of the log.
+func (s *Store) undo(stream string, events []eventstore.EventData) {
+	n := len(events)
+	s.log = s.log[:len(s.log)-n]
+	s.streams[stream] = s.streams[stream][:len(s.streams[stream])-n]
+	if len(s.streams[stream]) == 0 {
+		delete(s.streams, stream)
+	}
+	for _, e := range events {
+		delete(s.byID, e.ID)
+	}
 }
 
 // duplicate reports whether events were all appended to stream before, and
