@@ -1,0 +1,78 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"ledger/domain"
+	"ledger/eventstore"
+)
+
+// state is what an aggregate's state implements: the evolve function.
+type state[A any] interface {
+	*A
+	Apply(domain.Event)
+}
+
+// readLimit bounds the events read from a stream in one call.
+const readLimit = 10_000
+
+// load rebuilds the aggregate of stream from its events, up to version
+// upTo when it is not zero. It returns the zero state at version 0 for a
+// stream with no events.
+func load[A any, P state[A]](ctx context.Context, store eventstore.Store, stream string, upTo uint64) (*A, uint64, error) {
+	agg := new(A)
+	var version uint64
+	for {
+		limit := readLimit
+		if upTo > 0 {
+			limit = int(min(uint64(readLimit), upTo-version))
+		}
+		if limit == 0 {
+			return agg, version, nil
+		}
+		events, err := store.ReadStream(ctx, stream, version+1, limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load %s: %w", stream, err)
+		}
+		if err := applyAll[A, P](agg, events); err != nil {
+			return nil, 0, fmt.Errorf("load %s: %w", stream, err)
+		}
+		if len(events) > 0 {
+			version = events[len(events)-1].Version
+		}
+		if len(events) < limit {
+			return agg, version, nil
+		}
+	}
+}
+
+// LoadAsOf rebuilds the aggregate of stream as it stood at instant at,
+// from the events recorded at or before it: time travel for auditors.
+func loadAsOf[A any, P state[A]](ctx context.Context, store eventstore.Store, stream string, at time.Time) (*A, uint64, error) {
+	events, err := store.ReadStreamAsOf(ctx, stream, at)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s as of %s: %w", stream, at.Format(time.RFC3339), err)
+	}
+	agg := new(A)
+	if err := applyAll[A, P](agg, events); err != nil {
+		return nil, 0, fmt.Errorf("load %s as of %s: %w", stream, at.Format(time.RFC3339), err)
+	}
+	var version uint64
+	if len(events) > 0 {
+		version = events[len(events)-1].Version
+	}
+	return agg, version, nil
+}
+
+func applyAll[A any, P state[A]](agg *A, events []eventstore.Event) error {
+	for _, e := range events {
+		decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+		if err != nil {
+			return fmt.Errorf("event %d: %w", e.Version, err)
+		}
+		P(agg).Apply(decoded)
+	}
+	return nil
+}
