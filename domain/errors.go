@@ -49,6 +49,8 @@ const (
 	CodeItemAlreadyRemoved        = "item_already_removed"
 	CodeWouldRemoveLastItem       = "would_remove_last_item"
 	CodeAlreadyCancelled          = "already_cancelled"
+	CodeLastAdmin                 = "last_admin"
+	CodeAllAccountsGrant          = "all_accounts_grant"
 )
 
 // Error is the domain's one typed error: a kind (one of the sentinels
@@ -88,6 +90,11 @@ func Invalid(field, format string, args ...any) *Error {
 // NotFound returns a refusal for an absent (or out of scope) resource.
 func NotFound(what string) *Error {
 	return &Error{Kind: ErrNotFound, Code: CodeNotFound, Message: what + " not found"}
+}
+
+// Conflict returns a refusal to create what already exists.
+func Conflict(what string) *Error {
+	return &Error{Kind: ErrConflict, Code: CodeConflict, Message: what}
 }
 
 // Forbidden returns a refusal for a missing permission, with code.

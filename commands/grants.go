@@ -1,0 +1,103 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ledger/domain"
+)
+
+// PutAccess is the command that grants a partner access to req's tenant,
+// or changes the grant: the whole of its terms.
+type PutAccess struct {
+	Role        domain.Role         `json:"role"`
+	AllAccounts bool                `json:"all_accounts"`
+	AccountIDs  []uuid.UUID         `json:"account_ids"`
+	Actions     []domain.Permission `json:"actions,omitempty"`
+	ExpiresAt   *time.Time          `json:"expires_at,omitempty"`
+}
+
+// AccessPut is the result of PutAccess; Created is true when it granted
+// access anew rather than changed a grant.
+type AccessPut struct {
+	Outcome[domain.PartnerAccess]
+	Created bool
+}
+
+// PutPartnerAccess grants partner access to req's tenant or changes its
+// grant (partners.manage).
+func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID uuid.UUID, cmd PutAccess) (AccessPut, error) {
+	var created bool
+	out, err := run(ctx, s, req, plan[domain.PartnerAccess]{
+		name: "PutPartnerAccess", input: struct {
+			Partner uuid.UUID
+			Terms   PutAccess
+		}{partnerID, cmd},
+		stream: func() string { return AccessStream(req.TenantID, partnerID) },
+		decide: func(ctx context.Context, g *domain.PartnerAccess, version uint64, now time.Time) ([]domain.Event, error) {
+			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
+				return nil, err
+			}
+			created = version == 0
+			return g.Put(domain.GrantTerms{
+				TenantID: req.TenantID, PartnerID: partnerID, Role: cmd.Role, AllAccounts: cmd.AllAccounts,
+				AccountIDs: cmd.AccountIDs, Actions: cmd.Actions, ExpiresAt: cmd.ExpiresAt,
+			}, req.Principal.Actor(), now)
+		},
+	})
+	return AccessPut{Outcome: out, Created: created && !out.Replayed}, err
+}
+
+// RevokePartnerAccess revokes partner's grant on req's tenant
+// (partners.manage). The partner's next request is refused.
+func (s *Service) RevokePartnerAccess(ctx context.Context, req Request, partnerID uuid.UUID, reason string) (Outcome[domain.PartnerAccess], error) {
+	return run(ctx, s, req, plan[domain.PartnerAccess]{
+		name: "RevokePartnerAccess", input: struct {
+			Partner uuid.UUID
+			Reason  string
+		}{partnerID, reason},
+		stream: func() string { return AccessStream(req.TenantID, partnerID) },
+		decide: func(ctx context.Context, g *domain.PartnerAccess, _ uint64, now time.Time) ([]domain.Event, error) {
+			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
+				return nil, err
+			}
+			if !g.Exists() {
+				return nil, domain.NotFound("partner access")
+			}
+			return g.Revoke(reason, req.Principal.Actor(), now)
+		},
+	})
+}
+
+// partnersManage authorizes partners.manage on req's tenant for partner,
+// which must exist.
+func (s *Service) partnersManage(ctx context.Context, req Request, partnerID uuid.UUID, now time.Time) error {
+	if _, err := s.authorize(ctx, req, guard{perm: domain.PermPartnersManage, resource: "partners/" + partnerID.String()}, now); err != nil {
+		return err
+	}
+	if err := s.tenantExists(ctx, req.TenantID); err != nil {
+		return err
+	}
+	p, _, err := load[domain.Partner](ctx, s.store, PartnerStream(partnerID), 0)
+	if err != nil {
+		return err
+	}
+	if !p.Exists() {
+		return domain.NotFound("partner")
+	}
+	return nil
+}
+
+// tenantExists refuses with ErrNotFound when tenant has no stream.
+func (s *Service) tenantExists(ctx context.Context, tenant uuid.UUID) error {
+	evs, err := s.store.ReadStream(ctx, TenantStream(tenant), 1, 1)
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return domain.NotFound("tenant")
+	}
+	return nil
+}
