@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"ledger/domain"
 	"ledger/eventstore"
 )
@@ -26,13 +28,18 @@ type plan[A any] struct {
 	stream func() string
 	// decide authorizes and decides on the current state, at now.
 	decide func(ctx context.Context, agg *A, version uint64, now time.Time) ([]domain.Event, error)
+	// subject, when the command creates something inside the aggregate
+	// (a user of a tenant), is its id: recorded with an idempotency key so
+	// that a replay can find it.
+	subject uuid.UUID
 }
 
 // keyedResult is what an idempotency key records.
 type keyedResult struct {
-	Stream   string `json:"stream"`
-	Version  uint64 `json:"version"`
-	Position uint64 `json:"position"`
+	Stream   string    `json:"stream"`
+	Version  uint64    `json:"version"`
+	Position uint64    `json:"position"`
+	Subject  uuid.UUID `json:"subject,omitzero"`
 }
 
 // run executes p: check the idempotency key, then load, decide and append,
@@ -84,23 +91,23 @@ func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p 
 	if err != nil {
 		return Outcome[A]{}, fmt.Errorf("%s on %s: %w", p.name, stream, err)
 	}
-	res, err := s.append(ctx, stream, eventstore.Exact(version), key, events)
+	res, err := s.append(ctx, stream, eventstore.Exact(version), key, p.subject, events)
 	if err != nil || res.Replayed {
 		return replay[A, P](ctx, s, res, err)
 	}
 	for _, e := range decided {
 		P(agg).Apply(e)
 	}
-	return Outcome[A]{State: agg, Stream: stream, Version: res.Append.Version, Position: res.Append.Position}, nil
+	return Outcome[A]{State: agg, Stream: stream, Version: res.Append.Version, Position: res.Append.Position, Subject: p.subject}, nil
 }
 
-func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, key *eventstore.IdempotencyKey, events []eventstore.EventData) (eventstore.KeyedResult, error) {
+func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, key *eventstore.IdempotencyKey, subject uuid.UUID, events []eventstore.EventData) (eventstore.KeyedResult, error) {
 	if key == nil {
 		res, err := s.store.Append(ctx, stream, expected, events...)
 		return eventstore.KeyedResult{Append: res}, err
 	}
 	render := func(r eventstore.AppendResult) ([]byte, error) {
-		return json.Marshal(keyedResult{Stream: stream, Version: r.Version, Position: uint64(r.Position)})
+		return json.Marshal(keyedResult{Stream: stream, Version: r.Version, Position: uint64(r.Position), Subject: subject})
 	}
 	return s.store.AppendKeyed(ctx, stream, expected, *key, render, events...)
 }
@@ -123,7 +130,8 @@ func replay[A any, P state[A]](ctx context.Context, s *Service, found eventstore
 	if err != nil {
 		return Outcome[A]{}, err
 	}
-	return Outcome[A]{State: agg, Stream: rec.Stream, Version: version, Position: eventstore.Position(rec.Position), Replayed: true}, nil
+	return Outcome[A]{State: agg, Stream: rec.Stream, Version: version, Position: eventstore.Position(rec.Position),
+		Subject: rec.Subject, Replayed: true}, nil
 }
 
 // idempotencyKey returns the key of req for command name with input, or

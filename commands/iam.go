@@ -105,8 +105,9 @@ func (s *Service) AddTenantUser(ctx context.Context, req Request, cmd AddUser) (
 			}
 			return t.AddUser(domain.NewUser{ID: userID, Name: cmd.Name, Role: cmd.Role, KeyHash: hash}, req.Principal.Actor(), now)
 		},
+		subject: userID,
 	})
-	return userAdded(out, func(t *domain.Tenant) map[uuid.UUID]domain.User { return t.Users }, userID, key), err
+	return userAdded(out, func(t *domain.Tenant) map[uuid.UUID]domain.User { return t.Users }, key), err
 }
 
 // RemoveTenantUser removes a user of req's tenant (users.manage); its key
@@ -146,8 +147,9 @@ func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uui
 			}
 			return p.AddUser(domain.NewUser{ID: userID, Name: cmd.Name, Role: cmd.Role, KeyHash: hash}, req.Principal.Actor(), now)
 		},
+		subject: userID,
 	})
-	return userAdded(out, func(p *domain.Partner) map[uuid.UUID]domain.User { return p.Users }, userID, key), err
+	return userAdded(out, func(p *domain.Partner) map[uuid.UUID]domain.User { return p.Users }, key), err
 }
 
 // RemovePartnerUser removes a user of partner (a partner_admin of it).
@@ -167,24 +169,19 @@ func (s *Service) RemovePartnerUser(ctx context.Context, req Request, partnerID,
 	})
 }
 
-// userAdded picks the added user out of the aggregate an AddUser left. A
-// replay finds the user the first request added, and has no key.
-func userAdded[A any](out Outcome[A], users func(*A) map[uuid.UUID]domain.User, userID uuid.UUID, key string) UserAdded {
+// userAdded picks the added user, the outcome's subject, out of the
+// aggregate an AddUser left. A replay has no key: only its hash was kept.
+func userAdded[A any](out Outcome[A], users func(*A) map[uuid.UUID]domain.User, key string) UserAdded {
 	if out.State == nil {
 		return UserAdded{}
 	}
-	res := UserAdded{Outcome: Outcome[domain.User]{Stream: out.Stream, Version: out.Version, Position: out.Position, Replayed: out.Replayed}}
-	all := users(out.State)
-	if u, ok := all[userID]; ok && !out.Replayed {
-		res.State, res.Key = &u, key
-		return res
+	res := UserAdded{Outcome: Outcome[domain.User]{Stream: out.Stream, Version: out.Version, Position: out.Position,
+		Subject: out.Subject, Replayed: out.Replayed}}
+	if u, ok := users(out.State)[out.Subject]; ok {
+		res.State = &u
 	}
-	var latest *domain.User
-	for _, u := range all {
-		if latest == nil || u.AddedAt.After(latest.AddedAt) {
-			latest = &u
-		}
+	if !out.Replayed {
+		res.Key = key
 	}
-	res.State = latest
 	return res
 }

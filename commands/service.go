@@ -69,6 +69,9 @@ type Outcome[A any] struct {
 	Stream   string
 	Version  uint64
 	Position eventstore.Position
+	// Subject is the id of what the command created inside the aggregate,
+	// such as a tenant's new user, when it created something there.
+	Subject  uuid.UUID
 	Replayed bool
 }
 
