@@ -28,10 +28,14 @@ type world struct {
 
 var operator = domain.Principal{Type: domain.ActorOperator, ID: uuid.MustParse("00000000-0000-7000-8000-0000000000aa")}
 
-func newWorld(t *testing.T, store eventstore.KeyedAppender) *world {
+// newWorld builds a world on the store that open returns, given the
+// world's clock.
+func newWorld(t *testing.T, open func(clock func() time.Time) eventstore.KeyedAppender) *world {
 	t.Helper()
-	w := &world{store: store, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	w.svc = commands.New(store, commands.WithClock(func() time.Time { return w.now }))
+	w := &world{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return w.now }
+	w.store = open(clock)
+	w.svc = commands.New(w.store, commands.WithClock(clock))
 	ctx := context.Background()
 	tb, err := w.svc.CreateTenant(ctx, commands.Request{Principal: operator}, commands.CreateTenant{Name: "Acme"})
 	if err != nil {
@@ -49,7 +53,7 @@ func newWorld(t *testing.T, store eventstore.KeyedAppender) *world {
 
 func newMemoryWorld(t *testing.T) *world {
 	t.Helper()
-	return newWorld(t, memory.New())
+	return newWorld(t, func(clock func() time.Time) eventstore.KeyedAppender { return memory.New(memory.WithClock(clock)) })
 }
 
 func (w *world) req(p domain.Principal) commands.Request {

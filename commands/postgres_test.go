@@ -4,9 +4,11 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"ledger/commands"
 	"ledger/domain"
+	"ledger/eventstore"
 	"ledger/eventstore/postgres"
 	"ledger/internal/pgtest"
 )
@@ -19,7 +21,7 @@ func newPostgresWorld(t *testing.T) *world {
 	}
 	store := postgres.New(pool)
 	t.Cleanup(store.Close)
-	return newWorld(t, store)
+	return newWorld(t, func(func() time.Time) eventstore.KeyedAppender { return store })
 }
 
 // TestPostgresRacingRetriesAppendOnce sends one request, with one

@@ -1,0 +1,72 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ledger/domain"
+	"ledger/eventstore"
+)
+
+// Subscription returns a subscription rebuilt from its events: as it
+// stands now when at is zero, else as it stood at instant at, from the
+// events recorded at or before it (subscriptions.read on its account).
+func (s *Service) Subscription(ctx context.Context, req Request, id uuid.UUID, at time.Time) (Outcome[domain.Subscription], error) {
+	stream := SubscriptionStream(req.TenantID, id)
+	sub, version, err := s.authorizeSubscriptionRead(ctx, req, id)
+	if err != nil {
+		return Outcome[domain.Subscription]{}, err
+	}
+	if !at.IsZero() {
+		sub, version, err = loadAsOf[domain.Subscription](ctx, s.store, stream, at)
+	}
+	if err != nil {
+		return Outcome[domain.Subscription]{}, err
+	}
+	if !sub.Exists() {
+		return Outcome[domain.Subscription]{}, domain.NotFound("subscription")
+	}
+	return Outcome[domain.Subscription]{State: sub, Stream: stream, Version: version}, nil
+}
+
+// SubscriptionHistory returns a subscription's events in order, with who
+// acted and why (subscriptions.read on its account).
+func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.UUID) ([]eventstore.Event, error) {
+	if _, _, err := s.authorizeSubscriptionRead(ctx, req, id); err != nil {
+		return nil, err
+	}
+	var all []eventstore.Event
+	for {
+		events, err := s.store.ReadStream(ctx, SubscriptionStream(req.TenantID, id), uint64(len(all))+1, readLimit)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, events...)
+		if len(events) < readLimit {
+			return all, nil
+		}
+	}
+}
+
+// authorizeSubscriptionRead authorizes subscriptions.read on the account
+// that subscription id belongs to now, and returns the subscription as it
+// stands.
+func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID) (*domain.Subscription, uint64, error) {
+	sub, version, err := load[domain.Subscription](ctx, s.store, SubscriptionStream(req.TenantID, id), 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !sub.Exists() {
+		return nil, 0, domain.NotFound("subscription")
+	}
+	account, err := s.loadAccount(ctx, req, sub.AccountID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.authorizeAccount(ctx, req, account, domain.PermSubscriptionsRead, id, s.now().UTC()); err != nil {
+		return nil, 0, err
+	}
+	return sub, version, nil
+}

@@ -1,0 +1,163 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"ledger/domain"
+)
+
+// SubscriptionItem is an item to subscribe to, as api.md's bodies carry
+// it. A unit price overrides the charge's price; only some roles may.
+type SubscriptionItem struct {
+	ProductID uuid.UUID       `json:"product_id"`
+	ChargeID  uuid.UUID       `json:"charge_id"`
+	Quantity  decimal.Decimal `json:"quantity"`
+	UnitPrice *string         `json:"unit_price,omitempty"`
+}
+
+// Term is a subscription's term: evergreen, or termed for some months.
+type Term struct {
+	Type      string `json:"type"`
+	Months    int    `json:"months,omitempty"`
+	AutoRenew bool   `json:"auto_renew,omitempty"`
+}
+
+// CreateSubscription is the command to subscribe an account.
+type CreateSubscription struct {
+	AccountID uuid.UUID          `json:"account_id"`
+	StartDate domain.Date        `json:"start_date"`
+	Term      Term               `json:"term"`
+	Items     []SubscriptionItem `json:"items"`
+}
+
+// Change is one change of an amendment: add_item, remove_item or
+// change_quantity.
+type Change struct {
+	Type      string          `json:"type"`
+	ProductID uuid.UUID       `json:"product_id,omitzero"`
+	ChargeID  uuid.UUID       `json:"charge_id,omitzero"`
+	Quantity  decimal.Decimal `json:"quantity,omitzero"`
+	UnitPrice *string         `json:"unit_price,omitempty"`
+	ItemID    uuid.UUID       `json:"item_id,omitzero"`
+}
+
+// AmendSubscription is the command to change a subscription's items, all
+// changes or none, from an effective date.
+type AmendSubscription struct {
+	EffectiveDate domain.Date `json:"effective_date"`
+	Changes       []Change    `json:"changes"`
+}
+
+// CancelSubscription is the command to cancel a subscription.
+type CancelSubscription struct {
+	Policy string      `json:"policy"`
+	Date   domain.Date `json:"date,omitzero"`
+	Reason string      `json:"reason,omitempty"`
+}
+
+// CreateSubscription subscribes an account of req's tenant
+// (subscriptions.create on the account).
+func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd CreateSubscription) (Outcome[domain.Subscription], error) {
+	id := s.newID()
+	items := make([]domain.ItemInput, len(cmd.Items))
+	productIDs := make([]uuid.UUID, len(cmd.Items))
+	overrides := false
+	for i, it := range cmd.Items {
+		items[i] = domain.ItemInput{ProductID: it.ProductID, ChargeID: it.ChargeID, Quantity: it.Quantity, UnitPrice: it.UnitPrice}
+		productIDs[i], overrides = it.ProductID, overrides || it.UnitPrice != nil
+	}
+	return run(ctx, s, req, plan[domain.Subscription]{
+		name: "CreateSubscription", input: cmd,
+		stream: func() string { return SubscriptionStream(req.TenantID, id) },
+		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+			account, err := s.loadAccount(ctx, req, cmd.AccountID)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.authorizeWrite(ctx, req, account, domain.PermSubscriptionsCreate, id, overrides, now); err != nil {
+				return nil, err
+			}
+			products, err := s.loadProducts(ctx, req, productIDs)
+			if err != nil {
+				return nil, err
+			}
+			return sub.Create(domain.CreateSubscription{
+				SubscriptionID: id, TenantID: req.TenantID, AccountID: cmd.AccountID, StartDate: cmd.StartDate,
+				Term: domain.TermInput{Type: cmd.Term.Type, Months: cmd.Term.Months, AutoRenew: cmd.Term.AutoRenew},
+				Items: items, NewID: s.newID,
+			}, account, products, req.Principal.Actor(), now)
+		},
+	})
+}
+
+// AmendSubscription applies an amendment (subscriptions.amend).
+func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UUID, cmd AmendSubscription) (Outcome[domain.Subscription], error) {
+	changes := make([]domain.ChangeInput, len(cmd.Changes))
+	var productIDs []uuid.UUID
+	overrides := false
+	for i, c := range cmd.Changes {
+		changes[i] = domain.ChangeInput{Type: c.Type, ProductID: c.ProductID, ChargeID: c.ChargeID, Quantity: c.Quantity, UnitPrice: c.UnitPrice, ItemID: c.ItemID}
+		productIDs, overrides = append(productIDs, c.ProductID), overrides || c.UnitPrice != nil
+	}
+	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides,
+		func(ctx context.Context, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+			products, err := s.loadProducts(ctx, req, productIDs)
+			if err != nil {
+				return nil, err
+			}
+			return sub.Amend(domain.AmendSubscription{EffectiveDate: cmd.EffectiveDate, Changes: changes, NewID: s.newID},
+				products, req.Principal.Actor(), now)
+		})
+}
+
+// CancelSubscription cancels a subscription (subscriptions.cancel).
+func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Outcome[domain.Subscription], error) {
+	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false,
+		func(_ context.Context, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+			return sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason}, req.Principal.Actor(), now)
+		})
+}
+
+// onSubscription runs a command on an existing subscription, authorized
+// with perm on its account.
+func (s *Service) onSubscription(ctx context.Context, req Request, name string, id uuid.UUID, input any, perm domain.Permission, overrides bool,
+	decide func(context.Context, *domain.Subscription, time.Time) ([]domain.Event, error)) (Outcome[domain.Subscription], error) {
+	return run(ctx, s, req, plan[domain.Subscription]{
+		name: name, input: struct {
+			Subscription uuid.UUID
+			Command      any
+		}{id, input},
+		stream: func() string { return SubscriptionStream(req.TenantID, id) },
+		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+			if !sub.Exists() {
+				return nil, domain.NotFound("subscription")
+			}
+			account, err := s.loadAccount(ctx, req, sub.AccountID)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.authorizeWrite(ctx, req, account, perm, id, overrides, now); err != nil {
+				return nil, err
+			}
+			return decide(ctx, sub, now)
+		},
+	})
+}
+
+// authorizeWrite authorizes perm on account for subscription and, when the
+// command overrides a unit price, the caller's right to do so.
+func (s *Service) authorizeWrite(ctx context.Context, req Request, account *domain.Account, perm domain.Permission, subscription uuid.UUID, overrides bool, now time.Time) error {
+	grant, err := s.authorizeAccount(ctx, req, account, perm, subscription, now)
+	if err != nil || !overrides || domain.CanOverridePrice(req.Principal, grant, now) {
+		return err
+	}
+	denied := domain.Forbidden(domain.CodePriceOverrideNotPermitted, "this role may not override unit prices")
+	if err := s.recordDenied(ctx, req, s.accountGuard(account, perm, subscription), denied, now); err != nil {
+		return err
+	}
+	return denied
+}
