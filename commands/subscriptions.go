@@ -87,7 +87,7 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 			}
 			return sub.Create(domain.CreateSubscription{
 				SubscriptionID: id, TenantID: req.TenantID, AccountID: cmd.AccountID, StartDate: cmd.StartDate,
-				Term: domain.TermInput{Type: cmd.Term.Type, Months: cmd.Term.Months, AutoRenew: cmd.Term.AutoRenew},
+				Term:  domain.TermInput{Type: cmd.Term.Type, Months: cmd.Term.Months, AutoRenew: cmd.Term.AutoRenew},
 				Items: items, NewID: s.newID,
 			}, account, products, req.Principal.Actor(), now)
 		},
