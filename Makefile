@@ -7,11 +7,12 @@ GO ?= go
 run:
 	$(GO) run ./cmd/ledger serve
 
-## test: vet and run every test with the race detector
+## test: check formatting, vet, and run every test with the race detector
 test: vet
 	$(GO) test -race -count=1 ./...
 
 vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 ## build: build the ledger binary into bin/

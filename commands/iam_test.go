@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -129,4 +130,23 @@ func TestIfMatch(t *testing.T) {
 	if _, err := w.svc.RevokePartnerAccess(ctx, req, w.partner, ""); err != nil {
 		t.Fatalf("revoke at the current version: %v", err)
 	}
+}
+
+func TestExpiredGrantRefusesAtOnce(t *testing.T) {
+	t.Parallel()
+	w := newMemoryWorld(t)
+	ctx := context.Background()
+	expires := w.now.Add(time.Hour)
+	if _, err := w.svc.PutPartnerAccess(ctx, w.req(w.admin), w.partner, commands.PutAccess{
+		Role: domain.RolePartnerAdmin, AllAccounts: true, ExpiresAt: &expires,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	create := commands.CreateAccount{Name: "C", Currency: "EUR", Billing: commands.Billing{ContactName: "C", Email: "c@example.com"}}
+	if _, err := w.svc.CreateAccount(ctx, w.req(w.padmin), create); err != nil {
+		t.Fatalf("before expiry: %v", err)
+	}
+	w.now = expires
+	_, err := w.svc.CreateAccount(ctx, w.req(w.padmin), create)
+	wantCode(t, err, domain.ErrForbidden, domain.CodePartnerAccessExpired)
 }
