@@ -1,0 +1,192 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger/eventstore"
+)
+
+// poisonTopic receives the batches that failed every retry.
+const poisonTopic = "projections.poison"
+
+// ErrHalted reports a projection stopped because a batch failed every
+// retry: it went to the poison queue, and the projection will not skip it.
+var ErrHalted = errors.New("projection halted on a poisoned batch")
+
+// Runner runs projections: each on one replica at a time, from its
+// checkpoint, through a Watermill router.
+type Runner struct {
+	pool        *pgxpool.Pool
+	store       eventstore.Store
+	projections []Projection
+	logger      *slog.Logger
+	retries     int
+	lockRetry   time.Duration
+
+	applied sync.Map // message UUID -> struct{}: batches that committed
+}
+
+// NewRunner returns a runner of projections over store, with read models
+// in pool's database.
+func NewRunner(pool *pgxpool.Pool, store eventstore.Store, logger *slog.Logger, projections ...Projection) *Runner {
+	return &Runner{pool: pool, store: store, projections: projections, logger: logger, retries: 3, lockRetry: time.Second}
+}
+
+// Run sets the read models up and runs every projection until ctx ends.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := Setup(ctx, r.pool, r.projections); err != nil {
+		return err
+	}
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLogger(r.logger))
+	defer pubsub.Close()
+	router, err := r.router(pubsub)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(ctx) }()
+	select {
+	case <-router.Running():
+	case err := <-routerDone:
+		return fmt.Errorf("projection router: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, p := range r.projections {
+		wg.Go(func() { r.follow(ctx, pubsub, p) })
+	}
+	wg.Wait()
+	cancel()
+	return <-routerDone
+}
+
+func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(r.logger))
+	if err != nil {
+		return nil, fmt.Errorf("projection router: %w", err)
+	}
+	poison, err := middleware.PoisonQueue(pubsub, poisonTopic)
+	if err != nil {
+		return nil, fmt.Errorf("poison queue: %w", err)
+	}
+	retry := middleware.Retry{MaxRetries: r.retries, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2}
+	router.AddMiddleware(poison, retry.Middleware)
+	for _, p := range r.projections {
+		router.AddConsumerHandler("project."+p.Name(), topic(p), pubsub, func(msg *message.Message) error {
+			return r.handle(msg, p)
+		})
+	}
+	router.AddConsumerHandler("poisoned", poisonTopic, pubsub, func(msg *message.Message) error {
+		r.logger.Error("projection batch poisoned", "projection", msg.Metadata.Get("projection"),
+			"after", msg.Metadata.Get("after"), "reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
+		return nil
+	})
+	return router, nil
+}
+
+func topic(p Projection) string { return "projection." + p.Name() }
+
+// handle applies one batch message.
+func (r *Runner) handle(msg *message.Message, p Projection) error {
+	var batch []eventstore.Event
+	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+		return fmt.Errorf("decode batch: %w", err)
+	}
+	if err := applyBatch(msg.Context(), r.pool, LiveSchema, p, batch); err != nil {
+		return err
+	}
+	r.applied.Store(msg.UUID, struct{}{})
+	return nil
+}
+
+// follow runs projection p while this replica holds its lock, and waits
+// for the lock while another replica holds it.
+func (r *Runner) follow(ctx context.Context, pub message.Publisher, p Projection) {
+	for ctx.Err() == nil {
+		err := r.followLocked(ctx, pub, p)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, ErrHalted):
+			r.logger.Error("projection halted", "projection", p.Name(), "error", err)
+			return
+		case err != nil:
+			r.logger.Warn("projection stopped; retrying", "projection", p.Name(), "error", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.lockRetry):
+		}
+	}
+}
+
+// followLocked takes p's advisory lock, if free, on a connection of its
+// own, and feeds p from its checkpoint until ctx ends or something fails.
+// The lock goes with the connection: if this replica dies, another takes
+// over.
+func (r *Runner) followLocked(ctx context.Context, pub message.Publisher, p Projection) error {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(p.Name())).Scan(&locked); err != nil {
+		return err
+	}
+	if !locked {
+		return nil
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey(p.Name()))
+	r.logger.Info("projection running here", "projection", p.Name())
+	var from int64
+	err = conn.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, p.Name()).Scan(&from)
+	if err != nil {
+		return fmt.Errorf("read checkpoint: %w", err)
+	}
+	after := eventstore.Position(from)
+	return r.store.Subscribe(ctx, after, func(ctx context.Context, batch []eventstore.Event) error {
+		if err := r.publish(ctx, pub, p, after, batch); err != nil {
+			return err
+		}
+		after = batch[len(batch)-1].Position
+		return nil
+	})
+}
+
+// publish sends batch through the router and waits until it is handled:
+// applied, or poisoned after every retry, which halts the projection.
+func (r *Runner) publish(ctx context.Context, pub message.Publisher, p Projection, after eventstore.Position, batch []eventstore.Event) error {
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return fmt.Errorf("encode batch: %w", err)
+	}
+	msg := message.NewMessage(watermill.NewUUID(), payload)
+	msg.SetContext(ctx)
+	msg.Metadata.Set("projection", p.Name())
+	msg.Metadata.Set("after", strconv.FormatUint(uint64(after), 10))
+	if err := pub.Publish(topic(p), msg); err != nil {
+		return fmt.Errorf("publish batch: %w", err)
+	}
+	if _, ok := r.applied.LoadAndDelete(msg.UUID); !ok {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%s: batch of %d events after position %d: %w", p.Name(), len(batch), after, ErrHalted)
+	}
+	return nil
+}
