@@ -12,6 +12,7 @@ import (
 	"ledger/eventstore/postgres"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
+	"ledger/projections"
 )
 
 func newServeCmd() *cobra.Command {
@@ -31,8 +32,8 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-// serve runs the server until ctx ends, then shuts down in order: HTTP,
-// store, pool, embedded database.
+// serve runs the server and the projections until ctx ends, then shuts
+// down in order: HTTP, projections, store, pool, embedded database.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err error) {
 	b := readBuild()
 	logger.Info("starting", "version", b.version, "revision", b.revision,
@@ -47,6 +48,16 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	store := postgres.New(db.Pool, postgres.WithLogger(logger))
 	defer store.Close()
+	runner := projections.NewRunner(db.Pool, store, logger, projections.All()...)
+	projected := make(chan error, 1)
+	runCtx, stopRunner := context.WithCancel(ctx)
+	go func() { projected <- runner.Run(runCtx) }()
+	defer func() {
+		stopRunner()
+		if perr := <-projected; perr != nil && !errors.Is(perr, context.Canceled) {
+			err = errors.Join(err, fmt.Errorf("projections: %w", perr))
+		}
+	}()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

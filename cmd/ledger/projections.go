@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"ledger/eventstore/postgres"
+	"ledger/internal/config"
+	"ledger/internal/pgresolve"
+	"ledger/projections"
+)
+
+func newProjectionsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "projections",
+		Short: "Inspect, rebuild and verify the read models",
+	}
+	cmd.AddCommand(newRebuildCmd(), newVerifyCmd())
+	return cmd
+}
+
+// withStore opens the database and the event store, migrated, for a
+// command, and closes them after run.
+func withStore(cmd *cobra.Command, run func(ctx context.Context, db *pgresolve.DB, store *postgres.Store) error) (err error) {
+	cfg, logger, err := setup(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	db, err := openDB(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, db.Close()) }()
+	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	store := postgres.New(db.Pool, postgres.WithLogger(logger))
+	defer store.Close()
+	return run(ctx, db, store)
+}
+
+func newRebuildCmd() *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "rebuild NAME | --all",
+		Short: "Rebuild read models from the event log beside the live ones, then swap them in",
+		Args: func(_ *cobra.Command, args []string) error {
+			if all == (len(args) == 1) || len(args) > 1 {
+				return errors.New("name one projection, or give --all")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			chosen, err := chooseProjections(all, args)
+			if err != nil {
+				return err
+			}
+			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, store *postgres.Store) error {
+				for _, p := range chosen {
+					bar := newProgressBar(os.Stderr, "rebuild "+p.Name())
+					stats, err := projections.Rebuild(ctx, db.Pool, store, p, bar.update)
+					bar.finish()
+					if err != nil {
+						return err
+					}
+					rate := float64(stats.Events) / max(stats.Duration.Seconds(), 1e-9)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: rebuilt from %d events in %s (%.0f events/s)\n",
+						p.Name(), stats.Events, stats.Duration.Round(time.Millisecond), rate)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "rebuild every projection")
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
+	return cmd
+}
+
+func newVerifyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "verify [NAME…]",
+		Short: "Rebuild read models into a scratch schema and compare them with the live ones",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			chosen, err := chooseProjections(len(args) == 0, args)
+			if err != nil {
+				return err
+			}
+			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, store *postgres.Store) error {
+				out, differ := cmd.OutOrStdout(), 0
+				for _, p := range chosen {
+					bar := newProgressBar(os.Stderr, "verify "+p.Name())
+					diffs, err := projections.Verify(ctx, db.Pool, store, p, bar.update)
+					bar.finish()
+					if err != nil {
+						return err
+					}
+					for _, d := range diffs {
+						fmt.Fprintf(out, "%s.%s: only %s: %s\n", d.Projection, d.Table, d.Side, d.Row)
+					}
+					if len(diffs) > 0 {
+						differ++
+						continue
+					}
+					fmt.Fprintf(out, "%s: equal to a fresh replay of the log\n", p.Name())
+				}
+				if differ > 0 {
+					return fmt.Errorf("%d of %d projections differ from a replay of the log", differ, len(chosen))
+				}
+				return nil
+			})
+		},
+	}
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
+	return cmd
+}
+
+func chooseProjections(all bool, names []string) ([]projections.Projection, error) {
+	if all {
+		return projections.All(), nil
+	}
+	var out []projections.Projection
+	for _, name := range names {
+		p, err := projections.ByName(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// progressBar draws a one-line progress bar, at most five times a second.
+type progressBar struct {
+	w     io.Writer
+	label string
+	start time.Time
+	last  time.Time
+	drawn bool
+}
+
+func newProgressBar(w io.Writer, label string) *progressBar {
+	return &progressBar{w: w, label: label, start: time.Now()}
+}
+
+func (b *progressBar) update(done, total int64) {
+	now := time.Now()
+	if now.Sub(b.last) < 200*time.Millisecond && done < total {
+		return
+	}
+	b.last, b.drawn = now, true
+	const width = 30
+	filled := int(int64(width) * done / max(total, 1))
+	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
+	fmt.Fprintf(b.w, "\r%s [%-*s] %3d%% %d/%d events, %.0f events/s ", b.label, width,
+		strings.Repeat("#", filled), 100*done/max(total, 1), done, total, rate)
+}
+
+func (b *progressBar) finish() {
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}

@@ -1,0 +1,63 @@
+package projections
+
+import (
+	"context"
+	"testing"
+)
+
+func TestVerifyFindsDriftAndRebuildRepairsIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	positions := e.write(t, 30)
+	p := &ledgerOf{name: "drift"}
+	stop := e.start(t, p)
+	e.waitFor(t, "drift", 30, positions[29])
+	_ = stop()
+	ctx := context.Background()
+
+	if diffs, err := Verify(ctx, e.pool, e.store, p, nil); err != nil || len(diffs) != 0 {
+		t.Fatalf("verify of a faithful read model = %v, %v; want no differences", diffs, err)
+	}
+	if _, err := e.pool.Exec(ctx, `UPDATE `+table(LiveSchema, "drift")+` SET stream = 'tampered' WHERE position = $1`, int64(positions[3])); err != nil {
+		t.Fatal(err)
+	}
+	diffs, err := Verify(ctx, e.pool, e.store, p, nil)
+	if err != nil || len(diffs) != 2 {
+		t.Fatalf("verify after tampering = %+v, %v; want the row on each side", diffs, err)
+	}
+
+	var seen []int64
+	stats, err := Rebuild(ctx, e.pool, e.store, p, func(done, _ int64) { seen = append(seen, done) })
+	if err != nil || stats.Events != 30 || len(seen) == 0 {
+		t.Fatalf("rebuild = %+v, %v (progress %v); want 30 events with progress", stats, err, seen)
+	}
+	if diffs, err := Verify(ctx, e.pool, e.store, p, nil); err != nil || len(diffs) != 0 {
+		t.Fatalf("verify after rebuild = %v, %v; want no differences", diffs, err)
+	}
+}
+
+func TestRebuildWhileTheLiveProjectionRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, 20)
+	p := &ledgerOf{name: "busy"}
+	e.start(t, p)
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Rebuild(ctx, e.pool, e.store, p, nil)
+		done <- err
+	}()
+	more := e.write(t, 20)
+	if err := <-done; err != nil {
+		t.Fatalf("rebuild: %v", err)
+	}
+	e.waitFor(t, "busy", 40, more[19])
+	if diffs, err := Verify(ctx, e.pool, e.store, p, nil); err != nil || len(diffs) != 0 {
+		t.Fatalf("verify = %v, %v; want no differences", diffs, err)
+	}
+	var schemas int
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'readmodel_build_%'`).Scan(&schemas); err != nil || schemas != 0 {
+		t.Fatalf("%d scratch schemas left behind (%v)", schemas, err)
+	}
+}
