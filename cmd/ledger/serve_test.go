@@ -50,7 +50,7 @@ func freshDatabase(t *testing.T) string {
 	defer cancel()
 	admin, err := pgx.Connect(ctx, localAdminURL)
 	if err != nil {
-		t.Skipf("no local PostgreSQL at %s for the end-to-end test: %v", localAdminURL, err)
+		t.Fatalf("no local PostgreSQL at %s for the end-to-end test (start it; .ci/run does): %v", localAdminURL, err)
 	}
 	name := fmt.Sprintf("ledger_e2e_%d_%d", os.Getpid(), time.Now().UnixNano())
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
