@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"ledger/eventstore"
 )
@@ -34,6 +36,8 @@ type Deps struct {
 	Store eventstore.Store
 	// Logger receives request and failure logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, is served at GET /metrics for Prometheus.
+	Metrics prometheus.Gatherer
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
@@ -49,6 +53,9 @@ func NewServer(d Deps) *echo.Echo {
 	h := &handlers{deps: d}
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
+	if d.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
+	}
 	return e
 }
 

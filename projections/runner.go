@@ -35,6 +35,7 @@ type Runner struct {
 	logger      *slog.Logger
 	retries     int
 	lockRetry   time.Duration
+	metrics     *Metrics
 
 	applied sync.Map // message UUID -> struct{}: batches that committed
 }
@@ -43,6 +44,12 @@ type Runner struct {
 // in pool's database.
 func NewRunner(pool *pgxpool.Pool, store eventstore.Store, logger *slog.Logger, projections ...Projection) *Runner {
 	return &Runner{pool: pool, store: store, projections: projections, logger: logger, retries: 3, lockRetry: time.Second}
+}
+
+// WithMetrics makes the runner count the events it applies in m.
+func (r *Runner) WithMetrics(m *Metrics) *Runner {
+	r.metrics = m
+	return r
 }
 
 // Run sets the read models up and runs every projection until ctx ends.
@@ -110,6 +117,7 @@ func (r *Runner) handle(msg *message.Message, p Projection) error {
 		return err
 	}
 	r.applied.Store(msg.UUID, struct{}{})
+	r.metrics.Applied(p.Name(), len(batch))
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,34 @@ func newProjectionsCmd() *cobra.Command {
 		Use:   "projections",
 		Short: "Inspect, rebuild and verify the read models",
 	}
-	cmd.AddCommand(newRebuildCmd(), newVerifyCmd())
+	cmd.AddCommand(newStatusCmd(), newRebuildCmd(), newVerifyCmd())
+	return cmd
+}
+
+func newStatusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each projection's position and how far it lags behind the log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, _ *postgres.Store) error {
+				statuses, err := projections.Status(ctx, db.Pool)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "PROJECTION\tPOSITION\tLAG (EVENTS)\tLAG (SECONDS)")
+				for _, st := range statuses {
+					fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\n", st.Name, st.Position, st.LagEvents, st.LagSeconds)
+				}
+				if len(statuses) == 0 {
+					fmt.Fprintln(w, "(no projection has run yet)")
+				}
+				return w.Flush()
+			})
+		},
+	}
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
 	return cmd
 }
 

@@ -31,6 +31,9 @@ func TestProjectionsEndToEnd(t *testing.T) {
 	if out, err := run("projections", "verify"); err != nil || !strings.Contains(out, "equal to a fresh replay") {
 		t.Fatalf("verify of a faithful read model: %v\n%s", err, out)
 	}
+	if out, err := run("projections", "status"); err != nil || !strings.Contains(out, "accounts") || !strings.Contains(out, "LAG (EVENTS)") {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

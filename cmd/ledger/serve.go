@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"ledger/eventstore/postgres"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
+	"ledger/outbound"
 	"ledger/projections"
 )
 
@@ -28,7 +31,7 @@ func newServeCmd() *cobra.Command {
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
-	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout)
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL)
 	return cmd
 }
 
@@ -48,23 +51,29 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	store := postgres.New(db.Pool, postgres.WithLogger(logger))
 	defer store.Close()
-	runner := projections.NewRunner(db.Pool, store, logger, projections.All()...)
-	projected := make(chan error, 1)
-	runCtx, stopRunner := context.WithCancel(ctx)
-	go func() { projected <- runner.Run(runCtx) }()
-	defer func() {
-		stopRunner()
-		if perr := <-projected; perr != nil && !errors.Is(perr, context.Canceled) {
-			err = errors.Join(err, fmt.Errorf("projections: %w", perr))
+	registry := prometheus.NewRegistry()
+	metrics := projections.NewMetrics(db.Pool)
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)
+	jobs := map[string]func(context.Context) error{
+		"projections": projections.NewRunner(db.Pool, store, logger, projections.All()...).WithMetrics(metrics).Run,
+	}
+	if cfg.PublishURL != "" {
+		pub, err := outbound.New(ctx, cfg.PublishURL, db.Pool, store, logger)
+		if err != nil {
+			return fmt.Errorf("outbound publishing: %w", err)
 		}
-	}()
+		defer pub.Close()
+		jobs["outbound"] = pub.Run
+	}
+	stopBackground := startBackground(ctx, logger, jobs)
+	defer func() { err = errors.Join(err, stopBackground()) }()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
-	handler := ledgerhttp.NewServer(ledgerhttp.Deps{DB: db.Pool, Store: store, Logger: logger})
+	handler := ledgerhttp.NewServer(ledgerhttp.Deps{DB: db.Pool, Store: store, Logger: logger, Metrics: registry})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}

@@ -113,6 +113,17 @@ func TestServeEndToEnd(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != http.StatusOK || body != `{"status":"ready"}` {
 		t.Errorf("GET /readyz = %d %s, want 200 ready", code, body)
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := httpGet(t, "http://"+addr+"/metrics")
+		if code == http.StatusOK && strings.Contains(body, `ledger_projection_checkpoint_position{projection="accounts"}`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /metrics = %d without the projections' checkpoints:\n%s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("send SIGTERM: %v", err)

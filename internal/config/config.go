@@ -33,6 +33,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long in-flight requests may take to finish
 	// after a stop signal.
 	ShutdownTimeout time.Duration
+	// PublishURL, when set, is the broker every committed event is
+	// published to: nats://… (JetStream) or amqp://… (RabbitMQ). It may
+	// hold a password: never log it.
+	PublishURL string
 }
 
 // Setting names one configurable value.
@@ -45,6 +49,7 @@ const (
 	DataDir
 	LogLevel
 	ShutdownTimeout
+	PublishURL
 )
 
 type spec struct {
@@ -63,6 +68,8 @@ var specs = [...]spec{
 		"least level logged: debug, info, warn or error", applyLogLevel},
 	ShutdownTimeout: {"shutdown-timeout", "LEDGER_SHUTDOWN_TIMEOUT", "15s",
 		"how long in-flight requests may take to finish on shutdown (Go duration)", applyShutdownTimeout},
+	PublishURL: {"publish-url", "LEDGER_PUBLISH_URL", "",
+		"broker to publish every event to: nats://host:4222 or amqp://user:pass@host:5672/ (default: none)", applyPublishURL},
 }
 
 // Flag returns the command-line flag name of s, without dashes.
@@ -113,7 +120,7 @@ func resolve(f *pflag.Flag, env string, lookupEnv func(string) (string, bool)) s
 }
 
 func settingError(s Setting, value string, err error) error {
-	if s == DatabaseURL {
+	if s == DatabaseURL || s == PublishURL {
 		return fmt.Errorf("invalid %s (--%s): %s", s.Env(), s.Flag(), scrubPassword(err.Error(), value))
 	}
 	return fmt.Errorf("invalid %s (--%s) %q: %w", s.Env(), s.Flag(), value, err)
@@ -127,6 +134,21 @@ func applyDatabaseURL(cfg *Config, v string) error {
 		return err
 	}
 	cfg.DatabaseURL = v
+	return nil
+}
+
+func applyPublishURL(cfg *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "nats" && u.Scheme != "amqp" && u.Scheme != "amqps" {
+		return fmt.Errorf("scheme %q: must be nats, amqp or amqps", u.Scheme)
+	}
+	cfg.PublishURL = v
 	return nil
 }
 

@@ -1,0 +1,129 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ledger/domain"
+)
+
+// AccessView is a partner access grant as api.md represents it, with its
+// status at the instant the query was asked.
+type AccessView struct {
+	TenantID    uuid.UUID           `json:"tenant_id"`
+	PartnerID   uuid.UUID           `json:"partner_id"`
+	Role        domain.Role         `json:"role"`
+	AllAccounts bool                `json:"all_accounts"`
+	AccountIDs  []uuid.UUID         `json:"account_ids"`
+	Actions     []domain.Permission `json:"actions"`
+	Status      domain.AccessStatus `json:"status"`
+	ExpiresAt   *time.Time          `json:"expires_at"`
+	GrantedBy   domain.Actor        `json:"granted_by"`
+	Version     uint64              `json:"version"`
+}
+
+// accessColumns are the columns scanAccess reads, in its order.
+const accessColumns = `tenant_id, partner_id, role, all_accounts, account_ids, actions, revoked, expires_at, granted_by, version`
+
+// ListPartnerAccess returns one page of the grants tenant made, every
+// status included, ordered by partner id, with each status at now
+// (GET /v1/tenants/{t}/partners).
+func ListPartnerAccess(ctx context.Context, db Querier, tenant uuid.UUID, page Page, now time.Time) (List[AccessView], error) {
+	list, err := listAccess(ctx, db, "tenant_id", tenant, "partner_id", page, now)
+	if err != nil {
+		return List[AccessView]{}, fmt.Errorf("list partner access: %w", err)
+	}
+	return list, nil
+}
+
+// ListPartnerTenants returns one page of the grants partner holds, from
+// every tenant and of every status, ordered by tenant id, with each
+// status at now (GET /v1/partners/{p}/tenants).
+func ListPartnerTenants(ctx context.Context, db Querier, partner uuid.UUID, page Page, now time.Time) (List[AccessView], error) {
+	list, err := listAccess(ctx, db, "partner_id", partner, "tenant_id", page, now)
+	if err != nil {
+		return List[AccessView]{}, fmt.Errorf("list partner tenants: %w", err)
+	}
+	return list, nil
+}
+
+// GetPartnerAccess returns tenant's grant to partner with its status at
+// now, or a domain NotFound when tenant never granted partner access.
+func GetPartnerAccess(ctx context.Context, db Querier, tenant, partner uuid.UUID, now time.Time) (AccessView, error) {
+	row := db.QueryRow(ctx, `SELECT `+accessColumns+` FROM `+table(LiveSchema, "partner_access")+`
+WHERE tenant_id = $1 AND partner_id = $2`, tenant, partner)
+	v, err := scanAccess(row, now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AccessView{}, domain.NotFound("partner access")
+	}
+	if err != nil {
+		return AccessView{}, fmt.Errorf("get partner access: %w", err)
+	}
+	return v, nil
+}
+
+// listAccess lists the grants whose column fixed equals id, by keyset
+// pagination on column key (the other half of the primary key).
+func listAccess(ctx context.Context, db Querier, fixed string, id uuid.UUID, key string, page Page, now time.Time) (List[AccessView], error) {
+	if err := page.Check(); err != nil {
+		return List[AccessView]{}, err
+	}
+	sql := `SELECT ` + accessColumns + ` FROM ` + table(LiveSchema, "partner_access") + ` WHERE ` + fixed + ` = $1`
+	args := []any{id, page.Limit + 1}
+	if page.Cursor != "" {
+		var after uuid.UUID
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return List[AccessView]{}, err
+		}
+		sql += ` AND ` + key + ` > $3`
+		args = append(args, after)
+	}
+	rows, err := db.Query(ctx, sql+` ORDER BY `+key+` LIMIT $2`, args...)
+	if err != nil {
+		return List[AccessView]{}, err
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccessView, error) { return scanAccess(r, now) })
+	if err != nil {
+		return List[AccessView]{}, err
+	}
+	keyOf := func(v AccessView) any { return v.PartnerID }
+	if key == "tenant_id" {
+		keyOf = func(v AccessView) any { return v.TenantID }
+	}
+	return finish(items, page.Limit, keyOf)
+}
+
+// scanAccess reads a row of accessColumns and computes its status at now.
+func scanAccess(row pgx.Row, now time.Time) (AccessView, error) {
+	var (
+		v       AccessView
+		actions []string
+		revoked bool
+		version int64
+	)
+	err := row.Scan(&v.TenantID, &v.PartnerID, &v.Role, &v.AllAccounts, &v.AccountIDs, &actions,
+		&revoked, &v.ExpiresAt, &v.GrantedBy, &version)
+	if err != nil {
+		return AccessView{}, err
+	}
+	if v.AccountIDs == nil {
+		v.AccountIDs = []uuid.UUID{}
+	}
+	v.Actions = make([]domain.Permission, len(actions))
+	for i, a := range actions {
+		v.Actions[i] = domain.Permission(a)
+	}
+	if v.ExpiresAt != nil {
+		exp := v.ExpiresAt.UTC()
+		v.ExpiresAt = &exp
+	}
+	v.Version = uint64(version)
+	grant := domain.PartnerAccess{TenantID: v.TenantID, Revoked: revoked, ExpiresAt: v.ExpiresAt}
+	v.Status = grant.StatusAt(now)
+	return v, nil
+}

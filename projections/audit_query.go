@@ -1,0 +1,176 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ledger/domain"
+	"ledger/eventstore"
+)
+
+// AuditViewer is who reads a tenant's audit log. A partner_admin sees
+// only the actions of its own partner's users: OwnPartnerOnly, with its
+// PartnerID. Tenant users with audit.read see everything.
+type AuditViewer struct {
+	OwnPartnerOnly bool
+	PartnerID      uuid.UUID
+}
+
+// AuditFilter narrows the audit log; a nil or empty field does not
+// narrow. From and To bound occurred_at to the half-open range [From, To),
+// as the usage summary's from and to do.
+type AuditFilter struct {
+	PartnerID      *uuid.UUID
+	ActorID        *uuid.UUID
+	AccountID      *uuid.UUID
+	SubscriptionID *uuid.UUID
+	Type           string
+	From, To       *time.Time
+}
+
+// AuditActor is who acted, as api.md shows it: type, id and partner_id,
+// the ids null when the actor has none.
+type AuditActor struct {
+	Type      string     `json:"type"`
+	ID        *uuid.UUID `json:"id"`
+	PartnerID *uuid.UUID `json:"partner_id"`
+}
+
+// AuditItem is one event of a tenant's audit log as api.md represents it.
+// Metadata strings the event did not carry are null.
+type AuditItem struct {
+	Position       eventstore.Position `json:"position"`
+	EventID        uuid.UUID           `json:"event_id"`
+	Stream         string              `json:"stream"`
+	Version        uint64              `json:"version"`
+	Type           string              `json:"type"`
+	OccurredAt     time.Time           `json:"occurred_at"`
+	RecordedAt     time.Time           `json:"recorded_at"`
+	Actor          AuditActor          `json:"actor"`
+	CorrelationID  *string             `json:"correlation_id"`
+	CausationID    *string             `json:"causation_id"`
+	RequestID      *string             `json:"request_id"`
+	IdempotencyKey *string             `json:"idempotency_key"`
+	Data           json.RawMessage     `json:"data"`
+}
+
+// auditColumns are the columns scanAuditItem reads, in its order.
+const auditColumns = `position, event_id, stream, version, type, occurred_at, recorded_at, actor_type, actor_id,
+    actor_partner_id, correlation_id, causation_id, request_id, idempotency_key, data`
+
+// AuditEvents returns one page of tenant's audit log as viewer may see it,
+// narrowed by f, ascending by position
+// (GET /v1/tenants/{t}/audit/events). Every filter runs in SQL; the
+// cursor is the last position of the page.
+func AuditEvents(ctx context.Context, db Querier, tenant uuid.UUID, viewer AuditViewer, f AuditFilter, page Page) (List[AuditItem], error) {
+	if err := page.Check(); err != nil {
+		return List[AuditItem]{}, err
+	}
+	if viewer.OwnPartnerOnly && viewer.PartnerID == uuid.Nil {
+		return List[AuditItem]{}, errors.New("audit events: an own-partner viewer needs its partner id")
+	}
+	w, err := auditWhere(tenant, viewer, f, page.Cursor)
+	if err != nil {
+		return List[AuditItem]{}, err
+	}
+	w.args = append(w.args, page.Limit+1)
+	sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY position LIMIT $%d`,
+		auditColumns, table(LiveSchema, "audit_log"), strings.Join(w.conds, " AND "), len(w.args))
+	rows, err := db.Query(ctx, sql, w.args...)
+	if err != nil {
+		return List[AuditItem]{}, fmt.Errorf("audit events: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, scanAuditItem)
+	if err != nil {
+		return List[AuditItem]{}, fmt.Errorf("audit events: %w", err)
+	}
+	return finish(items, page.Limit, func(it AuditItem) any { return it.Position })
+}
+
+// auditConds is an SQL condition in parts, with its parameters.
+type auditConds struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, whose one parameter is written %d, with value v.
+func (w *auditConds) add(cond string, v any) {
+	w.args = append(w.args, v)
+	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
+}
+
+// auditWhere turns the tenant, the viewer's restriction, the filter and
+// the cursor into conditions; a bad filter or cursor is a domain Invalid.
+func auditWhere(tenant uuid.UUID, viewer AuditViewer, f AuditFilter, cursor string) (auditConds, error) {
+	var w auditConds
+	w.add("tenant_id = $%d", tenant)
+	if viewer.OwnPartnerOnly {
+		w.add("actor_partner_id = $%d", viewer.PartnerID)
+	}
+	for _, c := range []struct {
+		col string
+		id  *uuid.UUID
+	}{{"actor_partner_id", f.PartnerID}, {"actor_id", f.ActorID}, {"account_id", f.AccountID}, {"subscription_id", f.SubscriptionID}} {
+		if c.id != nil {
+			w.add(c.col+" = $%d", *c.id)
+		}
+	}
+	if f.Type != "" {
+		if !auditEventTypes()[f.Type] {
+			return auditConds{}, domain.Invalid("type", "%q is not an event type", f.Type)
+		}
+		w.add("type = $%d", f.Type)
+	}
+	if f.From != nil && f.To != nil && f.To.Before(*f.From) {
+		return auditConds{}, domain.Invalid("to", "must not be before from")
+	}
+	if f.From != nil {
+		w.add("occurred_at >= $%d", *f.From)
+	}
+	if f.To != nil {
+		w.add("occurred_at < $%d", *f.To)
+	}
+	if cursor != "" {
+		var after eventstore.Position
+		if err := decodeCursor(cursor, &after); err != nil {
+			return auditConds{}, err
+		}
+		w.add("position > $%d", int64(after))
+	}
+	return w, nil
+}
+
+// auditEventTypes is the set of the domain's event types, the values of
+// the type filter.
+var auditEventTypes = sync.OnceValue(func() map[string]bool {
+	set := map[string]bool{}
+	for _, t := range domain.EventTypes() {
+		set[t] = true
+	}
+	return set
+})
+
+// scanAuditItem reads a row of auditColumns.
+func scanAuditItem(row pgx.CollectableRow) (AuditItem, error) {
+	var (
+		it                AuditItem
+		position, version int64
+	)
+	err := row.Scan(&position, &it.EventID, &it.Stream, &version, &it.Type, &it.OccurredAt, &it.RecordedAt,
+		&it.Actor.Type, &it.Actor.ID, &it.Actor.PartnerID, &it.CorrelationID, &it.CausationID, &it.RequestID,
+		&it.IdempotencyKey, &it.Data)
+	if err != nil {
+		return AuditItem{}, err
+	}
+	it.Position, it.Version = eventstore.Position(position), uint64(version)
+	it.OccurredAt, it.RecordedAt = it.OccurredAt.UTC(), it.RecordedAt.UTC()
+	return it, nil
+}

@@ -1,0 +1,157 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"ledger/eventstore"
+)
+
+// LagCountCap bounds the lag that is counted in events: counting stops
+// there, so that a projection far behind costs a bounded scan.
+const LagCountCap = 1_000_000
+
+// lagScrapeTimeout bounds the lag query of one scrape.
+const lagScrapeTimeout = 2 * time.Second
+
+// ProjectionStatus is where a projection stands against the event log.
+type ProjectionStatus struct {
+	// Name is the projection's name.
+	Name string
+	// Position is its checkpoint: the last position it applied.
+	Position eventstore.Position
+	// LagEvents counts the events in the log after the checkpoint, at most
+	// LagCountCap.
+	LagEvents int64
+	// LagSeconds is how long ago the first event after the checkpoint was
+	// recorded, or 0 when the projection is caught up.
+	LagSeconds float64
+}
+
+// Status returns the status of each projection with a checkpoint in the
+// live schema, by name. It returns none before the live read models are
+// set up.
+func Status(ctx context.Context, pool *pgxpool.Pool) ([]ProjectionStatus, error) {
+	return projectionStatus(ctx, pool, LagCountCap)
+}
+
+// statusSQL reads each checkpoint with its lag; positions are sparse, so
+// the lag in events is a count, limited so that it walks at most lagCap
+// entries of the primary key.
+const statusSQL = `
+SELECT c.name, c.position,
+       (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > c.position
+                              ORDER BY e.position LIMIT $1) AS behind),
+       coalesce((SELECT greatest(extract(epoch FROM clock_timestamp() - e.recorded_at), 0)::float8
+                 FROM events e WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0)
+FROM %s c
+ORDER BY c.name`
+
+func projectionStatus(ctx context.Context, pool *pgxpool.Pool, lagCap int64) ([]ProjectionStatus, error) {
+	checkpoints := table(LiveSchema, "checkpoints")
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, checkpoints).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("projection status: %w", err)
+	}
+	if !exists {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, fmt.Sprintf(statusSQL, checkpoints), lagCap)
+	if err != nil {
+		return nil, fmt.Errorf("projection status: %w", err)
+	}
+	defer rows.Close()
+	var out []ProjectionStatus
+	for rows.Next() {
+		var s ProjectionStatus
+		var pos int64
+		if err := rows.Scan(&s.Name, &pos, &s.LagEvents, &s.LagSeconds); err != nil {
+			return nil, fmt.Errorf("projection status: %w", err)
+		}
+		s.Position = eventstore.Position(pos)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("projection status: %w", err)
+	}
+	return out, nil
+}
+
+// Metrics is the projections' Prometheus collector: the events each
+// projection applied (a counter the runner feeds through Applied), and
+// its checkpoint and lag, read from Postgres at each scrape. Register it
+// with a prometheus.Registerer.
+type Metrics struct {
+	pool    *pgxpool.Pool
+	lagCap  int64
+	applied *prometheus.CounterVec
+
+	position, lagEvents, lagSeconds, lagUp *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*Metrics)(nil)
+
+// NewMetrics returns the collector of the projections whose checkpoints
+// are in pool's database.
+func NewMetrics(pool *pgxpool.Pool) *Metrics {
+	byProjection := []string{"projection"}
+	return &Metrics{
+		pool:   pool,
+		lagCap: LagCountCap,
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_projection_events_applied_total",
+			Help: "Events applied to the read model by this process, by projection.",
+		}, byProjection),
+		position: prometheus.NewDesc("ledger_projection_checkpoint_position",
+			"Global log position of the last event the projection applied.", byProjection, nil),
+		lagEvents: prometheus.NewDesc("ledger_projection_lag_events",
+			fmt.Sprintf("Events in the log after the projection's checkpoint, counted up to %d.", LagCountCap), byProjection, nil),
+		lagSeconds: prometheus.NewDesc("ledger_projection_lag_seconds",
+			"Age of the first event after the projection's checkpoint; 0 when caught up.", byProjection, nil),
+		lagUp: prometheus.NewDesc("ledger_projection_lag_up",
+			"1 when this scrape read the projections' lag from Postgres, else 0.", nil, nil),
+	}
+}
+
+// Applied counts n events that projection applied. A nil Metrics counts
+// nothing, so the runner may run without one.
+func (m *Metrics) Applied(projection string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.applied.WithLabelValues(projection).Add(float64(n))
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.applied.Describe(ch)
+	ch <- m.position
+	ch <- m.lagEvents
+	ch <- m.lagSeconds
+	ch <- m.lagUp
+}
+
+// Collect implements prometheus.Collector. It reads the lag with a short
+// timeout; when that fails, ledger_projection_lag_up is 0 and the lag
+// series are left out rather than the whole scrape failing.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), lagScrapeTimeout)
+	defer cancel()
+	statuses, err := projectionStatus(ctx, m.pool, m.lagCap)
+	up := 1.0
+	if err != nil {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(m.lagUp, prometheus.GaugeValue, up)
+	for _, s := range statuses {
+		m.applied.WithLabelValues(s.Name) // so that its rate starts at 0
+		ch <- prometheus.MustNewConstMetric(m.position, prometheus.GaugeValue, float64(s.Position), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.lagEvents, prometheus.GaugeValue, float64(s.LagEvents), s.Name)
+		ch <- prometheus.MustNewConstMetric(m.lagSeconds, prometheus.GaugeValue, s.LagSeconds, s.Name)
+	}
+	m.applied.Collect(ch)
+}
