@@ -1,0 +1,150 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"ledger/domain"
+)
+
+// MRRView is the MRR report of api.md: recurring revenue on date AsOf,
+// in total per currency and per group (none when not grouped).
+type MRRView struct {
+	AsOf   domain.Date `json:"as_of"`
+	Totals []MRRTotal  `json:"totals"`
+	Groups []MRRGroup  `json:"groups"`
+}
+
+// MRRTotal is the recurring revenue in one currency: MRR monthly, ARR
+// twelve times that, each rounded half-up to the currency's minor unit.
+type MRRTotal struct {
+	Currency domain.Currency `json:"currency"`
+	MRR      string          `json:"mrr"`
+	ARR      string          `json:"arr"`
+}
+
+// MRRGroup is the recurring revenue of one group in one currency. Key is
+// the partner id (or "direct"), the product id or the account id; Name
+// is its name ("Direct" for direct; the id when the name is not known).
+type MRRGroup struct {
+	Key      string          `json:"key"`
+	Name     string          `json:"name"`
+	Currency domain.Currency `json:"currency"`
+	MRR      string          `json:"mrr"`
+	ARR      string          `json:"arr"`
+}
+
+// The groupings of the MRR report.
+const (
+	MRRGroupNone    = "none"
+	MRRGroupPartner = "partner"
+	MRRGroupProduct = "product"
+	MRRGroupAccount = "account"
+)
+
+// mrrGrouping is how one grouping keys and names a line, and the joins
+// its name needs.
+type mrrGrouping struct {
+	key, name, joins string
+}
+
+var mrrGroupings = map[string]mrrGrouping{
+	MRRGroupNone: {key: "NULL::text", name: "NULL::text"},
+	MRRGroupPartner: {
+		key: "COALESCE(s.created_by_partner::text, 'direct')",
+		name: `CASE WHEN s.created_by_partner IS NULL THEN 'Direct'
+    ELSE COALESCE(p.name, s.created_by_partner::text) END`,
+		joins: "LEFT JOIN {partners} p ON p.partner_id = s.created_by_partner",
+	},
+	MRRGroupProduct: {
+		key: "i.product_id::text", name: "COALESCE(pr.name, i.product_id::text)",
+		joins: "LEFT JOIN {products} pr ON pr.tenant_id = s.tenant_id AND pr.product_id = i.product_id",
+	},
+	MRRGroupAccount: {key: "s.account_id::text", name: "COALESCE(a.name, s.account_id::text)"},
+}
+
+// mrrSQL sums the ARR of the recurring items in effect on $2 of the
+// subscriptions not cancelled on $2, per currency and per group: a row
+// whose total is true is a currency's total.
+var mrrSQL = `WITH lines AS (
+    SELECT s.currency, {key} AS key, {name} AS name, ` + subsLineARRSQL + ` AS arr
+    FROM {subs} s
+    JOIN {items} i ON i.subscription_id = s.subscription_id
+    ` + subsQtyOnSQL + `
+    {joins}
+    WHERE {where} AND ` + subsNotEndedSQL + ` AND ` + subsInEffectSQL + `
+)
+SELECT currency, {total}, key, name, ` + fmt.Sprintf(subsMRRFormat, "sum(arr)") + `::text, sum(arr)::text
+FROM lines
+GROUP BY GROUPING SETS ({sets})
+ORDER BY currency, 2 DESC, sum(arr) DESC, key`
+
+// MRRReport returns the tenant's recurring revenue on date today (the
+// current UTC date when zero) over the subscriptions in the caller's
+// scope, in total per currency and grouped by groupBy: "none" (or ""),
+// "partner" (the partner whose user created the subscription, or
+// "direct"), "product" or "account". Groups come by currency, then
+// largest MRR first.
+func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, groupBy string, today domain.Date) (MRRView, error) {
+	if groupBy == "" {
+		groupBy = MRRGroupNone
+	}
+	g, ok := mrrGroupings[groupBy]
+	if !ok {
+		return MRRView{}, domain.Invalid("group_by", "must be \"none\", \"partner\", \"product\" or \"account\"")
+	}
+	q := newSubsQuery(tenant, scope, today)
+	joins := subsScope(scope, &q.conds, &q.args)
+	if joins == "" && groupBy == MRRGroupAccount {
+		joins = "LEFT JOIN {accounts} a ON a.account_id = s.account_id AND a.tenant_id = s.tenant_id"
+	}
+	sets, total := "(currency), (currency, key, name)", "GROUPING(key, name) <> 0"
+	if groupBy == MRRGroupNone {
+		sets, total = "(currency, key, name)", "true"
+	}
+	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{key}", g.key, "{name}", g.name,
+		"{joins}", joins+"\n    "+g.joins, "{where}", strings.Join(q.conds, " AND "), "{sets}", sets, "{total}", total).Replace(mrrSQL))
+	rows, err := db.Query(ctx, sql, q.args...)
+	if err != nil {
+		return MRRView{}, fmt.Errorf("query mrr: %w", err)
+	}
+	defer rows.Close()
+	view := MRRView{AsOf: q.today, Totals: []MRRTotal{}, Groups: []MRRGroup{}}
+	for rows.Next() {
+		if err := view.scan(rows); err != nil {
+			return MRRView{}, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return MRRView{}, fmt.Errorf("query mrr: %w", err)
+	}
+	return view, nil
+}
+
+// scan adds one row of mrrSQL to the view.
+func (v *MRRView) scan(row subsScanner) error {
+	var cur domain.Currency
+	var total bool
+	var key, name *string
+	var mrr, arr string
+	if err := row.Scan(&cur, &total, &key, &name, &mrr, &arr); err != nil {
+		return fmt.Errorf("scan mrr: %w", err)
+	}
+	m, err := subsPresent(cur, mrr)
+	if err != nil {
+		return err
+	}
+	a, err := subsPresent(cur, arr)
+	if err != nil {
+		return err
+	}
+	if total {
+		v.Totals = append(v.Totals, MRRTotal{Currency: cur, MRR: m, ARR: a})
+		return nil
+	}
+	v.Groups = append(v.Groups, MRRGroup{Key: *key, Name: *name, Currency: cur, MRR: m, ARR: a})
+	return nil
+}
