@@ -35,6 +35,9 @@ func BenchmarkAppendToVisible(b *testing.B) {
 	}
 	store := postgres.New(pool)
 	defer store.Close()
+	if err := projections.Setup(ctx, pool, projections.All()); err != nil {
+		b.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	runner := projections.NewRunner(pool, store, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.All()...)
@@ -64,12 +67,15 @@ func BenchmarkAppendToVisible(b *testing.B) {
 		pending = append(pending, pendingWrite{out.Position, time.Now()})
 		mu.Unlock()
 	}
-	for {
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		mu.Lock()
 		left := len(pending)
 		mu.Unlock()
 		if left == 0 {
 			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d writes still not visible 30s after the load ended", left)
 		}
 		time.Sleep(time.Millisecond)
 	}

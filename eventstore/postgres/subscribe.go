@@ -61,7 +61,7 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, handle
 // the second, so a reader learns soon that the horizon moved.
 const (
 	minPause = time.Millisecond
-	maxPause = 50 * time.Millisecond
+	maxPause = 10 * time.Millisecond
 )
 
 // idleFor returns how long a caught-up subscriber at after may wait for a
