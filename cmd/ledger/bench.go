@@ -13,6 +13,7 @@ import (
 	"ledger/internal/config"
 	"ledger/internal/pgresolve"
 	"ledger/internal/seed"
+	"ledger/projections"
 )
 
 func newBenchCmd() *cobra.Command {
@@ -20,7 +21,28 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Tools for benchmarks: seed a realistic event log",
 	}
-	cmd.AddCommand(newSeedCmd())
+	cmd.AddCommand(newSeedCmd(), newCeilingCmd())
+	return cmd
+}
+
+func newCeilingCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ceiling",
+		Short: "Measure the set-based SQL ceiling of the audit rebuild: one INSERT … SELECT of the same rows",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, _ *postgres.Store) error {
+				rows, took, err := projections.AuditCeiling(ctx, db.Pool)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "audit: INSERT … SELECT of %d rows in %s (%.0f rows/s)\n",
+					rows, took.Round(time.Millisecond), float64(rows)/max(took.Seconds(), 1e-9))
+				return nil
+			})
+		},
+	}
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
 	return cmd
 }
 
