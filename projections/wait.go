@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
@@ -16,7 +17,8 @@ var ErrLagging = errors.New("read models have not reached the position yet")
 
 // WaitFor waits until every projection's checkpoint has reached position,
 // at most timeout: read-your-writes for a caller that knows the position
-// of its last write (Ledger-Min-Position).
+// of its last write (Ledger-Min-Position). Read models not set up yet
+// count as behind.
 func WaitFor(ctx context.Context, pool *pgxpool.Pool, position eventstore.Position, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -27,7 +29,7 @@ func WaitFor(ctx context.Context, pool *pgxpool.Pool, position eventstore.Positi
 		switch {
 		case err == nil && eventstore.Position(lowest) >= position:
 			return nil
-		case err != nil && ctx.Err() == nil:
+		case err != nil && ctx.Err() == nil && !notSetUp(err):
 			return fmt.Errorf("read checkpoints: %w", err)
 		}
 		select {
@@ -40,4 +42,11 @@ func WaitFor(ctx context.Context, pool *pgxpool.Pool, position eventstore.Positi
 			pause = min(2*pause, 25*time.Millisecond)
 		}
 	}
+}
+
+// notSetUp reports the error of a query on read models that do not exist
+// yet (SQLSTATE 42P01, undefined_table).
+func notSetUp(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }
