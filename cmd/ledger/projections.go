@@ -62,16 +62,11 @@ func withStore(cmd *cobra.Command, run func(ctx context.Context, db *pgresolve.D
 		return err
 	}
 	ctx := cmd.Context()
-	db, err := openDB(ctx, cfg, logger)
+	db, store, closeAll, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	if err := postgres.Migrate(ctx, db.Pool); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	store := postgres.New(db.Pool, postgres.WithLogger(logger))
-	defer store.Close()
+	defer func() { err = errors.Join(err, closeAll()) }()
 	return run(ctx, db, store)
 }
 

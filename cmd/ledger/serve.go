@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"ledger/eventstore/postgres"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
 	"ledger/outbound"
@@ -41,16 +40,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	b := readBuild()
 	logger.Info("starting", "version", b.version, "revision", b.revision,
 		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String())
-	db, err := openDB(ctx, cfg, logger)
+	db, store, closeAll, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, db.Close()) }()
-	if err := postgres.Migrate(ctx, db.Pool); err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	store := postgres.New(db.Pool, postgres.WithLogger(logger))
-	defer store.Close()
+	defer func() { err = errors.Join(err, closeAll()) }()
 	registry := prometheus.NewRegistry()
 	metrics := projections.NewMetrics(db.Pool)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"ledger/eventstore/postgres"
 	"ledger/internal/config"
 	"ledger/internal/pgresolve"
 )
@@ -31,4 +34,18 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgres
 	}
 	logger.Info("database ready", "source", db.Source)
 	return db, nil
+}
+
+// openStore opens the database, applies the migrations and opens the event
+// store on it. closeAll stops the store, then closes the database.
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (db *pgresolve.DB, store *postgres.Store, closeAll func() error, err error) {
+	db, err = openDB(ctx, cfg, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+		return nil, nil, nil, errors.Join(fmt.Errorf("migrate: %w", err), db.Close())
+	}
+	store = postgres.New(db.Pool, postgres.WithLogger(logger))
+	return db, store, func() error { store.Close(); return db.Close() }, nil
 }
