@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,49 +34,66 @@ type RebuildStats struct {
 // transaction. Reads keep working on the live tables meanwhile; the live
 // projection, if running, waits only during the swap.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p Projection, progress Progress) (RebuildStats, error) {
+	return RebuildAll(ctx, pool, store, []Projection{p}, progress)
+}
+
+// RebuildAll rebuilds every projection of ps as Rebuild does, reading the
+// log once for all of them, and swaps them all in in one transaction.
+func RebuildAll(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, ps []Projection, progress Progress) (RebuildStats, error) {
 	start := time.Now()
-	if err := Setup(ctx, pool, []Projection{p}); err != nil {
+	if err := Setup(ctx, pool, ps); err != nil {
 		return RebuildStats{}, err
 	}
-	scratch, err := buildScratch(ctx, pool, store, p, 0, progress)
-	defer dropSchema(context.WithoutCancel(ctx), pool, scratch)
+	scratch, err := buildScratch(ctx, pool, store, ps, 0, progress)
+	defer scratch.drop(context.WithoutCancel(ctx), pool)
 	if err != nil {
 		return RebuildStats{}, err
 	}
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		live, err := checkpoint(ctx, tx, LiveSchema, p.Name()) // holds the live projection back until commit
-		if err != nil {
-			return err
+		for i, p := range ps {
+			live, err := checkpoint(ctx, tx, LiveSchema, p.Name()) // holds the live projection back until commit
+			if err != nil {
+				return err
+			}
+			if _, err := catchUp(ctx, tx, store, scratch.schemas[i], p, max(live, scratch.at)); err != nil {
+				return err
+			}
+			if err := swap(ctx, tx, p, scratch.schemas[i]); err != nil {
+				return fmt.Errorf("swap in rebuilt %s: %w", p.Name(), err)
+			}
 		}
-		if _, err := catchUp(ctx, tx, store, scratch.name, p, max(live, scratch.at)); err != nil {
-			return err
-		}
-		return swap(ctx, tx, p, scratch.name)
+		return nil
 	})
 	if err != nil {
-		return RebuildStats{}, fmt.Errorf("swap in rebuilt %s: %w", p.Name(), err)
+		return RebuildStats{}, err
 	}
 	return RebuildStats{Events: scratch.events, Duration: time.Since(start)}, nil
 }
 
-// scratchBuild is a projection built into a schema of its own.
+// scratchBuild is projections built into schemas of their own, one each.
 type scratchBuild struct {
-	name   string
-	at     eventstore.Position
-	events int64
+	schemas []string
+	at      eventstore.Position
+	events  int64
 }
 
-// buildScratch creates a scratch schema and applies the log to p's tables
-// there: up to position until, or to the head as it finds it when until
-// is 0.
-func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p Projection, until eventstore.Position, progress Progress) (scratchBuild, error) {
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
-	b := scratchBuild{name: "readmodel_build_" + p.Name() + "_" + hex.EncodeToString(suffix)}
-	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		return setupSchema(ctx, tx, b.name, []Projection{p})
-	}); err != nil {
-		return b, err
+// buildScratch creates a scratch schema for each projection of ps and
+// applies the log to their tables there, reading it once: up to position
+// until, or to the head as it finds it when until is 0. Each batch is
+// applied to the projections at the same time, each in its own
+// transaction.
+func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, ps []Projection, until eventstore.Position, progress Progress) (scratchBuild, error) {
+	var b scratchBuild
+	for _, p := range ps {
+		suffix := make([]byte, 4)
+		_, _ = rand.Read(suffix)
+		schema := "readmodel_build_" + p.Name() + "_" + hex.EncodeToString(suffix)
+		b.schemas = append(b.schemas, schema)
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			return setupSchema(ctx, tx, schema, []Projection{p})
+		}); err != nil {
+			return b, err
+		}
 	}
 	var total int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
@@ -89,7 +108,7 @@ func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Stor
 		if len(batch) == 0 {
 			return b, nil
 		}
-		if err := applyBatch(ctx, pool, b.name, p, batch); err != nil {
+		if err := applyToAll(ctx, pool, b.schemas, ps, batch); err != nil {
 			return b, err
 		}
 		b.at, b.events = batch[len(batch)-1].Position, b.events+int64(len(batch))
@@ -97,6 +116,17 @@ func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Stor
 			progress(b.events, max(total, b.events))
 		}
 	}
+}
+
+// applyToAll applies batch to every projection's scratch schema at once.
+func applyToAll(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection, batch []eventstore.Event) error {
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		wg.Go(func() { errs[i] = applyBatch(ctx, pool, schemas[i], p, batch) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // catchUp applies, inside tx, the events after the scratch checkpoint up to
@@ -164,8 +194,9 @@ func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
 	return err
 }
 
-func dropSchema(ctx context.Context, pool *pgxpool.Pool, b scratchBuild) {
-	if b.name != "" {
-		_, _ = pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{b.name}.Sanitize()+` CASCADE`)
+// drop removes the scratch schemas.
+func (b scratchBuild) drop(ctx context.Context, pool *pgxpool.Pool) {
+	for _, schema := range b.schemas {
+		_, _ = pool.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
 	}
 }

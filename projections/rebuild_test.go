@@ -61,3 +61,22 @@ func TestRebuildWhileTheLiveProjectionRuns(t *testing.T) {
 		t.Fatalf("%d scratch schemas left behind (%v)", schemas, err)
 	}
 }
+
+func TestRebuildAllReadsTheLogOnceForEveryProjection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	positions := e.write(t, 25)
+	a, b := &ledgerOf{name: "first"}, &ledgerOf{name: "second"}
+	ctx := context.Background()
+	var progress []int64
+	stats, err := RebuildAll(ctx, e.pool, e.store, []Projection{a, b}, func(done, _ int64) { progress = append(progress, done) })
+	if err != nil || stats.Events != 25 || progress[len(progress)-1] != 25 {
+		t.Fatalf("rebuild all = %+v, %v (progress %v); want 25 events read once", stats, err, progress)
+	}
+	for _, p := range []*ledgerOf{a, b} {
+		e.waitFor(t, p.name, 25, positions[24])
+		if diffs, err := Verify(ctx, e.pool, e.store, p, nil); err != nil || len(diffs) != 0 {
+			t.Fatalf("verify %s = %v, %v; want no differences", p.name, diffs, err)
+		}
+	}
+}

@@ -33,8 +33,10 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p P
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint of %s: %w", p.Name(), err)
 	}
-	scratch, err := buildScratch(ctx, pool, store, p, eventstore.Position(max(target, 1)), progress)
-	defer dropSchema(context.WithoutCancel(ctx), pool, scratch)
+	// until 0 would mean the head: a projection that applied nothing yet is
+	// compared with a build of nothing, up to a position before any event.
+	scratch, err := buildScratch(ctx, pool, store, []Projection{p}, eventstore.Position(max(target, 1)), progress)
+	defer scratch.drop(context.WithoutCancel(ctx), pool)
 	if err != nil {
 		return nil, err
 	}
@@ -44,10 +46,10 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p P
 		if err != nil {
 			return err
 		}
-		if _, err := catchUp(ctx, tx, store, scratch.name, p, live); err != nil {
+		if _, err := catchUp(ctx, tx, store, scratch.schemas[0], p, live); err != nil {
 			return err
 		}
-		diffs, err = compare(ctx, tx, p, scratch.name)
+		diffs, err = compare(ctx, tx, p, scratch.schemas[0])
 		return err
 	})
 	return diffs, err

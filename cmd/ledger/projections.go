@@ -87,17 +87,19 @@ func newRebuildCmd() *cobra.Command {
 				return err
 			}
 			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, store *postgres.Store) error {
-				for _, p := range chosen {
-					bar := newProgressBar(os.Stderr, "rebuild "+p.Name())
-					stats, err := projections.Rebuild(ctx, db.Pool, store, p, bar.update)
-					bar.finish()
-					if err != nil {
-						return err
-					}
-					rate := float64(stats.Events) / max(stats.Duration.Seconds(), 1e-9)
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: rebuilt from %d events in %s (%.0f events/s)\n",
-						p.Name(), stats.Events, stats.Duration.Round(time.Millisecond), rate)
+				names := make([]string, len(chosen))
+				for i, p := range chosen {
+					names[i] = p.Name()
 				}
+				bar := newProgressBar(os.Stderr, "rebuild "+strings.Join(names, ", "))
+				stats, err := projections.RebuildAll(ctx, db.Pool, store, chosen, bar.update)
+				bar.finish()
+				if err != nil {
+					return err
+				}
+				rate := float64(stats.Events) / max(stats.Duration.Seconds(), 1e-9)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: rebuilt from %d events in %s (%.0f events/s)\n",
+					strings.Join(names, ", "), stats.Events, stats.Duration.Round(time.Millisecond), rate)
 				return nil
 			})
 		},
