@@ -285,10 +285,11 @@ func audGrantAll(t *testing.T, pool *pgxpool.Pool, l *audLog, tenants, partners 
 	audApply(t, pool, batch)
 }
 
-// audAccessPages reads every page of list at limit and returns the items.
-func audAccessPages(t *testing.T, limit int, list func(Page) (List[AccessView], error)) []AccessView {
+// audPages reads every page of list at limit and returns the items, and
+// checks that no page is over the limit or ends early.
+func audPages[T any](t *testing.T, limit int, list func(Page) (List[T], error)) []T {
 	t.Helper()
-	var all []AccessView
+	var all []T
 	page := Page{Limit: limit}
 	for range 1000 {
 		got, err := list(page)
@@ -349,7 +350,7 @@ func TestPartnerAccessPagination(t *testing.T) {
 			t.Run(fmt.Sprintf("%s limit %d", c.name, limit), func(t *testing.T) {
 				t.Parallel()
 				var got []uuid.UUID
-				for _, v := range audAccessPages(t, limit, c.list) {
+				for _, v := range audPages(t, limit, c.list) {
 					got = append(got, c.key(v))
 				}
 				if !slices.Equal(got, c.want) {

@@ -126,24 +126,9 @@ func audWant(s *audScenario, tenant uuid.UUID, v AuditViewer, f AuditFilter) []e
 // page's size and cursor, and returns the items in order.
 func audAllPages(t *testing.T, pool *pgxpool.Pool, tenant uuid.UUID, v AuditViewer, f AuditFilter, limit int) []AuditItem {
 	t.Helper()
-	var all []AuditItem
-	page := Page{Limit: limit}
-	for range 1000 {
-		list, err := AuditEvents(t.Context(), pool, tenant, v, f, page)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Items) > limit || (list.NextCursor != nil && len(list.Items) != limit) {
-			t.Fatalf("page of %d items at limit %d, next cursor %v", len(list.Items), limit, list.NextCursor)
-		}
-		all = append(all, list.Items...)
-		if list.NextCursor == nil {
-			return all
-		}
-		page.Cursor = *list.NextCursor
-	}
-	t.Fatal("pages never end")
-	return nil
+	return audPages(t, limit, func(page Page) (List[AuditItem], error) {
+		return AuditEvents(t.Context(), pool, tenant, v, f, page)
+	})
 }
 
 func audPositions(items []AuditItem) []eventstore.Position {
