@@ -57,7 +57,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := Setup(ctx, r.pool, r.projections); err != nil {
 		return err
 	}
-	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, watermill.NewSlogLogger(r.logger))
+	pubsub := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, r.watermillLogger())
 	defer pubsub.Close()
 	router, err := r.router(pubsub)
 	if err != nil {
@@ -82,7 +82,7 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, watermill.NewSlogLogger(r.logger))
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, r.watermillLogger())
 	if err != nil {
 		return nil, fmt.Errorf("projection router: %w", err)
 	}
@@ -103,6 +103,12 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 		return nil
 	})
 	return router, nil
+}
+
+// watermillLogger logs Watermill's routine lifecycle messages (info) at
+// debug level, its warnings and errors as they are.
+func (r *Runner) watermillLogger() watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 }
 
 func topic(p Projection) string { return "projection." + p.Name() }
