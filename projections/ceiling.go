@@ -25,8 +25,9 @@ FROM events e, LATERAL (SELECT e.metadata::jsonb AS m, e.data::jsonb AS d) x
 WHERE coalesce(m->>'tenant_id', '') <> ''`
 
 // AuditCeiling builds the audit read model's table in a scratch schema
-// with one INSERT … SELECT over the whole log, and returns how many rows it
-// wrote and how long that took. The scratch schema is dropped after.
+// as a rebuild does, but with one INSERT … SELECT over the whole log, then
+// its indexes, and returns how many rows it wrote and how long that took.
+// The scratch schema is dropped after.
 func AuditCeiling(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration, error) {
 	schema := "readmodel_ceiling"
 	defer pool.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`)
@@ -41,8 +42,11 @@ func AuditCeiling(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration
 		}
 		start = time.Now()
 		tag, err := tx.Exec(ctx, fmt.Sprintf(auditCeilingSQL, table(schema, "audit_log")))
+		if err != nil {
+			return err
+		}
 		rows = tag.RowsAffected()
-		return err
+		return (Audit{}).CreateIndexes(ctx, tx, schema)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("audit ceiling: %w", err)

@@ -63,3 +63,29 @@ func TestWaitForBeforeAndAfterSetup(t *testing.T) {
 		t.Fatalf("after the projection caught up: %v", err)
 	}
 }
+
+func TestRebuiltAuditTableKeepsItsIndexes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	indexes := func() int {
+		t.Helper()
+		var n int
+		if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_indexes WHERE schemaname = 'readmodel' AND tablename = 'audit_log'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := Setup(t.Context(), e.pool, []Projection{Audit{}}); err != nil {
+		t.Fatal(err)
+	}
+	live := indexes()
+	if live != 8 {
+		t.Fatalf("the live audit_log has %d indexes, want the primary key and 7 for the filters", live)
+	}
+	if _, err := Rebuild(t.Context(), e.pool, e.store, Audit{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := indexes(); got != live {
+		t.Fatalf("after a rebuild the audit_log has %d indexes, want %d", got, live)
+	}
+}

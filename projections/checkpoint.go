@@ -11,8 +11,9 @@ import (
 )
 
 // setupSchema creates schema with its checkpoints table, and the tables
-// of each projection that has no checkpoint there yet.
-func setupSchema(ctx context.Context, tx pgx.Tx, schema string, projections []Projection) error {
+// of each projection that has no checkpoint there yet, with their indexes
+// unless indexLater.
+func setupSchema(ctx context.Context, tx pgx.Tx, schema string, projections []Projection, indexLater bool) error {
 	ddl := fmt.Sprintf(`
 CREATE SCHEMA IF NOT EXISTS %s;
 CREATE TABLE IF NOT EXISTS %s (
@@ -34,6 +35,11 @@ CREATE TABLE IF NOT EXISTS %s (
 		if err := p.Create(ctx, tx, schema); err != nil {
 			return fmt.Errorf("create tables of %s: %w", p.Name(), err)
 		}
+		if !indexLater {
+			if err := createIndexes(ctx, tx, schema, p); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -50,7 +56,7 @@ func Setup(ctx context.Context, db TxBeginner, projections []Projection) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey("setup")); err != nil {
 			return err
 		}
-		return setupSchema(ctx, tx, LiveSchema, projections)
+		return setupSchema(ctx, tx, LiveSchema, projections, false)
 	})
 }
 

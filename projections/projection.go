@@ -34,6 +34,25 @@ type Projection interface {
 	Apply(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error
 }
 
+// Indexer is a projection whose secondary indexes are made apart from its
+// tables, so that a rebuild can load the tables first and index them once,
+// which is much cheaper than keeping the indexes up to date row by row.
+type Indexer interface {
+	// CreateIndexes creates the indexes of the projection's tables in
+	// schema.
+	CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error
+}
+
+// createIndexes creates p's indexes in schema, if it has any of its own.
+func createIndexes(ctx context.Context, tx pgx.Tx, schema string, p Projection) error {
+	if ix, ok := p.(Indexer); ok {
+		if err := ix.CreateIndexes(ctx, tx, schema); err != nil {
+			return fmt.Errorf("create indexes of %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
 // table returns the schema-qualified, quoted name of table.
 func table(schema, name string) string {
 	return pgx.Identifier{schema, name}.Sanitize()

@@ -81,7 +81,7 @@ type scratchBuild struct {
 // applies the log to their tables there, reading it once: up to position
 // until, or to the head as it finds it when until is 0. Each batch is
 // applied to the projections at the same time, each in its own
-// transaction.
+// transaction. Indexes of an Indexer are made once the tables are loaded.
 func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, ps []Projection, until eventstore.Position, progress Progress) (scratchBuild, error) {
 	var b scratchBuild
 	for _, p := range ps {
@@ -90,26 +90,39 @@ func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Stor
 		schema := "readmodel_build_" + p.Name() + "_" + hex.EncodeToString(suffix)
 		b.schemas = append(b.schemas, schema)
 		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			return setupSchema(ctx, tx, schema, []Projection{p})
+			return setupSchema(ctx, tx, schema, []Projection{p}, true)
 		}); err != nil {
 			return b, err
 		}
 	}
+	if err := b.load(ctx, pool, store, ps, until, progress); err != nil {
+		return b, err
+	}
+	for i, p := range ps {
+		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return createIndexes(ctx, tx, b.schemas[i], p) }); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// load applies the log to the scratch tables, up to until (0: the head).
+func (b *scratchBuild) load(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, ps []Projection, until eventstore.Position, progress Progress) error {
 	var total int64
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total); err != nil {
-		return b, fmt.Errorf("count events: %w", err)
+		return fmt.Errorf("count events: %w", err)
 	}
 	for {
 		batch, err := store.ReadAll(ctx, b.at, rebuildBatch)
 		if err != nil {
-			return b, err
+			return err
 		}
 		batch = upTo(batch, until)
 		if len(batch) == 0 {
-			return b, nil
+			return nil
 		}
 		if err := applyToAll(ctx, pool, b.schemas, ps, batch); err != nil {
-			return b, err
+			return err
 		}
 		b.at, b.events = batch[len(batch)-1].Position, b.events+int64(len(batch))
 		if progress != nil {

@@ -403,7 +403,7 @@ func TestSubscriptionsReapplyChangesNothing(t *testing.T) {
 		t.Fatalf("re-applying changed the read models:\n%v\n%v", before, after)
 	}
 	err := pgx.BeginFunc(t.Context(), f.w.pool, func(tx pgx.Tx) error {
-		if err := setupSchema(t.Context(), tx, "subs_scratch", subsProjections); err != nil {
+		if err := setupSchema(t.Context(), tx, "subs_scratch", subsProjections, false); err != nil {
 			return err
 		}
 		for _, p := range subsProjections {

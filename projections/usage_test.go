@@ -183,7 +183,7 @@ func BenchmarkRebuildSubscriptionsAndUsage(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		schema := fmt.Sprintf("bench_%d", i)
-		err := pgx.BeginFunc(b.Context(), w.pool, func(tx pgx.Tx) error { return setupSchema(b.Context(), tx, schema, subsProjections) })
+		err := pgx.BeginFunc(b.Context(), w.pool, func(tx pgx.Tx) error { return setupSchema(b.Context(), tx, schema, subsProjections, false) })
 		if err != nil {
 			b.Fatal(err)
 		}
