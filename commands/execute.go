@@ -115,12 +115,8 @@ func (s *Service) append(ctx context.Context, stream string, expected eventstore
 // replay returns the outcome an idempotency key recorded: the aggregate as
 // it stood right after the first request.
 func replay[A any, P state[A]](ctx context.Context, s *Service, found eventstore.KeyedResult, err error) (Outcome[A], error) {
-	if errors.Is(err, eventstore.ErrKeyReused) {
-		return Outcome[A]{}, domain.RuleError(domain.CodeIdempotencyKeyReused,
-			"this Idempotency-Key was used for a different request")
-	}
 	if err != nil {
-		return Outcome[A]{}, err
+		return Outcome[A]{}, keyErr(err)
 	}
 	var rec keyedResult
 	if err := json.Unmarshal(found.Result, &rec); err != nil {
@@ -149,6 +145,15 @@ func idempotencyKey(req Request, name string, input any) (*eventstore.Idempotenc
 	}
 	caller := string(req.Principal.Type) + ":" + req.Principal.ID.String()
 	return &eventstore.IdempotencyKey{Caller: caller, Key: req.IdempotencyKey, Fingerprint: fp}, nil
+}
+
+// keyErr turns a reused idempotency key into the domain's refusal and
+// leaves other errors as they are.
+func keyErr(err error) error {
+	if errors.Is(err, eventstore.ErrKeyReused) {
+		return domain.RuleError(domain.CodeIdempotencyKeyReused, "this Idempotency-Key was used for a different request")
+	}
+	return err
 }
 
 func precondition(stream string, cause error) error {

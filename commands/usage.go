@@ -203,11 +203,8 @@ func (s *Service) appendUsageOnce(ctx context.Context, req Request, g *usageGrou
 }
 
 func usageReplay(found eventstore.KeyedResult, err error) (UsageRecorded, error) {
-	if errors.Is(err, eventstore.ErrKeyReused) {
-		return UsageRecorded{}, domain.RuleError(domain.CodeIdempotencyKeyReused, "this Idempotency-Key was used for a different request")
-	}
 	if err != nil {
-		return UsageRecorded{}, err
+		return UsageRecorded{}, keyErr(err)
 	}
 	var out UsageRecorded
 	if err := json.Unmarshal(found.Result, &out); err != nil {
