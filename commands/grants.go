@@ -47,7 +47,11 @@ func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID u
 			}, req.Principal.Actor(), now)
 		},
 	})
-	return AccessPut{Outcome: out, Created: created && !out.Replayed}, err
+	if out.Replayed {
+		// A grant is the access stream's first event; a change comes later.
+		created = out.Version == 1
+	}
+	return AccessPut{Outcome: out, Created: created}, err
 }
 
 // RevokePartnerAccess revokes partner's grant on req's tenant

@@ -36,7 +36,7 @@ func (s *Service) CreateTenant(ctx context.Context, req Request, cmd CreateTenan
 		return Bootstrapped{}, err
 	}
 	out := Bootstrapped{ID: s.newID(), AdminUserID: s.newID()}
-	key, hash := NewAPIKey()
+	key, hash := newAPIKey(keyOfTenant, out.ID, out.AdminUserID)
 	out.AdminKey = key
 	_, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "CreateTenant", input: cmd,
@@ -56,7 +56,7 @@ func (s *Service) CreatePartner(ctx context.Context, req Request, cmd CreatePart
 		return Bootstrapped{}, err
 	}
 	out := Bootstrapped{ID: s.newID(), AdminUserID: s.newID()}
-	key, hash := NewAPIKey()
+	key, hash := newAPIKey(keyOfPartner, out.ID, out.AdminUserID)
 	out.AdminKey = key
 	_, err := run(ctx, s, req, plan[domain.Partner]{
 		name: "CreatePartner", input: cmd,
@@ -92,7 +92,7 @@ type UserAdded struct {
 // AddTenantUser adds a user to req's tenant (users.manage).
 func (s *Service) AddTenantUser(ctx context.Context, req Request, cmd AddUser) (UserAdded, error) {
 	userID := s.newID()
-	key, hash := NewAPIKey()
+	key, hash := newAPIKey(keyOfTenant, req.TenantID, userID)
 	out, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "AddTenantUser", input: cmd,
 		stream: func() string { return TenantStream(req.TenantID) },
@@ -131,7 +131,7 @@ func (s *Service) RemoveTenantUser(ctx context.Context, req Request, userID uuid
 // AddPartnerUser adds a user to partner (a partner_admin of it).
 func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uuid.UUID, cmd AddUser) (UserAdded, error) {
 	userID := s.newID()
-	key, hash := NewAPIKey()
+	key, hash := newAPIKey(keyOfPartner, partnerID, userID)
 	out, err := run(ctx, s, req, plan[domain.Partner]{
 		name: "AddPartnerUser", input: struct {
 			Partner uuid.UUID

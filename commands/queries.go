@@ -15,7 +15,7 @@ import (
 // events recorded at or before it (subscriptions.read on its account).
 func (s *Service) Subscription(ctx context.Context, req Request, id uuid.UUID, at time.Time) (Outcome[domain.Subscription], error) {
 	stream := SubscriptionStream(req.TenantID, id)
-	sub, version, err := s.authorizeSubscriptionRead(ctx, req, id)
+	sub, version, _, err := s.authorizeSubscriptionRead(ctx, req, id, domain.PermSubscriptionsRead)
 	if err != nil {
 		return Outcome[domain.Subscription]{}, err
 	}
@@ -34,7 +34,7 @@ func (s *Service) Subscription(ctx context.Context, req Request, id uuid.UUID, a
 // SubscriptionHistory returns a subscription's events in order, with who
 // acted and why (subscriptions.read on its account).
 func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.UUID) ([]eventstore.Event, error) {
-	if _, _, err := s.authorizeSubscriptionRead(ctx, req, id); err != nil {
+	if _, _, _, err := s.authorizeSubscriptionRead(ctx, req, id, domain.PermSubscriptionsRead); err != nil {
 		return nil, err
 	}
 	var all []eventstore.Event
@@ -50,23 +50,24 @@ func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.
 	}
 }
 
-// authorizeSubscriptionRead authorizes subscriptions.read on the account
-// that subscription id belongs to now, and returns the subscription as it
-// stands.
-func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID) (*domain.Subscription, uint64, error) {
+// authorizeSubscriptionRead authorizes perm on the account that
+// subscription id belongs to now, and returns the subscription as it
+// stands and the caller's grant.
+func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.Subscription, uint64, *domain.PartnerAccess, error) {
 	sub, version, err := load[domain.Subscription](ctx, s.store, SubscriptionStream(req.TenantID, id), 0)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	if !sub.Exists() {
-		return nil, 0, domain.NotFound("subscription")
+		return nil, 0, nil, domain.NotFound("subscription")
 	}
 	account, err := s.loadAccount(ctx, req, sub.AccountID)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	if _, err := s.authorizeAccount(ctx, req, account, domain.PermSubscriptionsRead, id, s.now().UTC()); err != nil {
-		return nil, 0, err
+	grant, err := s.authorizeAccount(ctx, req, account, perm, id, s.now().UTC())
+	if err != nil {
+		return nil, 0, nil, err
 	}
-	return sub, version, nil
+	return sub, version, grant, nil
 }

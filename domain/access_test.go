@@ -86,7 +86,7 @@ func TestPartnerAccessGrantValidation(t *testing.T) {
 			t.Parallel()
 			var g PartnerAccess
 			_, err := g.Grant(tt.terms, iamAdmin, iamNow)
-			iamWantErr(t, err, ErrInvalid, "invalid", tt.fields[0])
+			iamWantErr(t, err, ErrInvalid, "validation_failed", tt.fields[0])
 			var de *Error
 			errors.As(err, &de)
 			var got []string
@@ -183,10 +183,10 @@ func TestPartnerAccessRefusals(t *testing.T) {
 			return g.AssignAccount(iamID(10), iamAdmin, iamNow)
 		}, ErrNotFound, "not_found"},
 		{"change of another partner", []func(g *PartnerAccess) ([]Event, error){iamPut(iamTerms(RolePartnerViewer, true), iamNow)},
-			func(g *PartnerAccess) ([]Event, error) { return g.Change(other, iamAdmin, iamNow) }, ErrInvalid, "invalid"},
+			func(g *PartnerAccess) ([]Event, error) { return g.Change(other, iamAdmin, iamNow) }, ErrInvalid, "validation_failed"},
 		{"long reason", []func(g *PartnerAccess) ([]Event, error){iamPut(iamTerms(RolePartnerViewer, true), iamNow)},
 			func(g *PartnerAccess) ([]Event, error) { return g.Revoke(strings.Repeat("r", 501), iamAdmin, iamNow) },
-			ErrInvalid, "invalid"},
+			ErrInvalid, "validation_failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +218,7 @@ func TestPartnerAccessAssign(t *testing.T) {
 	}{
 		{"assign new", nil, assign(b), 1, "", nil},
 		{"assign listed", nil, assign(a), 0, "", []uuid.UUID{a}},
-		{"assign nil", nil, assign(uuid.Nil), 0, "invalid", nil},
+		{"assign nil", nil, assign(uuid.Nil), 0, "validation_failed", nil},
 		{"assign on all", []func(g *PartnerAccess) ([]Event, error){iamPut(iamTerms(RolePartnerOperator, true), iamNow)},
 			assign(b), 0, "", []uuid.UUID{}},
 		{"assign on revoked", []func(g *PartnerAccess) ([]Event, error){iamRevoke(iamNow)}, assign(b), 0,

@@ -23,11 +23,15 @@ var (
 	// ErrPrecondition: the aggregate's version is not the one the caller
 	// expected (If-Match).
 	ErrPrecondition = errors.New("precondition failed")
+	// ErrUnauthenticated: the caller's credentials are missing, unknown or
+	// no longer valid.
+	ErrUnauthenticated = errors.New("unauthenticated")
 )
 
 // Codes of refusals, as api.md names them.
 const (
-	CodeInvalid                   = "invalid"
+	CodeInvalid                   = "validation_failed"
+	CodeUnauthenticated           = "unauthenticated"
 	CodeNotFound                  = "not_found"
 	CodeForbidden                 = "forbidden"
 	CodeConflict                  = "conflict"
@@ -100,6 +104,12 @@ func Conflict(what string) *Error {
 // Forbidden returns a refusal for a missing permission, with code.
 func Forbidden(code, format string, args ...any) *Error {
 	return &Error{Kind: ErrForbidden, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unauthenticated returns a refusal of missing or invalid credentials.
+// Its message never says which part was wrong.
+func Unauthenticated() *Error {
+	return &Error{Kind: ErrUnauthenticated, Code: CodeUnauthenticated, Message: "a valid API key is required"}
 }
 
 // AtField returns a copy of e that names field as the one at fault.

@@ -66,7 +66,7 @@ func TestPartnerCreateInvalid(t *testing.T) {
 			t.Parallel()
 			var p Partner
 			_, err := p.Create(tt.cmd, iamOp, iamNow)
-			iamWantErr(t, err, ErrInvalid, "invalid", tt.field)
+			iamWantErr(t, err, ErrInvalid, "validation_failed", tt.field)
 		})
 	}
 }
@@ -82,7 +82,7 @@ func TestPartnerUsers(t *testing.T) {
 		{"partner_admin", NewUser{ID: iamID(2), Name: "Q", Role: RolePartnerAdmin, KeyHash: "p2"}, nil, ""},
 		{"partner_operator", NewUser{ID: iamID(2), Name: "Q", Role: RolePartnerOperator, KeyHash: "p2"}, nil, ""},
 		{"partner_viewer", NewUser{ID: iamID(2), Name: "Q", Role: RolePartnerViewer, KeyHash: "p2"}, nil, ""},
-		{"tenant role", NewUser{ID: iamID(2), Name: "Q", Role: RoleTenantAdmin, KeyHash: "p2"}, ErrInvalid, "invalid"},
+		{"tenant role", NewUser{ID: iamID(2), Name: "Q", Role: RoleTenantAdmin, KeyHash: "p2"}, ErrInvalid, "validation_failed"},
 		{"same key", NewUser{ID: iamID(2), Name: "Q", Role: RolePartnerViewer, KeyHash: "p1"}, ErrConflict, "conflict"},
 		{"same id", NewUser{ID: iamID(1), Name: "Q", Role: RolePartnerViewer, KeyHash: "p2"}, ErrConflict, "conflict"},
 	}

@@ -148,7 +148,7 @@ func TestTenantCreateInvalid(t *testing.T) {
 			t.Parallel()
 			var ten Tenant
 			_, err := ten.Create(tt.cmd, iamOp, iamNow)
-			iamWantErr(t, err, ErrInvalid, "invalid", tt.field)
+			iamWantErr(t, err, ErrInvalid, "validation_failed", tt.field)
 		})
 	}
 	var ten Tenant
@@ -167,12 +167,12 @@ func TestTenantAddUser(t *testing.T) {
 		{"tenant_admin", NewUser{ID: iamID(2), Name: "B", Role: RoleTenantAdmin, KeyHash: "h2"}, nil, "", ""},
 		{"finance", NewUser{ID: iamID(2), Name: "B", Role: RoleFinance, KeyHash: "h2"}, nil, "", ""},
 		{"auditor", NewUser{ID: iamID(2), Name: "B", Role: RoleAuditor, KeyHash: "h2"}, nil, "", ""},
-		{"partner role", NewUser{ID: iamID(2), Name: "B", Role: RolePartnerAdmin, KeyHash: "h2"}, ErrInvalid, "invalid", "role"},
-		{"no role", NewUser{ID: iamID(2), Name: "B", KeyHash: "h2"}, ErrInvalid, "invalid", "role"},
-		{"empty name", NewUser{ID: iamID(2), Name: "", Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "invalid", "name"},
-		{"long name", NewUser{ID: iamID(2), Name: strings.Repeat("x", 201), Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "invalid", "name"},
-		{"no key", NewUser{ID: iamID(2), Name: "B", Role: RoleAuditor}, ErrInvalid, "invalid", "key_hash"},
-		{"no id", NewUser{Name: "B", Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "invalid", "id"},
+		{"partner role", NewUser{ID: iamID(2), Name: "B", Role: RolePartnerAdmin, KeyHash: "h2"}, ErrInvalid, "validation_failed", "role"},
+		{"no role", NewUser{ID: iamID(2), Name: "B", KeyHash: "h2"}, ErrInvalid, "validation_failed", "role"},
+		{"empty name", NewUser{ID: iamID(2), Name: "", Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "validation_failed", "name"},
+		{"long name", NewUser{ID: iamID(2), Name: strings.Repeat("x", 201), Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "validation_failed", "name"},
+		{"no key", NewUser{ID: iamID(2), Name: "B", Role: RoleAuditor}, ErrInvalid, "validation_failed", "key_hash"},
+		{"no id", NewUser{Name: "B", Role: RoleAuditor, KeyHash: "h2"}, ErrInvalid, "validation_failed", "id"},
 		{"same id", NewUser{ID: iamID(1), Name: "B", Role: RoleAuditor, KeyHash: "h2"}, ErrConflict, "conflict", ""},
 		{"same key", NewUser{ID: iamID(2), Name: "B", Role: RoleAuditor, KeyHash: "h1"}, ErrConflict, "conflict", ""},
 	}

@@ -3,13 +3,12 @@ package http
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
-)
 
-type handlers struct {
-	deps Deps
-}
+	"ledger/projections"
+)
 
 type statusResponse struct {
 	Status string `json:"status"`
@@ -17,21 +16,38 @@ type statusResponse struct {
 }
 
 // healthz answers while the process runs.
-func (h *handlers) healthz(c echo.Context) error {
+func (s *server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
 }
 
-// readyz answers 200 while the database answers a ping within ReadyTimeout,
-// and 503 otherwise, without the driver's words.
-func (h *handlers) readyz(c echo.Context) error {
-	if h.deps.DB == nil {
-		return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: "database"})
+// readyz answers 200 while the database answers a ping within ReadyTimeout
+// and no projection lags more than the server's maximum lag; 503 with the
+// reason otherwise, without the driver's words.
+func (s *server) readyz(c echo.Context) error {
+	unavailable := func(reason string) error {
+		return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: reason})
+	}
+	if s.db == nil {
+		return unavailable("database")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), ReadyTimeout)
 	defer cancel()
-	if err := h.deps.DB.Ping(ctx); err != nil {
-		h.deps.Logger.Warn("not ready: database ping failed", "error", err)
-		return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: "database"})
+	if err := s.db.Ping(ctx); err != nil {
+		s.logger.Warn("not ready: database ping failed", "error", err)
+		return unavailable("database")
+	}
+	if s.pool != nil {
+		statuses, err := projections.Status(ctx, s.pool)
+		if err != nil {
+			s.logger.Warn("not ready: projection status failed", "error", err)
+			return unavailable("database")
+		}
+		for _, st := range statuses {
+			if lag := time.Duration(st.LagSeconds * float64(time.Second)); lag > s.maxLag {
+				s.logger.Warn("not ready: projection lags", "projection", st.Name, "lag_seconds", st.LagSeconds)
+				return unavailable("projections")
+			}
+		}
 	}
 	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
 }

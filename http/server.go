@@ -1,6 +1,6 @@
-// Package http is the ledger's HTTP interface: the routes and handlers, and
-// a server that shuts down gracefully. Other packages import it as
-// ledgerhttp.
+// Package http is the ledger's HTTP interface: the routes of api.md and
+// their handlers, the middleware around them, and a server that shuts
+// down gracefully. Other packages import it as ledgerhttp.
 package http
 
 import (
@@ -10,52 +10,88 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"ledger/eventstore"
+	"ledger/commands"
 )
 
-// ReadyTimeout bounds the database ping behind GET /readyz.
-const ReadyTimeout = 2 * time.Second
+// Defaults of Deps.
+const (
+	// ReadyTimeout bounds the checks behind GET /readyz.
+	ReadyTimeout = 2 * time.Second
+	// DefaultMaxLag is how far behind the log a projection may be, in
+	// seconds of events, before /readyz reports the server unready.
+	DefaultMaxLag = 30 * time.Second
+	// DefaultRequestTimeout bounds each request's work.
+	DefaultRequestTimeout = 30 * time.Second
+	// BodyLimit is the largest request body accepted; more is 413.
+	BodyLimit = "1M"
+)
 
 // Pinger reports whether a dependency answers. *pgxpool.Pool is one.
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Deps are what the handlers use.
+// Deps are what the server uses.
 type Deps struct {
 	// DB is pinged by GET /readyz; nil reads as not ready.
 	DB Pinger
-	// Store is the event log the API routes read and append to.
-	Store eventstore.Store
-	// Logger receives request and failure logs; nil discards them.
+	// Pool holds the read models. With Commands, it enables the API
+	// routes; without them only the operations routes are served.
+	Pool *pgxpool.Pool
+	// Commands handles every write, authentication and authorization.
+	Commands *commands.Service
+	// Logger receives the access log and failures; nil discards them.
 	Logger *slog.Logger
-	// Metrics, when set, is served at GET /metrics for Prometheus.
-	Metrics prometheus.Gatherer
+	// Metrics, when set, gets the HTTP metrics and is served at
+	// GET /metrics.
+	Metrics *prometheus.Registry
+	// MaxLag is DefaultMaxLag when zero.
+	MaxLag time.Duration
+	// RequestTimeout is DefaultRequestTimeout when zero.
+	RequestTimeout time.Duration
+	// Now is the clock of reads ("today" of subscriptions and reports);
+	// time.Now when nil.
+	Now func() time.Time
+}
+
+// server is the handlers' state.
+type server struct {
+	commands *commands.Service
+	pool     *pgxpool.Pool
+	db       Pinger
+	logger   *slog.Logger
+	maxLag   time.Duration
+	now      func() time.Time
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
-// Serve it with Serve; echo's own Start prints nothing either, as its
-// banner and port line are hidden.
+// Serve it with Serve.
 func NewServer(d Deps) *echo.Echo {
-	if d.Logger == nil {
-		d.Logger = slog.New(slog.DiscardHandler)
+	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.maxLag == 0 {
+		s.maxLag = DefaultMaxLag
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = DefaultRequestTimeout
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.Use(requestLogger(d.Logger), recoverer(d.Logger))
-	h := &handlers{deps: d}
-	e.GET("/healthz", h.healthz)
-	e.GET("/readyz", h.readyz)
-	if d.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
-	}
+	e.HTTPErrorHandler = s.errorHandler
+	e.Pre(dropInvalidRequestID)
+	e.Use(s.middleware(d)...)
+	s.routes(e, d.Metrics)
 	return e
 }
 
@@ -70,6 +106,7 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, shutdownT
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
@@ -90,53 +127,4 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, shutdownT
 		err = errors.Join(err, fmt.Errorf("serve http: %w", serveErr))
 	}
 	return err
-}
-
-// requestLogger logs each request, at debug level unless it failed on the
-// server's side. It hands errors to echo's error handler first, so that the
-// logged status is the one sent.
-func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			if err != nil {
-				c.Error(err)
-			}
-			status := c.Response().Status
-			level := slog.LevelDebug
-			if status >= http.StatusInternalServerError {
-				level = slog.LevelWarn
-			}
-			attrs := []slog.Attr{
-				slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path),
-				slog.Int("status", status), slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
-			}
-			if err != nil {
-				attrs = append(attrs, slog.String("error", err.Error()))
-			}
-			logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
-			return nil
-		}
-	}
-}
-
-// recoverer turns a handler's panic into a logged 500.
-func recoverer(logger *slog.Logger) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) (err error) {
-			defer func() {
-				r := recover()
-				if r == nil {
-					return
-				}
-				if e, ok := r.(error); ok && errors.Is(e, http.ErrAbortHandler) {
-					panic(r)
-				}
-				logger.Error("handler panicked", "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-				err = echo.ErrInternalServerError
-			}()
-			return next(c)
-		}
-	}
 }

@@ -46,7 +46,7 @@ func TestHealthAndReadiness(t *testing.T) {
 		{"readyz with database", ok, "/readyz", 200, `{"status":"ready"}`},
 		{"readyz with failing database", failing, "/readyz", 503, `{"status":"unavailable","reason":"database"}`},
 		{"readyz without database", nil, "/readyz", 503, `{"status":"unavailable","reason":"database"}`},
-		{"unknown route", ok, "/nope", 404, `{"message":"Not Found"}`},
+		{"unknown route", ok, "/nope", 404, `{"type":"urn:ledger:problem:not_found","title":"Not found","status":404,"detail":"Not Found","code":"not_found"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

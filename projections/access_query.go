@@ -23,7 +23,7 @@ type AccessView struct {
 	Actions     []domain.Permission `json:"actions"`
 	Status      domain.AccessStatus `json:"status"`
 	ExpiresAt   *time.Time          `json:"expires_at"`
-	GrantedBy   domain.Actor        `json:"granted_by"`
+	GrantedBy   AuditActor          `json:"granted_by"`
 	Version     uint64              `json:"version"`
 }
 
@@ -102,21 +102,22 @@ func listAccess(ctx context.Context, db Querier, fixed string, id uuid.UUID, key
 func scanAccess(row pgx.Row, now time.Time) (AccessView, error) {
 	var (
 		v       AccessView
+		by      domain.Actor
 		actions []string
 		revoked bool
 		version int64
 	)
 	err := row.Scan(&v.TenantID, &v.PartnerID, &v.Role, &v.AllAccounts, &v.AccountIDs, &actions,
-		&revoked, &v.ExpiresAt, &v.GrantedBy, &version)
+		&revoked, &v.ExpiresAt, &by, &version)
 	if err != nil {
 		return AccessView{}, err
 	}
 	if v.AccountIDs == nil {
 		v.AccountIDs = []uuid.UUID{}
 	}
-	v.Actions = make([]domain.Permission, len(actions))
-	for i, a := range actions {
-		v.Actions[i] = domain.Permission(a)
+	v.GrantedBy = viewActor(by)
+	for _, a := range actions {
+		v.Actions = append(v.Actions, domain.Permission(a))
 	}
 	if v.ExpiresAt != nil {
 		exp := v.ExpiresAt.UTC()

@@ -133,12 +133,8 @@ func audViewOf(g *domain.PartnerAccess, now time.Time) AccessView {
 	if ids == nil {
 		ids = []uuid.UUID{}
 	}
-	actions := g.Actions
-	if actions == nil {
-		actions = []domain.Permission{}
-	}
 	return AccessView{TenantID: g.TenantID, PartnerID: g.PartnerID, Role: g.Role, AllAccounts: g.AllAccounts,
-		AccountIDs: ids, Actions: actions, Status: g.StatusAt(now), ExpiresAt: g.ExpiresAt, GrantedBy: g.GrantedBy,
+		AccountIDs: ids, Actions: actionsOf(g.Actions), Status: g.StatusAt(now), ExpiresAt: g.ExpiresAt, GrantedBy: viewActor(g.GrantedBy),
 		Version: g.Version}
 }
 
@@ -423,7 +419,7 @@ func TestAccessViewRepresentation(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(keys)); !slices.Equal(got, want) {
 		t.Fatalf("keys %v, want %v", got, want)
 	}
-	for k, w := range map[string]string{"account_ids": "[]", "actions": "[]", "expires_at": "null", "status": `"active"`} {
+	for k, w := range map[string]string{"account_ids": "[]", "actions": "null", "expires_at": "null", "status": `"active"`} {
 		if string(keys[k]) != w {
 			t.Errorf("%s = %s, want %s", k, keys[k], w)
 		}

@@ -26,7 +26,7 @@ type SubscriptionView struct {
 	Items      []ItemView      `json:"items"`
 	MRR        string          `json:"mrr"`
 	Version    uint64          `json:"version"`
-	CreatedBy  domain.Actor    `json:"created_by"`
+	CreatedBy  AuditActor      `json:"created_by"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 }
@@ -200,12 +200,14 @@ func subsScanView(row subsScanner) (SubscriptionView, error) {
 	var cancel, termEnd *time.Time
 	var months int
 	var status, mrr string
+	var by domain.Actor
 	err := row.Scan(&v.ID, &v.AccountID, &v.Currency, &start, &v.Term.Type, &months, &v.Term.AutoRenew, &cancel,
-		&v.Version, &v.CreatedBy, &v.CreatedAt, &v.UpdatedAt, &status, &termEnd, &mrr)
+		&v.Version, &by, &v.CreatedAt, &v.UpdatedAt, &status, &termEnd, &mrr)
 	if err != nil {
 		return v, fmt.Errorf("scan subscription: %w", err)
 	}
 	v.Status, v.StartDate, v.CancelDate = domain.Status(status), domain.DateOf(start), subsDateOf(cancel)
+	v.CreatedBy = viewActor(by)
 	v.Term.CurrentTermEnd = subsDateOf(termEnd)
 	if v.Term.Type == domain.TermTermed {
 		v.Term.Months = &months

@@ -21,7 +21,7 @@ import (
 func subsWant(s *domain.Subscription, d domain.Date) SubscriptionView {
 	v := SubscriptionView{ID: s.ID, AccountID: s.AccountID, Currency: s.Currency, Status: s.StatusOn(d),
 		StartDate: s.StartDate, CancelDate: s.CancelDate, MRR: s.Currency.Present(s.MRR(d)), Version: s.Version,
-		CreatedBy: s.CreatedBy, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Items: []ItemView{},
+		CreatedBy: viewActor(s.CreatedBy), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Items: []ItemView{},
 		Term: TermView{Type: s.Term.Type, AutoRenew: s.Term.AutoRenew, CurrentTermEnd: s.CurrentTermEnd(d)}}
 	if s.Term.Type == domain.TermTermed {
 		v.Term.Months = &s.Term.Months

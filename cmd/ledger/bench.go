@@ -19,9 +19,9 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Tools for benchmarks: seed a realistic event log",
+		Short: "Tools for benchmarks: seed a realistic event log, measure ceilings, load the HTTP API",
 	}
-	cmd.AddCommand(newSeedCmd(), newCeilingCmd())
+	cmd.AddCommand(newSeedCmd(), newCeilingCmd(), newBenchHTTPCmd())
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"ledger/commands"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
 	"ledger/outbound"
@@ -67,7 +68,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
-	handler := ledgerhttp.NewServer(ledgerhttp.Deps{DB: db.Pool, Store: store, Logger: logger, Metrics: registry})
+	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
+		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry,
+		Commands: commands.New(store, commands.WithLogger(logger)),
+	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}

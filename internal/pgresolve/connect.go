@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,11 +136,11 @@ func openPool(ctx context.Context, cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// defaultMaxConns sizes a pool for this machine within what a default
-// PostgreSQL (max_connections 100) can give a few ledger processes.
-func defaultMaxConns() int32 {
-	return int32(min(max(8, 4*runtime.GOMAXPROCS(0)), 32))
-}
+// defaultMaxConns sizes a pool for one ledger process: up to 32 requests
+// in flight at once, plus the connections that the projection runner (one
+// per projection, holding its lock), its listener and the outbound
+// publisher keep. A URL's pool_max_conns overrides it.
+func defaultMaxConns() int32 { return 48 }
 
 // addLocalhostFallback lets the local probe also try TCP on localhost when
 // the libpq defaults chose a unix socket on their own, as servers in

@@ -1,0 +1,157 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"ledger/commands"
+	"ledger/domain"
+	"ledger/projections"
+)
+
+func (s *server) createAccount(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	var body commands.CreateAccount
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.CreateAccount(c.Request().Context(), req, body)
+	if err != nil {
+		return err
+	}
+	return written(c, http.StatusCreated, out.Version, out.Position, projections.AccountViewOf(out.State))
+}
+
+func (s *server) updateBilling(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	account, err := pathID(c, "account_id")
+	if err != nil {
+		return err
+	}
+	var body commands.Billing
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.UpdateBilling(c.Request().Context(), req, account, body)
+	if err != nil {
+		return err
+	}
+	return written(c, http.StatusOK, out.Version, out.Position, projections.AccountViewOf(out.State))
+}
+
+func (s *server) listAccounts(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	grant, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermAccountsRead, "accounts")
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	list, err := projections.ListAccounts(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *server) getAccount(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	account, err := pathID(c, "account_id")
+	if err != nil {
+		return err
+	}
+	grant, err := s.commands.AuthorizeAccountRead(c.Request().Context(), req, account, domain.PermAccountsRead)
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	view, err := projections.GetAccount(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), account)
+	if err != nil {
+		return err
+	}
+	return entity(c, view.Version, view)
+}
+
+func (s *server) createProduct(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	var body commands.CreateProduct
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.CreateProduct(c.Request().Context(), req, body)
+	if err != nil {
+		return err
+	}
+	view, err := projections.ProductViewOf(out.State)
+	if err != nil {
+		return err
+	}
+	return written(c, http.StatusCreated, out.Version, out.Position, view)
+}
+
+func (s *server) listProducts(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermCatalogRead, "products"); err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	list, err := projections.ListProducts(c.Request().Context(), s.pool, req.TenantID, p)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *server) getProduct(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	product, err := pathID(c, "product_id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermCatalogRead, "products/"+product.String()); err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	view, err := projections.GetProduct(c.Request().Context(), s.pool, req.TenantID, product)
+	if err != nil {
+		return err
+	}
+	return entity(c, view.Version, view)
+}

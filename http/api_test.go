@@ -1,0 +1,150 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"ledger/commands"
+	"ledger/domain"
+	"ledger/eventstore/postgres"
+	"ledger/internal/pgtest"
+	"ledger/projections"
+)
+
+// api is a server on a fresh database, with its projections running, a
+// tenant and a partner bootstrapped.
+type api struct {
+	srv            *echo.Echo
+	svc            *commands.Service
+	tenant         uuid.UUID
+	partner        uuid.UUID
+	adminKey       string
+	partnerKey     string
+	lastPosition   string
+	documentChecks bool
+}
+
+func newAPI(t *testing.T) *api {
+	t.Helper()
+	ctx := t.Context()
+	pool := pgtest.NewDatabase(t, 16)
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	store := postgres.New(pool)
+	t.Cleanup(store.Close)
+	svc := commands.New(store)
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
+	tb, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"})
+	if err != nil {
+		t.Fatalf("create tenant: %v", err)
+	}
+	pb, err := svc.CreatePartner(ctx, op, commands.CreatePartner{Name: "Resell"})
+	if err != nil {
+		t.Fatalf("create partner: %v", err)
+	}
+	srv := NewServer(Deps{DB: pool, Pool: pool, Commands: svc, Metrics: prometheus.NewRegistry()})
+	return &api{srv: srv, svc: svc, tenant: tb.ID, partner: pb.ID, adminKey: tb.AdminKey, partnerKey: pb.AdminKey, documentChecks: true}
+}
+
+// exchange is one request and its answer.
+type exchange struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (x exchange) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(x.body, v); err != nil {
+		t.Fatalf("decode %s: %v", x.body, err)
+	}
+}
+
+func (x exchange) problemCode(t *testing.T) string {
+	t.Helper()
+	if ct := x.header.Get("Content-Type"); ct != problemContentType {
+		t.Fatalf("Content-Type = %q, want %s (body %s)", ct, problemContentType, x.body)
+	}
+	var p problem
+	x.decode(t, &p)
+	if p.Status != x.status || p.Type != "urn:ledger:problem:"+p.Code || p.Title == "" {
+		t.Fatalf("problem %s does not match its status %d", x.body, x.status)
+	}
+	return p.Code
+}
+
+// do sends a request with key and, for reads, Ledger-Min-Position of the
+// last write, and checks the exchange against the OpenAPI document.
+func (a *api) do(t *testing.T, method, path, key, body string, headers ...string) exchange {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if method == http.MethodGet && a.lastPosition != "" {
+		req.Header.Set(headerLedgerMinPostion, a.lastPosition)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	sent := req.Clone(context.Background())
+	rec := httptest.NewRecorder()
+	a.srv.ServeHTTP(rec, req)
+	x := exchange{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	if pos := x.header.Get(headerLedgerPosition); pos != "" && pos != "0" {
+		a.lastPosition = pos
+	}
+	if a.documentChecks {
+		sent.Body = nil
+		checkAgainstDocument(t, sent, []byte(body), x.status, x.header, x.body)
+	}
+	return x
+}
+
+func (a *api) path(format string, args ...any) string {
+	return "/v1/tenants/" + a.tenant.String() + fmt.Sprintf(format, args...)
+}
+
+func TestServedRoutesAreTheDocumentedOnes(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	documented, err := DocumentedRoutes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, r := range documented {
+		want = append(want, r.Method+" "+r.Path)
+	}
+	for _, r := range a.srv.Routes() {
+		if slices.Contains([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, r.Method) {
+			got = append(got, r.Method+" "+r.Path)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("served routes differ from the document:\nserved     %v\ndocumented %v", got, want)
+	}
+}

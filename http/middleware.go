@@ -1,0 +1,140 @@
+package http
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"ledger/domain"
+)
+
+// maxRequestIDLen bounds a caller's X-Request-ID; a longer or unprintable
+// one is replaced by a generated id.
+const maxRequestIDLen = 128
+
+// middleware is the chain around every route, outermost first: request
+// id, access log, metrics, panic recovery, body limit, timeout.
+func (s *server) middleware(d Deps) []echo.MiddlewareFunc {
+	chain := []echo.MiddlewareFunc{
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return uuid.NewString() }}),
+		s.accessLog(),
+	}
+	if d.Metrics != nil {
+		chain = append(chain, requestMetrics(d.Metrics))
+	}
+	return append(chain,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				s.logger.ErrorContext(c.Request().Context(), "handler panicked", "request_id", requestID(c),
+					"route", c.Path(), "panic", err.Error(), "stack", string(stack))
+				return err
+			},
+		}),
+		middleware.BodyLimit(BodyLimit),
+		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: d.RequestTimeout}),
+	)
+}
+
+// dropInvalidRequestID removes a caller's X-Request-ID that is too long
+// or holds anything but printable ASCII, so that it never reaches logs
+// or events; a new one is generated instead.
+func dropInvalidRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !printable(id, maxRequestIDLen) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func printable(s string, maxLen int) bool {
+	if len(s) > maxLen {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e })
+}
+
+// accessLog logs one JSON line per request: method, route, status,
+// latency and request id; never headers, keys or bodies. Failures on the
+// server's side are warnings, refusals informational.
+func (s *server) accessLog() echo.MiddlewareFunc {
+	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		HandleError:  true,
+		LogMethod:    true,
+		LogURIPath:   true,
+		LogRoutePath: true,
+		LogStatus:    true,
+		LogLatency:   true,
+		LogRequestID: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			level := slog.LevelInfo
+			if v.Status >= http.StatusInternalServerError {
+				level = slog.LevelWarn
+			}
+			attrs := []slog.Attr{
+				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
+				slog.String("path", v.URIPath), slog.String("route", v.RoutePath), slog.Int("status", v.Status),
+				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
+			}
+			if p := principalOf(c); p.Type != "" {
+				attrs = append(attrs, slog.String("actor_type", string(p.Type)), slog.String("actor_id", p.ID.String()))
+			}
+			s.logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+			return nil
+		},
+	})
+}
+
+// requestMetrics counts requests and their latency by method, route
+// template and status.
+func requestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ledger_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests, by method, route and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"method", "route", "status"})
+	reg.MustRegister(duration)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			duration.WithLabelValues(c.Request().Method, route, strconv.Itoa(c.Response().Status)).
+				Observe(time.Since(start).Seconds())
+			return nil
+		}
+	}
+}
+
+// authenticate resolves the bearer key of every API request to its
+// principal, from the event store, on every request: a removed user's
+// key fails at once on every replica.
+func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, key, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return domain.Unauthenticated()
+		}
+		p, err := s.commands.Authenticate(c.Request().Context(), strings.TrimSpace(key))
+		if err != nil {
+			return err
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}

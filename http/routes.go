@@ -1,0 +1,62 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes registers the operations routes, and the API routes of api.md
+// when the server has its commands and read models.
+func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", serveOpenAPI)
+	if metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(metrics, promhttp.HandlerOpts{})))
+	}
+	if s.commands == nil || s.pool == nil {
+		return
+	}
+	v1 := e.Group("/v1", s.authenticate)
+
+	v1.POST("/tenants/:tenant_id/users", s.addTenantUser)
+	v1.DELETE("/tenants/:tenant_id/users/:user_id", s.removeTenantUser)
+	v1.POST("/partners/:partner_id/users", s.addPartnerUser)
+	v1.DELETE("/partners/:partner_id/users/:user_id", s.removePartnerUser)
+	v1.GET("/partners/:partner_id/tenants", s.listPartnerTenants)
+
+	v1.PUT("/tenants/:tenant_id/partners/:partner_id/access", s.putAccess)
+	v1.DELETE("/tenants/:tenant_id/partners/:partner_id/access", s.revokeAccess)
+	v1.GET("/tenants/:tenant_id/partners/:partner_id/access", s.getAccess)
+	v1.GET("/tenants/:tenant_id/partners", s.listAccess)
+
+	v1.POST("/tenants/:tenant_id/accounts", s.createAccount)
+	v1.GET("/tenants/:tenant_id/accounts", s.listAccounts)
+	v1.GET("/tenants/:tenant_id/accounts/:account_id", s.getAccount)
+	v1.PUT("/tenants/:tenant_id/accounts/:account_id/billing", s.updateBilling)
+
+	v1.POST("/tenants/:tenant_id/products", s.createProduct)
+	v1.GET("/tenants/:tenant_id/products", s.listProducts)
+	v1.GET("/tenants/:tenant_id/products/:product_id", s.getProduct)
+
+	v1.POST("/tenants/:tenant_id/subscriptions", s.createSubscription)
+	v1.GET("/tenants/:tenant_id/subscriptions", s.listSubscriptions)
+	v1.GET("/tenants/:tenant_id/subscriptions/:subscription_id", s.getSubscription)
+	v1.GET("/tenants/:tenant_id/subscriptions/:subscription_id/history", s.subscriptionHistory)
+	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/amendments", s.amendSubscription)
+	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/cancel", s.cancelSubscription)
+
+	v1.POST("/tenants/:tenant_id/usage", s.recordUsage)
+	v1.GET("/tenants/:tenant_id/usage/summary", s.usageSummary)
+
+	v1.GET("/tenants/:tenant_id/reports/mrr", s.mrrReport)
+	v1.GET("/tenants/:tenant_id/audit/events", s.auditEvents)
+}
+
+// serveOpenAPI serves the API's OpenAPI document.
+func serveOpenAPI(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", OpenAPIDocument)
+}

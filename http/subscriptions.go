@@ -1,0 +1,173 @@
+package http
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"ledger/commands"
+	"ledger/domain"
+	"ledger/projections"
+)
+
+func (s *server) createSubscription(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	var body commands.CreateSubscription
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.CreateSubscription(c.Request().Context(), req, body)
+	if err != nil {
+		return err
+	}
+	return s.subscriptionWritten(c, http.StatusCreated, out)
+}
+
+func (s *server) amendSubscription(c echo.Context) error {
+	req, id, err := subscriptionCommand(c)
+	if err != nil {
+		return err
+	}
+	var body commands.AmendSubscription
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.AmendSubscription(c.Request().Context(), req, id, body)
+	if err != nil {
+		return err
+	}
+	return s.subscriptionWritten(c, http.StatusOK, out)
+}
+
+func (s *server) cancelSubscription(c echo.Context) error {
+	req, id, err := subscriptionCommand(c)
+	if err != nil {
+		return err
+	}
+	var body commands.CancelSubscription
+	if err := bind(c, &body); err != nil {
+		return err
+	}
+	out, err := s.commands.CancelSubscription(c.Request().Context(), req, id, body)
+	if err != nil {
+		return err
+	}
+	return s.subscriptionWritten(c, http.StatusOK, out)
+}
+
+func (s *server) subscriptionWritten(c echo.Context, status int, out commands.Outcome[domain.Subscription]) error {
+	view, err := projections.SubscriptionViewOf(out.State, s.today())
+	if err != nil {
+		return err
+	}
+	return written(c, status, out.Version, out.Position, view)
+}
+
+func (s *server) listSubscriptions(c echo.Context) error {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return err
+	}
+	p, err := page(c)
+	if err != nil {
+		return err
+	}
+	filter := projections.SubscriptionFilter{Status: c.QueryParam("status")}
+	if filter.AccountID, err = queryID(c, "account_id"); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var grant *domain.PartnerAccess
+	if filter.AccountID != nil {
+		grant, err = s.commands.AuthorizeAccountRead(ctx, req, *filter.AccountID, domain.PermSubscriptionsRead)
+	} else {
+		grant, err = s.commands.AuthorizeRead(ctx, req, domain.PermSubscriptionsRead, "subscriptions")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	list, err := projections.ListSubscriptions(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, p, s.today())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+// getSubscription answers from the read model, or with ?as_of= from the
+// subscription rebuilt from its events recorded up to that instant.
+func (s *server) getSubscription(c echo.Context) error {
+	req, id, err := subscriptionCommand(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if raw := c.QueryParam("as_of"); raw != "" {
+		at, err := time.Parse(time.RFC3339Nano, raw)
+		if err != nil {
+			return domain.Invalid("as_of", "must be an RFC 3339 instant, such as 2026-01-31T12:00:00Z")
+		}
+		out, err := s.commands.Subscription(ctx, req, id, at)
+		if err != nil {
+			return err
+		}
+		view, err := projections.SubscriptionViewOf(out.State, domain.DateOf(at))
+		if err != nil {
+			return err
+		}
+		return entity(c, out.Version, view)
+	}
+	grant, err := s.commands.AuthorizeSubscriptionRead(ctx, req, id, domain.PermSubscriptionsRead)
+	if err != nil {
+		return err
+	}
+	if err := s.caughtUp(c); err != nil {
+		return err
+	}
+	view, err := projections.GetSubscription(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), id, s.today())
+	if err != nil {
+		return err
+	}
+	return entity(c, view.Version, view)
+}
+
+// subscriptionHistory lists a subscription's events, from the event log.
+func (s *server) subscriptionHistory(c echo.Context) error {
+	req, id, err := subscriptionCommand(c)
+	if err != nil {
+		return err
+	}
+	events, err := s.commands.SubscriptionHistory(c.Request().Context(), req, id)
+	if err != nil {
+		return err
+	}
+	items := make([]projections.AuditItem, len(events))
+	for i, e := range events {
+		if items[i], err = projections.AuditItemOf(e); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, struct {
+		Items []projections.AuditItem `json:"items"`
+	}{items})
+}
+
+func subscriptionCommand(c echo.Context) (commands.Request, uuid.UUID, error) {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return req, uuid.Nil, err
+	}
+	id, err := pathID(c, "subscription_id")
+	return req, id, err
+}
+
+// today is the date of reads: subscriptions' status and MRR are those of
+// today, in UTC.
+func (s *server) today() domain.Date { return domain.DateOf(s.now().UTC()) }

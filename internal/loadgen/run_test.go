@@ -1,0 +1,245 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const defaultTestTimeout = 5 * time.Second
+
+var errTestRefused = syscall.ECONNREFUSED
+
+// syncBuffer is a bytes.Buffer safe for the progress goroutine and the
+// test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startFake(t *testing.T) (*fakeLedger, *httptest.Server) {
+	t.Helper()
+	f := newFakeLedger(t)
+	srv := httptest.NewServer(f.handler())
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func testConfig(f *fakeLedger, url string, progress *syncBuffer) Config {
+	return Config{URL: url, Key: f.key, TenantID: f.tenant, Clients: 4, Mix: Mix{OpCreate: 10, OpAmend: 50, OpUsage: 20, OpRead: 20},
+		Accounts: 3, Pool: 2, Timeout: defaultTestTimeout, Progress: progress, Tick: 10 * time.Millisecond}
+}
+
+func TestRunRecordsWhatTheServerAnswered(t *testing.T) {
+	t.Parallel()
+	f, srv := startFake(t)
+	var progress syncBuffer
+	cfg := testConfig(f, srv.URL, &progress)
+	cfg.Requests = 400
+	s, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Overall.Requests != 400 {
+		t.Errorf("overall %d requests, want 400", s.Overall.Requests)
+	}
+	var sum int64
+	for _, o := range s.Operations {
+		sum += o.Requests
+	}
+	if sum != 400 {
+		t.Errorf("operations sum to %d requests, want 400", sum)
+	}
+	const amends, reads = "POST /v1/tenants/{t}/subscriptions/{s}/amendments", "GET /v1/tenants/{t}/subscriptions/{s}"
+	checkCount(t, "amend 409s", errCount(s.Operations["amend"], 409, "conflict"), f.count(amends+" 409"))
+	checkCount(t, "amend requests", s.Operations["amend"].Requests, f.count(amends+" 200")+f.count(amends+" 409"))
+	checkCount(t, "read 503s", errCount(s.Operations["read"], 503, "projection_lag"), f.count(reads+" 503"))
+	checkCount(t, "read-your-writes 503s", s.ReadYourWrites.ProjectionLag, f.count(reads+" 503"))
+	checkCount(t, "reads with min position", s.ReadYourWrites.Reads, s.Operations["read"].Requests)
+	checkCount(t, "creates", s.Operations["create"].Requests+8, f.count("POST /v1/tenants/{t}/subscriptions 201"))
+	if f.count(amends+" 409") == 0 || f.count(reads+" 503") == 0 {
+		t.Errorf("the fake answered no 409 or no 503: %v", f.answered)
+	}
+	checkLatencies(t, s)
+	if s.ProjectionLag.Samples < 1 || s.ProjectionLag.Projections["audit"].MaxSeconds != 0.125 {
+		t.Errorf("projection lag %+v, want samples with audit at 0.125 s", s.ProjectionLag)
+	}
+	if len(f.anomalies) > 0 {
+		t.Errorf("the fake saw: %v", f.anomalies)
+	}
+	out := progress.String()
+	for _, want := range []string{"setup: 1 product, 3 accounts", "setup: 8 subscriptions", "bench ", "400 requests", "req/s average"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	var text bytes.Buffer
+	if err := s.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("progress:\n%s\nsummary:\n%s", out, text.String())
+}
+
+func checkCount[A, B int | int64](t *testing.T, what string, got A, want B) {
+	t.Helper()
+	if int64(got) != int64(want) {
+		t.Errorf("%s: recorded %d, the server answered %d", what, got, want)
+	}
+}
+
+func errCount(o OpSummary, status int, code string) int64 {
+	for _, e := range o.Errors {
+		if e.Status == status && e.Code == code {
+			return e.Count
+		}
+	}
+	return 0
+}
+
+func checkLatencies(t *testing.T, s *Summary) {
+	t.Helper()
+	for name, o := range s.Operations {
+		l := o.LatencyMS
+		if o.Requests > 0 && (l.P50 < 1 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.Max) {
+			t.Errorf("%s latency %+v: want 1 ms ≤ p50 ≤ p90 ≤ p99 ≤ max (the fake sleeps 1 ms)", name, l)
+		}
+	}
+}
+
+func TestRunForADurationWithWarmupShowsProgress(t *testing.T) {
+	t.Parallel()
+	f, srv := startFake(t)
+	var progress syncBuffer
+	cfg := testConfig(f, srv.URL, &progress)
+	cfg.Duration, cfg.Warmup, cfg.Tick = 300*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+	start := time.Now()
+	s, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("run took %s", took)
+	}
+	if s.ElapsedSeconds < 0.3 || s.ElapsedSeconds > 2 || s.Overall.Requests == 0 {
+		t.Errorf("measured %d requests over %.3f s, want some over about 0.3 s", s.Overall.Requests, s.ElapsedSeconds)
+	}
+	if s.ProjectionLag.Samples < 3 {
+		t.Errorf("%d lag samples over 0.3 s at 50 ms, want at least 3", s.ProjectionLag.Samples)
+	}
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	var warm, bench int
+	for _, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "warmup "):
+			warm++
+		case strings.HasPrefix(l, "bench "):
+			bench++
+		}
+		if strings.Contains(l, "\r") {
+			t.Errorf("a carriage return in plain progress: %q", l)
+		}
+	}
+	if warm < 2 || bench < 4 {
+		t.Errorf("%d warmup and %d bench progress lines, want at least 2 and 4:\n%s", warm, bench, progress.String())
+	}
+}
+
+func TestRunOnATerminalRewritesOneLine(t *testing.T) {
+	t.Parallel()
+	f, srv := startFake(t)
+	var progress syncBuffer
+	cfg := testConfig(f, srv.URL, &progress)
+	cfg.Duration, cfg.Terminal = 100*time.Millisecond, true
+	if _, err := Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := progress.String()
+	bench := out[strings.Index(out, "\rbench"):]
+	if strings.Count(bench, "\n") != 1 || !strings.HasSuffix(bench, "\n") || strings.Count(bench, "\r") < 2 || !strings.Contains(bench, "\x1b[K") {
+		t.Errorf("terminal progress %q: want lines rewritten with \\r, one newline at the end", bench)
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	t.Parallel()
+	t.Run("unreachable", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(nil)
+		url := srv.URL
+		srv.Close()
+		_, err := Run(t.Context(), Config{URL: url, Key: "k", TenantID: "t", Clients: 1, Requests: 1, Accounts: 1, Pool: 1, Timeout: time.Second})
+		if !errors.Is(err, ErrUnreachable) {
+			t.Errorf("err %v, want ErrUnreachable", err)
+		}
+	})
+	t.Run("setup refused", func(t *testing.T) {
+		t.Parallel()
+		f, srv := startFake(t)
+		cfg := testConfig(f, srv.URL, &syncBuffer{})
+		cfg.Key, cfg.Requests = "lk_wrong", 10
+		_, err := Run(t.Context(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "setup: create product: HTTP 401 unauthenticated") {
+			t.Errorf("err %v, want the product's 401 unauthenticated", err)
+		}
+	})
+	t.Run("invalid config", func(t *testing.T) {
+		t.Parallel()
+		_, err := Run(t.Context(), Config{URL: "localhost:8080", Clients: 0, Timeout: time.Second})
+		for _, want := range []string{"invalid url", "key", "at least 1", "duration"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("err %v, want it to mention %q", err, want)
+			}
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		t.Parallel()
+		f, srv := startFake(t)
+		cfg := testConfig(f, srv.URL, &syncBuffer{})
+		cfg.Duration = 20 * time.Second
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		s, err := Run(ctx, cfg)
+		if !errors.Is(err, context.Canceled) || s == nil || !strings.HasPrefix(s.Aborted, "interrupted") {
+			t.Fatalf("err %v, summary %+v; want context.Canceled with the summary", err, s)
+		}
+		if s.Overall.OK == 0 || s.ElapsedSeconds > 5 {
+			t.Errorf("overall %+v over %.1f s: want what was measured until the interruption", s.Overall, s.ElapsedSeconds)
+		}
+	})
+	t.Run("server dies during the run", func(t *testing.T) {
+		t.Parallel()
+		f, srv := startFake(t)
+		cfg := testConfig(f, srv.URL, &syncBuffer{})
+		cfg.Duration = 20 * time.Second
+		time.AfterFunc(200*time.Millisecond, func() { f.mu.Lock(); f.dead = true; f.mu.Unlock() })
+		start := time.Now()
+		s, err := Run(t.Context(), cfg)
+		if !errors.Is(err, ErrUnreachable) || s == nil || !strings.Contains(s.Aborted, "no response") {
+			t.Fatalf("err %v, summary %+v; want ErrUnreachable with the summary", err, s)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("stopped after %s, want soon after the server died", took)
+		}
+		if errCount(s.Overall, 0, "connection_reset") == 0 || s.Overall.OK == 0 {
+			t.Errorf("overall %+v: want successes, then connection_reset errors", s.Overall)
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ledger/domain"
+)
+
+// ProductView is a catalog product as api.md represents it.
+type ProductView struct {
+	ID        uuid.UUID    `json:"id"`
+	Name      string       `json:"name"`
+	SKU       string       `json:"sku"`
+	Charges   []ChargeView `json:"charges"`
+	Version   uint64       `json:"version"`
+	CreatedBy AuditActor   `json:"created_by"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// ChargeView is one charge of a product. Price has the currency's minor
+// units, or more places when the price has them, as a subscription
+// item's unit price. BillingPeriod is null but for recurring charges,
+// Unit but for usage charges.
+type ChargeView struct {
+	ID            uuid.UUID             `json:"id"`
+	Name          string                `json:"name"`
+	Type          domain.ChargeType     `json:"type"`
+	Price         string                `json:"price"`
+	Currency      domain.Currency       `json:"currency"`
+	BillingPeriod *domain.BillingPeriod `json:"billing_period"`
+	Unit          *string               `json:"unit"`
+}
+
+// productColumns are the columns catScan reads, in its order.
+const productColumns = `product_id, name, sku, charges, version, created_by, created_at`
+
+// ListProducts returns one page of tenant's catalog, ordered by id. Every
+// principal of the tenant with catalog.read sees all of it.
+func ListProducts(ctx context.Context, db Querier, tenant uuid.UUID, page Page) (List[ProductView], error) {
+	if err := page.Check(); err != nil {
+		return List[ProductView]{}, err
+	}
+	sql := `SELECT ` + productColumns + ` FROM ` + table(LiveSchema, "catalog_products") + ` WHERE tenant_id = $1`
+	args := []any{tenant, page.Limit + 1}
+	if page.Cursor != "" {
+		var after uuid.UUID
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return List[ProductView]{}, err
+		}
+		sql += ` AND product_id > $3`
+		args = append(args, after)
+	}
+	rows, err := db.Query(ctx, sql+` ORDER BY product_id LIMIT $2`, args...)
+	if err != nil {
+		return List[ProductView]{}, fmt.Errorf("list products: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return catScan(r) })
+	if err != nil {
+		return List[ProductView]{}, fmt.Errorf("list products: %w", err)
+	}
+	return finish(items, page.Limit, func(v ProductView) any { return v.ID })
+}
+
+// GetProduct returns tenant's product id, or domain.NotFound when the
+// tenant has none.
+func GetProduct(ctx context.Context, db Querier, tenant, id uuid.UUID) (ProductView, error) {
+	row := db.QueryRow(ctx, `SELECT `+productColumns+` FROM `+table(LiveSchema, "catalog_products")+`
+WHERE tenant_id = $1 AND product_id = $2`, tenant, id)
+	v, err := catScan(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ProductView{}, domain.NotFound("product")
+	}
+	if err != nil {
+		return ProductView{}, fmt.Errorf("get product: %w", err)
+	}
+	return v, nil
+}
+
+// catScan reads a row of productColumns.
+func catScan(row pgx.Row) (ProductView, error) {
+	var (
+		v       ProductView
+		charges []domain.Charge
+		by      domain.Actor
+		version int64
+	)
+	if err := row.Scan(&v.ID, &v.Name, &v.SKU, &charges, &version, &by, &v.CreatedAt); err != nil {
+		return ProductView{}, err
+	}
+	v.Version, v.CreatedBy, v.CreatedAt = uint64(version), viewActor(by), v.CreatedAt.UTC()
+	v.Charges = make([]ChargeView, len(charges))
+	for i, c := range charges {
+		price, err := subsPresentPrice(c.Currency, c.Price.String())
+		if err != nil {
+			return ProductView{}, err
+		}
+		v.Charges[i] = ChargeView{ID: c.ID, Name: c.Name, Type: c.Type, Price: price, Currency: c.Currency, Unit: subsText(c.Unit)}
+		if c.BillingPeriod != "" {
+			period := c.BillingPeriod
+			v.Charges[i].BillingPeriod = &period
+		}
+	}
+	return v, nil
+}
