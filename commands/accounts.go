@@ -89,6 +89,6 @@ func (s *Service) accountGuard(a *domain.Account, perm domain.Permission, subscr
 
 // loadAccount loads an account of req's tenant.
 func (s *Service) loadAccount(ctx context.Context, req Request, id uuid.UUID) (*domain.Account, error) {
-	a, _, err := load[domain.Account](ctx, s.store, AccountStream(req.TenantID, id), 0)
+	a, _, err := load[domain.Account](ctx, s, AccountStream(req.TenantID, id), 0)
 	return a, err
 }

@@ -22,14 +22,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principa
 	)
 	switch k.ownerKind {
 	case keyOfTenant:
-		t, _, err := load[domain.Tenant](ctx, s.store, TenantStream(k.ownerID), 0)
+		t, _, err := load[domain.Tenant](ctx, s, TenantStream(k.ownerID), 0)
 		if err != nil {
 			return domain.Principal{}, err
 		}
 		user, ok = t.Users[k.userID]
 		p = domain.Principal{Type: domain.ActorTenantUser, TenantID: k.ownerID}
 	case keyOfPartner:
-		pt, _, err := load[domain.Partner](ctx, s.store, PartnerStream(k.ownerID), 0)
+		pt, _, err := load[domain.Partner](ctx, s, PartnerStream(k.ownerID), 0)
 		if err != nil {
 			return domain.Principal{}, err
 		}

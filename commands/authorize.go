@@ -49,7 +49,7 @@ func (s *Service) grantOf(ctx context.Context, req Request) (*domain.PartnerAcce
 	if req.Principal.Type != domain.ActorPartnerUser {
 		return nil, nil
 	}
-	grant, _, err := load[domain.PartnerAccess](ctx, s.store, AccessStream(req.TenantID, req.Principal.PartnerID), 0)
+	grant, _, err := load[domain.PartnerAccess](ctx, s, AccessStream(req.TenantID, req.Principal.PartnerID), 0)
 	if err != nil {
 		return nil, err
 	}

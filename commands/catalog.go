@@ -56,7 +56,7 @@ func (s *Service) loadProducts(ctx context.Context, req Request, ids []uuid.UUID
 		if _, done := products[id]; done || id == uuid.Nil {
 			continue
 		}
-		p, _, err := load[domain.Product](ctx, s.store, ProductStream(req.TenantID, id), 0)
+		p, _, err := load[domain.Product](ctx, s, ProductStream(req.TenantID, id), 0)
 		if err != nil {
 			return nil, err
 		}

@@ -72,7 +72,7 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 }
 
 func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A], stream string, key *eventstore.IdempotencyKey) (Outcome[A], error) {
-	agg, version, err := load[A, P](ctx, s.store, stream, 0)
+	agg, version, err := load[A, P](ctx, s, stream, 0)
 	if err != nil {
 		return Outcome[A]{}, err
 	}
@@ -122,7 +122,7 @@ func replay[A any, P state[A]](ctx context.Context, s *Service, found eventstore
 	if err := json.Unmarshal(found.Result, &rec); err != nil {
 		return Outcome[A]{}, fmt.Errorf("decode recorded result: %w", err)
 	}
-	agg, version, err := load[A, P](ctx, s.store, rec.Stream, rec.Version)
+	agg, version, err := load[A, P](ctx, s, rec.Stream, rec.Version)
 	if err != nil {
 		return Outcome[A]{}, err
 	}

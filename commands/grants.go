@@ -84,7 +84,7 @@ func (s *Service) partnersManage(ctx context.Context, req Request, partnerID uui
 	if err := s.tenantExists(ctx, req.TenantID); err != nil {
 		return err
 	}
-	p, _, err := load[domain.Partner](ctx, s.store, PartnerStream(partnerID), 0)
+	p, _, err := load[domain.Partner](ctx, s, PartnerStream(partnerID), 0)
 	if err != nil {
 		return err
 	}

@@ -20,10 +20,16 @@ const readLimit = 10_000
 
 // load rebuilds the aggregate of stream from its events, up to version
 // upTo when it is not zero. It returns the zero state at version 0 for a
-// stream with no events.
-func load[A any, P state[A]](ctx context.Context, store eventstore.Store, stream string, upTo uint64) (*A, uint64, error) {
-	agg := new(A)
-	var version uint64
+// stream with no events. Loads of the latest state start from the
+// stream's snapshot, when the aggregate keeps them, and read only the
+// events after it.
+func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upTo uint64) (*A, uint64, error) {
+	agg, version := new(A), uint64(0)
+	if upTo == 0 {
+		if snap, ok := s.snapshots.get(stream); ok {
+			agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
+		}
+	}
 	for {
 		limit := readLimit
 		if upTo > 0 {
@@ -32,7 +38,7 @@ func load[A any, P state[A]](ctx context.Context, store eventstore.Store, stream
 		if limit == 0 {
 			return agg, version, nil
 		}
-		events, err := store.ReadStream(ctx, stream, version+1, limit)
+		events, err := s.store.ReadStream(ctx, stream, version+1, limit)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load %s: %w", stream, err)
 		}
@@ -43,8 +49,17 @@ func load[A any, P state[A]](ctx context.Context, store eventstore.Store, stream
 			version = events[len(events)-1].Version
 		}
 		if len(events) < limit {
+			keepSnapshot(s, stream, agg, version)
 			return agg, version, nil
 		}
+	}
+}
+
+// keepSnapshot keeps a copy of agg as stream's snapshot, when the
+// aggregate can be copied.
+func keepSnapshot[A any](s *Service, stream string, agg *A, version uint64) {
+	if c, ok := any(agg).(cloner[A]); ok && version > 0 {
+		s.snapshots.put(stream, version, c.Clone())
 	}
 }
 

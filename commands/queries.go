@@ -54,7 +54,7 @@ func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.
 // subscription id belongs to now, and returns the subscription as it
 // stands and the caller's grant.
 func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.Subscription, uint64, *domain.PartnerAccess, error) {
-	sub, version, err := load[domain.Subscription](ctx, s.store, SubscriptionStream(req.TenantID, id), 0)
+	sub, version, err := load[domain.Subscription](ctx, s, SubscriptionStream(req.TenantID, id), 0)
 	if err != nil {
 		return nil, 0, nil, err
 	}

@@ -21,6 +21,7 @@ type Service struct {
 	newID      func() uuid.UUID
 	maxRetries int
 	logger     *slog.Logger
+	snapshots  *snapshots
 }
 
 // Option configures a Service.
@@ -28,6 +29,11 @@ type Option func(*Service)
 
 // WithClock sets the clock that stamps events and evaluates grant expiry.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithSnapshots sets how many aggregates' latest states the service keeps
+// in memory, so that loading one reads only its newest events; 0 keeps
+// none.
+func WithSnapshots(n int) Option { return func(s *Service) { s.snapshots = newSnapshots(n) } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.logger = l } }
@@ -40,6 +46,7 @@ func New(store eventstore.KeyedAppender, opts ...Option) *Service {
 		newID:      func() uuid.UUID { return uuid.Must(uuid.NewV7()) },
 		maxRetries: 5,
 		logger:     slog.New(slog.DiscardHandler),
+		snapshots:  newSnapshots(DefaultSnapshots),
 	}
 	for _, o := range opts {
 		o(s)

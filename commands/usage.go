@@ -127,7 +127,7 @@ func (s *Service) decideUsage(ctx context.Context, req Request, groups []*usageG
 }
 
 func (s *Service) decideUsageGroup(ctx context.Context, req Request, g *usageGroup, now time.Time) error {
-	sub, _, err := load[domain.Subscription](ctx, s.store, SubscriptionStream(req.TenantID, g.subscription), 0)
+	sub, _, err := load[domain.Subscription](ctx, s, SubscriptionStream(req.TenantID, g.subscription), 0)
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (s *Service) decideUsageGroup(ctx context.Context, req Request, g *usageGro
 	if _, err := s.authorizeAccount(ctx, req, account, domain.PermUsageRecord, g.subscription, now); err != nil {
 		return err
 	}
-	usage, version, err := load[domain.SubscriptionUsage](ctx, s.store, UsageStream(req.TenantID, g.subscription), 0)
+	usage, version, err := load[domain.SubscriptionUsage](ctx, s, UsageStream(req.TenantID, g.subscription), 0)
 	if err != nil {
 		return err
 	}
