@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -92,8 +93,25 @@ func (x exchange) problemCode(t *testing.T) string {
 }
 
 // do sends a request with key and, for reads, Ledger-Min-Position of the
-// last write, and checks the exchange against the OpenAPI document.
+// last write, and checks the exchange against the OpenAPI document. A read
+// answered 503 is retried, as Retry-After asks, for up to a minute: the
+// transaction horizon is server-wide, so a long transaction of another
+// test package on the same Postgres can hold the projections back.
 func (a *api) do(t *testing.T, method, path, key, body string, headers ...string) exchange {
+	t.Helper()
+	for range 300 {
+		x := a.doOnce(t, method, path, key, body, headers...)
+		if method != http.MethodGet || x.status != http.StatusServiceUnavailable {
+			return x
+		}
+		t.Logf("GET %s: 503, retrying", path)
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("GET %s: still 503 after a minute", path)
+	return exchange{}
+}
+
+func (a *api) doOnce(t *testing.T, method, path, key, body string, headers ...string) exchange {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if body != "" {

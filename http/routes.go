@@ -20,7 +20,9 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	if s.commands == nil || s.pool == nil {
 		return
 	}
-	v1 := e.Group("/v1", s.authenticate)
+	// The group has no middleware of its own (echo would then answer every
+	// unknown /v1 path and method itself): each route authenticates.
+	v1 := &authenticated{e.Group("/v1"), s.authenticate}
 
 	v1.POST("/tenants/:tenant_id/users", s.addTenantUser)
 	v1.DELETE("/tenants/:tenant_id/users/:user_id", s.removeTenantUser)
@@ -60,3 +62,14 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 func serveOpenAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", OpenAPIDocument)
 }
+
+// authenticated registers routes that authenticate first.
+type authenticated struct {
+	group *echo.Group
+	auth  echo.MiddlewareFunc
+}
+
+func (a *authenticated) GET(path string, h echo.HandlerFunc)    { a.group.GET(path, h, a.auth) }
+func (a *authenticated) POST(path string, h echo.HandlerFunc)   { a.group.POST(path, h, a.auth) }
+func (a *authenticated) PUT(path string, h echo.HandlerFunc)    { a.group.PUT(path, h, a.auth) }
+func (a *authenticated) DELETE(path string, h echo.HandlerFunc) { a.group.DELETE(path, h, a.auth) }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The HTTP load benchmark beside pgbench's raw single-row INSERT ceiling at
+# the same client count, in one sitting: pgbench into a copy of the events
+# table, then `ledger serve` on a fresh database and `ledger bench http`
+# against it, all on this machine.
+#
+# Usage: scripts/bench-http.sh [seconds, default 20] [mix, default amend=100] [clients, default 32]
+# Needs a local Postgres reachable with the libpq defaults, and pgbench.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-20}
+mix=${2:-amend=100}
+clients=${3:-32}
+db=ledger_benchhttp_$$
+port=$(( 18000 + $$ % 1000 ))
+work=$(mktemp -d)
+server=
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+    dropdb --if-exists "$db" >/dev/null 2>&1 || true
+    dropdb --if-exists "${db}_pgbench" >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/ledger" ./cmd/ledger
+
+createdb "${db}_pgbench"
+for m in eventstore/postgres/migrations/*.sql; do
+    sed '/+goose Down/,$d' "$m"
+done | psql -X -q -v ON_ERROR_STOP=1 "${db}_pgbench"
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE SEQUENCE events_position' "${db}_pgbench"
+cat >"$work/insert.sql" <<'SQL'
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+VALUES (nextval('events_position'), gen_random_uuid(), 'bench-' || :client_id, nextval('events_position'),
+  'SubscriptionAmended', 1,
+  '{"changes":[{"item_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1c","quantity":42,"type":"change_quantity"}],"effective_date":"2026-12-01","subscription_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b"}',
+  '{"tenant_id":"0193a1b2-0000-7000-8000-000000000001","actor":{"type":"partner_user","id":"0193a1b2-0000-7000-8000-000000000002","partner_id":"0193a1b2-0000-7000-8000-000000000003"},"correlation_id":"0193a1b2-0000-7000-8000-000000000004","request_id":"req-0193a1b2","occurred_at":"2026-11-25T12:00:00.123456Z"}');
+SQL
+psql -X -q -c CHECKPOINT "${db}_pgbench"
+tps=$(pgbench -n -M prepared -c "$clients" -j 2 -T "$secs" -f "$work/insert.sql" "${db}_pgbench" 2>/dev/null |
+    awk '/^tps/ {print int($3)}')
+echo "pgbench  clients=$clients  inserts/s=$tps"
+
+createdb "$db"
+export LEDGER_DATABASE_URL="dbname=$db" LEDGER_LOG_LEVEL=warn
+LEDGER_HTTP_ADDR=127.0.0.1:$port "$work/ledger" serve >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+psql -X -q -c CHECKPOINT "$db"
+"$work/ledger" bench http --url "http://127.0.0.1:$port" --clients "$clients" --duration "${secs}s" --mix "$mix" \
+    --json >"$work/summary.json" 2>"$work/progress.log" || { cat "$work/progress.log" >&2; exit 1; }
+"$work/ledger" bench http --help >/dev/null
+jq -r --argjson tps "$tps" '
+  .operations | to_entries[] | select(.value.requests > 0) |
+  "\(.key)  ok/s=\(.value.ok_per_second | floor)  p50=\(.value.latency_ms.p50)ms  p99=\(.value.latency_ms.p99)ms  max=\(.value.latency_ms.max)ms  share_of_pgbench=\((100 * .value.ok_per_second / $tps) | floor)%"' \
+  "$work/summary.json"
+jq -c '.projection_lag' "$work/summary.json"
