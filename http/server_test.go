@@ -165,3 +165,18 @@ func fetch(addr string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+func TestRequestsTimeOut(t *testing.T) {
+	t.Parallel()
+	srv := ledgerhttp.NewServer(ledgerhttp.Deps{RequestTimeout: 50 * time.Millisecond})
+	srv.GET("/slow", func(c echo.Context) error {
+		<-c.Request().Context().Done()
+		return c.Request().Context().Err()
+	})
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/slow", nil))
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"timeout"`) ||
+		rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("slow request = %d %s (Retry-After %q), want a 503 timeout problem", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+}
