@@ -47,7 +47,9 @@ func TestReadyzFailsWhileProjectionsLag(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx) }()
+	go func() {
+		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
+	}()
 	t.Cleanup(func() { stop(); <-done })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
