@@ -47,19 +47,12 @@ func (s *server) updateBilling(c echo.Context) error {
 }
 
 func (s *server) listAccounts(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
-	grant, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermAccountsRead, "accounts")
+	req, grant, err := s.tenantRead(c, domain.PermAccountsRead, "accounts")
 	if err != nil {
-		return err
-	}
-	if err := s.caughtUp(c); err != nil {
 		return err
 	}
 	list, err := projections.ListAccounts(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), p)
@@ -113,18 +106,12 @@ func (s *server) createProduct(c echo.Context) error {
 }
 
 func (s *server) listProducts(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
 	p, err := page(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermCatalogRead, "products"); err != nil {
-		return err
-	}
-	if err := s.caughtUp(c); err != nil {
+	req, _, err := s.tenantRead(c, domain.PermCatalogRead, "products")
+	if err != nil {
 		return err
 	}
 	list, err := projections.ListProducts(c.Request().Context(), s.pool, req.TenantID, p)
@@ -135,18 +122,12 @@ func (s *server) listProducts(c echo.Context) error {
 }
 
 func (s *server) getProduct(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
 	product, err := pathID(c, "product_id")
 	if err != nil {
 		return err
 	}
-	if _, err := s.commands.AuthorizeRead(c.Request().Context(), req, domain.PermCatalogRead, "products/"+product.String()); err != nil {
-		return err
-	}
-	if err := s.caughtUp(c); err != nil {
+	req, _, err := s.tenantRead(c, domain.PermCatalogRead, "products/"+product.String())
+	if err != nil {
 		return err
 	}
 	view, err := projections.GetProduct(c.Request().Context(), s.pool, req.TenantID, product)
@@ -154,4 +135,20 @@ func (s *server) getProduct(c echo.Context) error {
 		return err
 	}
 	return entity(c, view.Version, view)
+}
+
+// tenantRead is how a read of the path's tenant as a whole begins: it
+// authorizes perm on it (resource names the read in the audit log, should
+// it be refused), and waits for Ledger-Min-Position. It returns the
+// caller's grant, from which the read's scope follows.
+func (s *server) tenantRead(c echo.Context, perm domain.Permission, resource string) (commands.Request, *domain.PartnerAccess, error) {
+	req, err := tenantCommand(c)
+	if err != nil {
+		return req, nil, err
+	}
+	grant, err := s.commands.AuthorizeRead(c.Request().Context(), req, perm, resource)
+	if err != nil {
+		return req, nil, err
+	}
+	return req, grant, s.caughtUp(c)
 }

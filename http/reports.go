@@ -72,10 +72,6 @@ func (s *server) usageSummary(c echo.Context) error {
 }
 
 func (s *server) mrrReport(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
 	groupBy := c.QueryParam("group_by")
 	switch groupBy {
 	case "":
@@ -84,15 +80,11 @@ func (s *server) mrrReport(c echo.Context) error {
 	default:
 		return domain.Invalid("group_by", "must be none, partner, product or account")
 	}
-	ctx := c.Request().Context()
-	grant, err := s.commands.AuthorizeRead(ctx, req, domain.PermRevenueRead, "reports/mrr")
+	req, grant, err := s.tenantRead(c, domain.PermRevenueRead, "reports/mrr")
 	if err != nil {
 		return err
 	}
-	if err := s.caughtUp(c); err != nil {
-		return err
-	}
-	view, err := projections.MRRReport(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, s.today())
+	view, err := projections.MRRReport(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, s.today())
 	if err != nil {
 		return err
 	}
@@ -100,10 +92,6 @@ func (s *server) mrrReport(c echo.Context) error {
 }
 
 func (s *server) auditEvents(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
 	p, err := page(c)
 	if err != nil {
 		return err
@@ -112,15 +100,12 @@ func (s *server) auditEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	if _, err := s.commands.AuthorizeRead(ctx, req, domain.PermAuditRead, "audit/events"); err != nil {
-		return err
-	}
-	if err := s.caughtUp(c); err != nil {
+	req, _, err := s.tenantRead(c, domain.PermAuditRead, "audit/events")
+	if err != nil {
 		return err
 	}
 	viewer := projections.AuditViewer{OwnPartnerOnly: domain.AuditScopeOwnPartnerOnly(req.Principal), PartnerID: req.Principal.PartnerID}
-	list, err := projections.AuditEvents(ctx, s.pool, req.TenantID, viewer, filter, p)
+	list, err := projections.AuditEvents(c.Request().Context(), s.pool, req.TenantID, viewer, filter, p)
 	if err != nil {
 		return err
 	}
