@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,14 +32,14 @@ func (Audit) Name() string { return "audit" }
 // Tables implements Projection.
 func (Audit) Tables() []string { return []string{"audit_log"} }
 
-// Create implements Projection. The indexes on columns that are often
-// NULL (an actor without partner, an event of no account) are partial:
-// a filter by equality implies NOT NULL, so they serve every query while
-// costing nothing on the rows they leave out.
+// Create implements Projection. The primary key is one of the indexes
+// (CreateIndexes), so that a rebuild makes it after loading the table too.
+// data is json, not jsonb: it is served as it is, and stored as the text
+// it came as, with no parsing into jsonb on every write.
 func (Audit) Create(ctx context.Context, tx pgx.Tx, schema string) error {
 	_, err := tx.Exec(ctx, fmt.Sprintf(`
 CREATE TABLE %[1]s (
-    position         bigint      PRIMARY KEY,
+    position         bigint      NOT NULL,
     event_id         uuid        NOT NULL,
     tenant_id        uuid        NOT NULL,
     stream           text        NOT NULL,
@@ -55,7 +56,7 @@ CREATE TABLE %[1]s (
     causation_id     text,
     request_id       text,
     idempotency_key  text,
-    data             jsonb       NOT NULL
+    data             json        NOT NULL
 )`, table(schema, "audit_log")))
 	if err != nil {
 		return fmt.Errorf("audit: create table: %w", err)
@@ -64,34 +65,56 @@ CREATE TABLE %[1]s (
 }
 
 // CreateIndexes implements Indexer: an index for each filter of the audit
-// route. A rebuild makes them after loading the table.
-func (Audit) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error {
-	_, err := tx.Exec(ctx, fmt.Sprintf(`
-CREATE INDEX ON %[1]s (tenant_id, position);
-CREATE INDEX ON %[1]s (tenant_id, actor_partner_id, position) WHERE actor_partner_id IS NOT NULL;
-CREATE INDEX ON %[1]s (tenant_id, actor_id, position) WHERE actor_id IS NOT NULL;
-CREATE INDEX ON %[1]s (tenant_id, account_id, position) WHERE account_id IS NOT NULL;
-CREATE INDEX ON %[1]s (tenant_id, subscription_id, position) WHERE subscription_id IS NOT NULL;
-CREATE INDEX ON %[1]s (tenant_id, type, position);
-CREATE INDEX ON %[1]s (tenant_id, occurred_at)`, table(schema, "audit_log")))
-	if err != nil {
-		return fmt.Errorf("audit: create indexes: %w", err)
+// route, and the primary key. The indexes on columns that are often
+// NULL (an actor without partner, an event of no account) are partial: a
+// filter by equality implies NOT NULL, so they serve every query while
+// costing nothing on the rows they leave out.
+func (a Audit) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error {
+	each, then := a.indexStatements(schema)
+	for _, stmt := range append(each, then...) {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("audit: create indexes: %w", err)
+		}
 	}
 	return nil
+}
+
+// indexStatements implements statementIndexer: the unique index on
+// position becomes the primary key once it is made. The longest to make
+// come first, so that a rebuild making them at once ends with the
+// shortest.
+func (Audit) indexStatements(schema string) (each, then []string) {
+	t := table(schema, "audit_log")
+	for _, ix := range []string{
+		`(tenant_id, type, position)`,
+		`(tenant_id, subscription_id, position) WHERE subscription_id IS NOT NULL`,
+		`(tenant_id, account_id, position) WHERE account_id IS NOT NULL`,
+		`(tenant_id, actor_id, position) WHERE actor_id IS NOT NULL`,
+		`(tenant_id, actor_partner_id, position) WHERE actor_partner_id IS NOT NULL`,
+		`(tenant_id, position)`,
+		`(tenant_id, occurred_at)`,
+	} {
+		each = append(each, `CREATE INDEX ON `+t+` `+ix)
+	}
+	each = append(each, `CREATE UNIQUE INDEX audit_log_pkey ON `+t+` (position)`)
+	return each, []string{`ALTER TABLE ` + t + ` ADD CONSTRAINT audit_log_pkey PRIMARY KEY USING INDEX audit_log_pkey`}
 }
 
 // Apply implements Projection: the batch's tenant events go in with one
 // multi-row INSERT … SELECT FROM unnest(…) per auditChunk events. A
 // position already there is left alone, so a replay changes nothing.
-// The data is the event's, but for a top-level key_hash (of users' API
-// keys), which the audit log does not serve: the log keeps it.
 func (Audit) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
 	sql := auditInsert(table(schema, "audit_log"))
 	var rows auditRows
-	for _, e := range batch {
-		if err := rows.add(e); err != nil {
+	for i := range batch {
+		row, ok, err := auditRowOf(&batch[i])
+		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
+		if !ok {
+			continue
+		}
+		rows.add(row)
 		if rows.len() == auditChunk {
 			if err := rows.flush(ctx, tx, sql); err != nil {
 				return err
@@ -101,20 +124,123 @@ func (Audit) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []events
 	return rows.flush(ctx, tx, sql)
 }
 
+// Load implements BulkLoader: the batch's tenant events go in with one
+// COPY, each row encoded as it is sent.
+func (Audit) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
+	if !slices.ContainsFunc(batch, func(e eventstore.Event) bool { return e.Metadata.TenantID != "" }) {
+		return nil
+	}
+	next := 0
+	err := copyFrom(ctx, tx, table(schema, "audit_log"), auditColumnNames, func(c *copyRows) (bool, error) {
+		for ; next < len(batch); next++ {
+			row, ok, err := auditRowOf(&batch[next])
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				next++
+				row.copy(c)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: copy rows from position %d: %w", batch[0].Position, err)
+	}
+	return nil
+}
+
+// auditColumnNames are the columns of audit_log, in the order of
+// auditRow.copy and of the table.
+var auditColumnNames = []string{"position", "event_id", "tenant_id", "stream", "version", "type", "occurred_at",
+	"recorded_at", "actor_type", "actor_id", "actor_partner_id", "account_id", "subscription_id", "correlation_id",
+	"causation_id", "request_id", "idempotency_key", "data"}
+
 // auditInsert is the INSERT of auditRows.args into table t.
 func auditInsert(t string) string {
-	return `INSERT INTO ` + t + ` (position, event_id, tenant_id, stream, version, type, occurred_at, recorded_at,
-    actor_type, actor_id, actor_partner_id, account_id, subscription_id, correlation_id, causation_id, request_id,
-    idempotency_key, data)
+	return `INSERT INTO ` + t + ` (` + strings.Join(auditColumnNames, ", ") + `)
 SELECT position, event_id, tenant_id, stream, version, type, occurred_at, recorded_at,
     actor_type, actor_id, actor_partner_id, account_id, subscription_id, NULLIF(correlation_id, ''),
-    NULLIF(causation_id, ''), NULLIF(request_id, ''), NULLIF(idempotency_key, ''), data::jsonb - 'key_hash'
+    NULLIF(causation_id, ''), NULLIF(request_id, ''), NULLIF(idempotency_key, ''), data::json
 FROM unnest($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[],
     $8::timestamptz[], $9::text[], $10::uuid[], $11::uuid[], $12::uuid[], $13::uuid[], $14::text[], $15::text[],
     $16::text[], $17::text[], $18::text[])
     AS u(position, event_id, tenant_id, stream, version, type, occurred_at, recorded_at, actor_type, actor_id,
     actor_partner_id, account_id, subscription_id, correlation_id, causation_id, request_id, idempotency_key, data)
 ON CONFLICT (position) DO NOTHING`
+}
+
+// auditRow is the row of one event.
+type auditRow struct {
+	e                                                  *eventstore.Event
+	tenant                                             uuid.UUID
+	actorID, actorPartnerID, accountID, subscriptionID pgtype.UUID
+	data                                               []byte
+}
+
+// auditRowOf returns the row of event e, ok false when e concerns no
+// tenant. The data is the event's, but for a top-level key_hash (of users'
+// API keys), which the audit log does not serve: the log keeps it.
+func auditRowOf(e *eventstore.Event) (auditRow, bool, error) {
+	if e.Metadata.TenantID == "" {
+		return auditRow{}, false, nil
+	}
+	m := e.Metadata
+	tenant, err := uuid.Parse(m.TenantID)
+	if err != nil {
+		return auditRow{}, false, fmt.Errorf("event at %d: tenant id %q: %w", e.Position, m.TenantID, err)
+	}
+	actor, err := optionalUUID(m.Actor.ID)
+	if err != nil {
+		return auditRow{}, false, fmt.Errorf("event at %d: actor id %q: %w", e.Position, m.Actor.ID, err)
+	}
+	actorPartner, err := optionalUUID(m.Actor.PartnerID)
+	if err != nil {
+		return auditRow{}, false, fmt.Errorf("event at %d: actor partner id %q: %w", e.Position, m.Actor.PartnerID, err)
+	}
+	data, err := auditData(e.Data)
+	if err != nil {
+		return auditRow{}, false, fmt.Errorf("event at %d: %w", e.Position, err)
+	}
+	account, subscription := auditSubjects(*e)
+	return auditRow{e: e, tenant: tenant, actorID: actor, actorPartnerID: actorPartner, accountID: account,
+		subscriptionID: subscription, data: data}, true, nil
+}
+
+// auditData is data without its top-level key_hash.
+func auditData(data []byte) ([]byte, error) {
+	if !bytes.Contains(data, []byte(`key_hash`)) && !bytes.Contains(data, []byte(`\u`)) {
+		return data, nil
+	}
+	if raw, ok := topFields(data, "key_hash"); ok && raw[0] == nil {
+		return data, nil
+	}
+	return withoutKeyHash(data)
+}
+
+// copy writes the row as a binary COPY tuple of auditColumnNames.
+func (r auditRow) copy(c *copyRows) {
+	e, m := r.e, r.e.Metadata
+	c.row(len(auditColumnNames))
+	c.int8(int64(e.Position))
+	c.uuid(e.ID)
+	c.uuid(r.tenant)
+	c.str(e.Stream)
+	c.int8(int64(e.Version))
+	c.str(e.Type)
+	c.timestamptz(m.OccurredAt)
+	c.timestamptz(e.RecordedAt)
+	c.str(m.Actor.Type)
+	c.nullableUUID(r.actorID)
+	c.nullableUUID(r.actorPartnerID)
+	c.nullableUUID(r.accountID)
+	c.nullableUUID(r.subscriptionID)
+	c.strOrNull(m.CorrelationID)
+	c.strOrNull(m.CausationID)
+	c.strOrNull(m.RequestID)
+	c.strOrNull(m.IdempotencyKey)
+	c.text(r.data)
 }
 
 // auditRows gathers audit rows column by column, as unnest takes them.
@@ -129,44 +255,27 @@ type auditRows struct {
 
 func (r *auditRows) len() int { return len(r.position) }
 
-// add appends the row of event e, or nothing when e concerns no tenant.
-func (r *auditRows) add(e eventstore.Event) error {
-	if e.Metadata.TenantID == "" {
-		return nil
-	}
-	m := e.Metadata
-	tenant, err := uuid.Parse(m.TenantID)
-	if err != nil {
-		return fmt.Errorf("event at %d: tenant id %q: %w", e.Position, m.TenantID, err)
-	}
-	actor, err := optionalUUID(m.Actor.ID)
-	if err != nil {
-		return fmt.Errorf("event at %d: actor id %q: %w", e.Position, m.Actor.ID, err)
-	}
-	actorPartner, err := optionalUUID(m.Actor.PartnerID)
-	if err != nil {
-		return fmt.Errorf("event at %d: actor partner id %q: %w", e.Position, m.Actor.PartnerID, err)
-	}
-	account, subscription := auditSubjects(e)
+// add appends row.
+func (r *auditRows) add(row auditRow) {
+	e, m := row.e, row.e.Metadata
 	r.position = append(r.position, int64(e.Position))
 	r.version = append(r.version, int64(e.Version))
 	r.eventID = append(r.eventID, e.ID)
-	r.tenantID = append(r.tenantID, tenant)
+	r.tenantID = append(r.tenantID, row.tenant)
 	r.stream = append(r.stream, e.Stream)
 	r.typ = append(r.typ, e.Type)
 	r.actorType = append(r.actorType, m.Actor.Type)
-	r.data = append(r.data, string(e.Data))
+	r.data = append(r.data, string(row.data))
 	r.occurredAt = append(r.occurredAt, m.OccurredAt)
 	r.recordedAt = append(r.recordedAt, e.RecordedAt)
-	r.actorID = append(r.actorID, actor)
-	r.actorPartnerID = append(r.actorPartnerID, actorPartner)
-	r.accountID = append(r.accountID, account)
-	r.subscriptionID = append(r.subscriptionID, subscription)
+	r.actorID = append(r.actorID, row.actorID)
+	r.actorPartnerID = append(r.actorPartnerID, row.actorPartnerID)
+	r.accountID = append(r.accountID, row.accountID)
+	r.subscriptionID = append(r.subscriptionID, row.subscriptionID)
 	r.correlationID = append(r.correlationID, m.CorrelationID)
 	r.causationID = append(r.causationID, m.CausationID)
 	r.requestID = append(r.requestID, m.RequestID)
 	r.idempotencyKey = append(r.idempotencyKey, m.IdempotencyKey)
-	return nil
 }
 
 // flush inserts the rows gathered so far and empties r.
@@ -201,12 +310,8 @@ func optionalUUID(s string) (pgtype.UUID, error) {
 // what its stream's name tells.
 func auditSubjects(e eventstore.Event) (account, subscription pgtype.UUID) {
 	if bytes.Contains(e.Data, []byte(`"account_id"`)) || bytes.Contains(e.Data, []byte(`"subscription_id"`)) {
-		var ids struct {
-			AccountID      string `json:"account_id"`
-			SubscriptionID string `json:"subscription_id"`
-		}
-		_ = json.Unmarshal(e.Data, &ids) // a field of another shape is ignored: the stream may still tell
-		account, subscription = lenientUUID(ids.AccountID), lenientUUID(ids.SubscriptionID)
+		accountID, subscriptionID := dataSubjects(e.Data)
+		account, subscription = lenientUUID(accountID), lenientUUID(subscriptionID)
 	}
 	category, id := streamSubject(e.Stream)
 	switch {
@@ -216,6 +321,24 @@ func auditSubjects(e eventstore.Event) (account, subscription pgtype.UUID) {
 		subscription = id
 	}
 	return account, subscription
+}
+
+// dataSubjects reads the top-level account_id and subscription_id strings
+// of data: found by topFields, else decoded as encoding/json would.
+func dataSubjects(data []byte) (accountID, subscriptionID string) {
+	if raw, ok := topFields(data, "account_id", "subscription_id"); ok {
+		a, aok := plainString(raw[0])
+		s, sok := plainString(raw[1])
+		if aok && sok {
+			return a, s
+		}
+	}
+	var ids struct {
+		AccountID      string `json:"account_id"`
+		SubscriptionID string `json:"subscription_id"`
+	}
+	_ = json.Unmarshal(data, &ids) // a field of another shape is ignored: the stream may still tell
+	return ids.AccountID, ids.SubscriptionID
 }
 
 // streamSubject splits a tenant-scoped stream name, {category}-{tenant}-{id},

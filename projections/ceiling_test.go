@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"ledger/eventstore"
 )
@@ -14,18 +15,28 @@ import (
 func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tenant := uuid.NewString()
+	tenant, account, sub := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	streams := []string{"note-%d", "account-" + tenant + "-" + account, "usage-" + tenant + "-" + sub, "subscription-" + tenant + "-x"}
 	var last eventstore.Position
 	for i := range 12 {
-		meta := eventstore.Metadata{OccurredAt: time.Now().UTC(), Actor: eventstore.Actor{Type: "tenant_user", ID: uuid.NewString()}}
+		meta := eventstore.Metadata{OccurredAt: time.Now().UTC().Truncate(time.Microsecond), // the ceiling rounds, the projection truncates
+			Actor: eventstore.Actor{Type: "tenant_user", ID: uuid.NewString()}, RequestID: fmt.Sprint("req-", i%2)}
 		if i%3 != 0 {
 			meta.TenantID = tenant // every third event belongs to no tenant and is not audited
 		}
-		ev, err := eventstore.NewEvent("Noted", map[string]string{"account_id": uuid.NewString(), "key_hash": "secret"}, meta)
+		data := map[string]string{"key_hash": "secret"}
+		if i%4 == 0 {
+			data["account_id"], data["subscription_id"] = uuid.NewString(), "not-an-id"
+		}
+		ev, err := eventstore.NewEvent("Noted", data, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := e.store.Append(t.Context(), fmt.Sprintf("note-%d", i), eventstore.NoStream(), ev)
+		stream := streams[i%len(streams)]
+		if i%len(streams) == 0 {
+			stream = fmt.Sprintf(stream, i)
+		}
+		res, err := e.store.Append(t.Context(), stream, eventstore.Any(), ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,6 +49,26 @@ func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 	var projected int64
 	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM readmodel.audit_log`).Scan(&projected); err != nil || projected != 8 {
 		t.Fatalf("the audit projection holds %d rows, %v; want 8", projected, err)
+	}
+
+	err := pgx.BeginFunc(t.Context(), e.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), `CREATE SCHEMA ceiling_check`); err != nil {
+			return err
+		}
+		if err := (Audit{}).Create(t.Context(), tx, "ceiling_check"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(t.Context(), ceilingSQL(table("ceiling_check", "audit_log"))); err != nil {
+			return err
+		}
+		diffs, err := compare(t.Context(), tx, Audit{}, "ceiling_check")
+		if err == nil && len(diffs) > 0 {
+			err = fmt.Errorf("the ceiling's rows differ from the projection's: %+v", diffs)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	rows, _, err := AuditCeiling(t.Context(), e.pool)
@@ -87,5 +118,10 @@ func TestRebuiltAuditTableKeepsItsIndexes(t *testing.T) {
 	}
 	if got := indexes(); got != live {
 		t.Fatalf("after a rebuild the audit_log has %d indexes, want %d", got, live)
+	}
+	var keys int
+	err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_constraint WHERE conrelid = 'readmodel.audit_log'::regclass AND contype = 'p'`).Scan(&keys)
+	if err != nil || keys != 1 {
+		t.Fatalf("after a rebuild the audit_log has %d primary keys (%v), want 1", keys, err)
 	}
 }

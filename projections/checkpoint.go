@@ -80,8 +80,29 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, schema, name string, pos eve
 // checkpoint and moves the checkpoint, in one transaction. Events at or
 // before the checkpoint were applied already and are skipped, so applying
 // a batch twice changes nothing.
+//
+// It commits without waiting for the WAL flush (see applyWith): a read
+// model is derived from the log, and its rows and checkpoint are lost or
+// kept together, so a database crash can only set it back a few
+// milliseconds, to be applied again; the events themselves are durable.
 func applyBatch(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event) error {
+	return applyWith(ctx, db, schema, p, batch, p.Apply, true)
+}
+
+// applyFunc writes a batch of events into a projection's tables in schema.
+type applyFunc func(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error
+
+// applyWith is applyBatch with apply in place of p.Apply. A scratch
+// transaction commits without waiting for its WAL to be flushed: a crash
+// may lose it, but a crash loses the scratch build anyway, and the swap,
+// which commits durably, flushes the WAL of every transaction before it.
+func applyWith(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event, apply applyFunc, scratch bool) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if scratch {
+			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+		}
 		at, err := checkpoint(ctx, tx, schema, p.Name())
 		if err != nil {
 			return err
@@ -93,7 +114,7 @@ func applyBatch(ctx context.Context, db TxBeginner, schema string, p Projection,
 		if len(fresh) == 0 {
 			return nil
 		}
-		if err := p.Apply(ctx, tx, schema, fresh); err != nil {
+		if err := apply(ctx, tx, schema, fresh); err != nil {
 			return fmt.Errorf("apply %s: %w", p.Name(), err)
 		}
 		return saveCheckpoint(ctx, tx, schema, p.Name(), fresh[len(fresh)-1].Position)

@@ -22,6 +22,16 @@ import (
 // poisonTopic receives the batches that failed every retry.
 const poisonTopic = "projections.poison"
 
+// Live batching: after applying a batch smaller than lingerBelow events,
+// a projection lingers before reading the next one, so that under a steady
+// write load it applies one batch per linger rather than one per commit,
+// each batch a transaction of its own. In catch-up, batches are full and
+// it never lingers.
+const (
+	linger      = 20 * time.Millisecond
+	lingerBelow = 500
+)
+
 // ErrHalted reports a projection stopped because a batch failed every
 // retry: it went to the poison queue, and the projection will not skip it.
 var ErrHalted = errors.New("projection halted on a poisoned batch")
@@ -178,6 +188,12 @@ func (r *Runner) followLocked(ctx context.Context, pub message.Publisher, p Proj
 			return err
 		}
 		after = batch[len(batch)-1].Position
+		if len(batch) < lingerBelow {
+			select {
+			case <-ctx.Done():
+			case <-time.After(linger):
+			}
+		}
 		return nil
 	})
 }

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,13 +59,17 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p P
 func compare(ctx context.Context, tx pgx.Tx, p Projection, scratch string) ([]Difference, error) {
 	var out []Difference
 	for _, t := range p.Tables() {
+		cols, err := comparedColumns(ctx, tx, scratch, t)
+		if err != nil {
+			return nil, fmt.Errorf("compare %s: %w", t, err)
+		}
 		sides := []struct{ name, from, minus string }{
 			{"live", table(LiveSchema, t), table(scratch, t)},
 			{"rebuilt", table(scratch, t), table(LiveSchema, t)},
 		}
 		for _, side := range sides {
-			rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT row_to_json(d)::text FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM %s) d LIMIT %d`,
-				side.from, side.minus, maxShownDifferences))
+			rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT row_to_json(d)::text FROM (SELECT %[1]s FROM %[2]s EXCEPT ALL SELECT %[1]s FROM %[3]s) d LIMIT %[4]d`,
+				cols, side.from, side.minus, maxShownDifferences))
 			if err != nil {
 				return nil, fmt.Errorf("compare %s: %w", t, err)
 			}
@@ -78,4 +83,27 @@ func compare(ctx context.Context, tx pgx.Tx, p Projection, scratch string) ([]Di
 		}
 	}
 	return out, nil
+}
+
+// comparedColumns is the select list that compares the rows of table t
+// of schema: every column, a json one as jsonb, which has equality (json
+// has none) and ignores the layout of the text.
+func comparedColumns(ctx context.Context, tx pgx.Tx, schema, t string) (string, error) {
+	rows, err := tx.Query(ctx, `SELECT a.attname, a.atttypid = 'json'::regtype FROM pg_attribute a
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, table(schema, t))
+	if err != nil {
+		return "", err
+	}
+	var cols []string
+	var name string
+	var isJSON bool
+	_, err = pgx.ForEachRow(rows, []any{&name, &isJSON}, func() error {
+		col := pgx.Identifier{name}.Sanitize()
+		if isJSON {
+			col += "::jsonb AS " + col
+		}
+		cols = append(cols, col)
+		return nil
+	})
+	return strings.Join(cols, ", "), err
 }

@@ -1,0 +1,152 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"ledger/domain"
+	"ledger/eventstore"
+)
+
+// Load implements BulkLoader: Apply, but with every UsageRecorded decoded
+// by decodeUsageRecorded, as usage events are most of a log.
+func (Usage) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
+	sums := map[usageKey]*usageSum{}
+	for i := range batch {
+		e := &batch[i]
+		if e.Type != "UsageRecorded" {
+			continue
+		}
+		ev, err := decodeUsageRecorded(e.Data)
+		if err != nil {
+			return fmt.Errorf("usage: event at %d: %w", e.Position, err)
+		}
+		key := usageKey{ev.SubscriptionID, ev.ItemID, domain.DateOf(ev.OccurredAt)}
+		if s := sums[key]; s != nil {
+			s.quantity = s.quantity.Add(ev.Quantity)
+			continue
+		}
+		tenant, err := usageTenant(*e)
+		if err != nil {
+			return err
+		}
+		sums[key] = &usageSum{tenant: tenant, charge: ev.ChargeID, unit: ev.Unit, quantity: ev.Quantity}
+	}
+	if len(sums) == 0 {
+		return nil
+	}
+	keys := make([]usageKey, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b usageKey) int {
+		if c := strings.Compare(a.sub.String(), b.sub.String()); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.item.String(), b.item.String()); c != 0 {
+			return c
+		}
+		return a.day.Compare(b.day)
+	})
+	return usageUpsert(ctx, tx, table(schema, "usage_daily"), keys, sums)
+}
+
+// usageRecordedKeys are the JSON keys of domain.UsageRecorded, in the order
+// decodeUsageRecorded reads them.
+var usageRecordedKeys = []string{"record_id", "subscription_id", "account_id", "item_id", "charge_id",
+	"unit", "quantity", "occurred_at", "recorded_at", "recorded_by"}
+
+// decodeUsageRecorded decodes a UsageRecorded's data as
+// domain.UnmarshalEvent does, several times faster: it finds the fields
+// with topFields and decodes each as encoding/json would, with the type's
+// own UnmarshalText or UnmarshalJSON. Data it cannot be sure of, and data
+// that fails, go through domain.UnmarshalEvent, for its result and errors.
+func decodeUsageRecorded(data []byte) (*domain.UsageRecorded, error) {
+	if ev, ok := fastUsageRecorded(data); ok {
+		return ev, nil
+	}
+	decoded, err := domain.UnmarshalEvent("UsageRecorded", data)
+	if err != nil {
+		return nil, err
+	}
+	ev, ok := decoded.(*domain.UsageRecorded)
+	if !ok {
+		return nil, fmt.Errorf("a UsageRecorded decoded as a %T", decoded)
+	}
+	return ev, nil
+}
+
+func fastUsageRecorded(data []byte) (*domain.UsageRecorded, bool) {
+	raw, ok := topFields(data, usageRecordedKeys...)
+	if !ok {
+		return nil, false
+	}
+	var ev domain.UsageRecorded
+	var unit string
+	ok = textField(raw[0], &ev.RecordID) && textField(raw[1], &ev.SubscriptionID) &&
+		textField(raw[2], &ev.AccountID) && textField(raw[3], &ev.ItemID) && textField(raw[4], &ev.ChargeID) &&
+		stringField(raw[5], &unit) &&
+		jsonField(raw[6], &ev.Quantity) && jsonField(raw[7], &ev.OccurredAt) && jsonField(raw[8], &ev.RecordedAt) &&
+		actorField(raw[9], &ev.RecordedBy)
+	ev.Unit = unit
+	return &ev, ok
+}
+
+// textField decodes raw, a JSON value from topFields, into v as
+// encoding/json decodes into an encoding.TextUnmarshaler: absent or null
+// leaves v alone. ok is false for anything but a string that plainString
+// reads and v accepts.
+func textField(raw []byte, v interface{ UnmarshalText([]byte) error }) bool {
+	if raw == nil || string(raw) == "null" {
+		return true
+	}
+	if raw[0] != '"' {
+		return false
+	}
+	b, ok := plainBytes(raw)
+	return ok && v.UnmarshalText(b) == nil
+}
+
+// stringField decodes raw into s, as textField does, and as plainString
+// reads it.
+func stringField(raw []byte, s *string) bool {
+	if raw == nil || string(raw) == "null" {
+		return true
+	}
+	if raw[0] != '"' {
+		return false
+	}
+	v, ok := plainString(raw)
+	*s = v
+	return ok
+}
+
+// jsonField decodes raw into v, a json.Unmarshaler, as encoding/json
+// does: with v's UnmarshalJSON, null included. ok is false when it fails.
+func jsonField(raw []byte, v json.Unmarshaler) bool {
+	return raw == nil || v.UnmarshalJSON(raw) == nil
+}
+
+// actorField decodes raw, an object of domain.Actor, into a.
+func actorField(raw []byte, a *domain.Actor) bool {
+	if raw == nil || string(raw) == "null" {
+		return true
+	}
+	fields, ok := topFields(raw, "type", "id", "partner_id")
+	if !ok {
+		return false
+	}
+	var typ string
+	var id, partner uuid.UUID
+	ok = stringField(fields[0], &typ) && textField(fields[1], &id) && textField(fields[2], &partner)
+	if ok {
+		*a = domain.Actor{Type: domain.ActorType(typ), ID: id, PartnerID: partner}
+	}
+	return ok
+}
