@@ -92,13 +92,14 @@ func applyBatch(ctx context.Context, db TxBeginner, schema string, p Projection,
 // applyFunc writes a batch of events into a projection's tables in schema.
 type applyFunc func(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error
 
-// applyWith is applyBatch with apply in place of p.Apply. A scratch
+// applyWith is applyBatch with apply in place of p.Apply. With async, the
 // transaction commits without waiting for its WAL to be flushed: a crash
-// may lose it, but a crash loses the scratch build anyway, and the swap,
-// which commits durably, flushes the WAL of every transaction before it.
-func applyWith(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event, apply applyFunc, scratch bool) error {
+// may lose it, which sets a live read model back (see applyBatch), and a
+// scratch build is lost in a crash anyway, while the swap, which commits
+// durably, flushes the WAL of every transaction before it.
+func applyWith(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event, apply applyFunc, async bool) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if scratch {
+		if async {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
 			}

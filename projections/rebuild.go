@@ -65,7 +65,7 @@ func RebuildAll(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store,
 		return RebuildStats{}, err
 	}
 	scratch, err := buildScratch(ctx, pool, store, ps, 0, progress)
-	defer scratch.drop(context.WithoutCancel(ctx), pool)
+	defer scratch.drop(context.WithoutCancel(ctx), pool) // after a failure; after a swap, dropped already below
 	if err != nil {
 		return RebuildStats{}, err
 	}
@@ -87,6 +87,7 @@ func RebuildAll(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store,
 	if err != nil {
 		return RebuildStats{}, err
 	}
+	scratch.drop(ctx, pool) // the replaced tables with them, once the swap no longer holds readers back
 	return RebuildStats{Events: scratch.events, Duration: time.Since(start)}, nil
 }
 
@@ -374,15 +375,18 @@ func upTo(batch []eventstore.Event, until eventstore.Position) []eventstore.Even
 }
 
 // swap moves p's rebuilt tables from scratch into the live schema and the
-// live tables out, and takes over the scratch checkpoint.
+// live tables out, into retired(scratch), and takes over the scratch
+// checkpoint. Dropping the replaced tables is left to after the commit:
+// unlinking their files takes a while, and the swap holds the live tables
+// locked until it commits.
 func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
-	retired := scratch + "_retired"
-	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{retired}.Sanitize()); err != nil {
+	out := retired(scratch)
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{out}.Sanitize()); err != nil {
 		return err
 	}
 	for _, t := range p.Tables() {
 		stmt := fmt.Sprintf(`ALTER TABLE %s SET SCHEMA %s; ALTER TABLE %s SET SCHEMA %s`,
-			table(LiveSchema, t), pgx.Identifier{retired}.Sanitize(), table(scratch, t), pgx.Identifier{LiveSchema}.Sanitize())
+			table(LiveSchema, t), pgx.Identifier{out}.Sanitize(), table(scratch, t), pgx.Identifier{LiveSchema}.Sanitize())
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("swap table %s: %w", t, err)
 		}
@@ -391,23 +395,23 @@ func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
 	if err != nil {
 		return err
 	}
-	if err := saveCheckpoint(ctx, tx, LiveSchema, p.Name(), at); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{retired}.Sanitize()+` CASCADE`)
-	return err
+	return saveCheckpoint(ctx, tx, LiveSchema, p.Name(), at)
 }
 
-// drop removes the scratch schemas, in one transaction that need not wait
-// for its WAL to be flushed: after a crash they would be gone, or left
-// behind as after a failed build.
+// retired is the schema that the live tables replaced from scratch move
+// to.
+func retired(scratch string) string { return scratch + "_retired" }
+
+// drop removes the scratch schemas and those of the tables they replaced,
+// in one transaction that need not wait for its WAL to be flushed: after
+// a crash they would be gone, or left behind as after a failed build.
 func (b scratchBuild) drop(ctx context.Context, pool *pgxpool.Pool) {
 	if len(b.schemas) == 0 {
 		return
 	}
-	names := make([]string, len(b.schemas))
-	for i, schema := range b.schemas {
-		names[i] = pgx.Identifier{schema}.Sanitize()
+	var names []string
+	for _, schema := range b.schemas {
+		names = append(names, pgx.Identifier{schema}.Sanitize(), pgx.Identifier{retired(schema)}.Sanitize())
 	}
 	_ = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off; DROP SCHEMA IF EXISTS `+strings.Join(names, ", ")+` CASCADE`)
