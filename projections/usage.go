@@ -86,13 +86,9 @@ func (Usage) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []events
 }
 
 func usageAdd(sums map[usageKey]*usageSum, e eventstore.Event) error {
-	decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+	ev, err := decodeUsageRecorded(e.Data)
 	if err != nil {
 		return fmt.Errorf("usage: event at %d: %w", e.Position, err)
-	}
-	ev, ok := decoded.(*domain.UsageRecorded)
-	if !ok {
-		return fmt.Errorf("usage: event at %d is a %T", e.Position, decoded)
 	}
 	key := usageKey{ev.SubscriptionID, ev.ItemID, domain.DateOf(ev.OccurredAt)}
 	if s := sums[key]; s != nil {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,47 +12,11 @@ import (
 	"ledger/eventstore"
 )
 
-// Load implements BulkLoader: Apply, but with every UsageRecorded decoded
-// by decodeUsageRecorded, as usage events are most of a log.
-func (Usage) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
-	sums := map[usageKey]*usageSum{}
-	for i := range batch {
-		e := &batch[i]
-		if e.Type != "UsageRecorded" {
-			continue
-		}
-		ev, err := decodeUsageRecorded(e.Data)
-		if err != nil {
-			return fmt.Errorf("usage: event at %d: %w", e.Position, err)
-		}
-		key := usageKey{ev.SubscriptionID, ev.ItemID, domain.DateOf(ev.OccurredAt)}
-		if s := sums[key]; s != nil {
-			s.quantity = s.quantity.Add(ev.Quantity)
-			continue
-		}
-		tenant, err := usageTenant(*e)
-		if err != nil {
-			return err
-		}
-		sums[key] = &usageSum{tenant: tenant, charge: ev.ChargeID, unit: ev.Unit, quantity: ev.Quantity}
-	}
-	if len(sums) == 0 {
-		return nil
-	}
-	keys := make([]usageKey, 0, len(sums))
-	for k := range sums {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b usageKey) int {
-		if c := strings.Compare(a.sub.String(), b.sub.String()); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.item.String(), b.item.String()); c != 0 {
-			return c
-		}
-		return a.day.Compare(b.day)
-	})
-	return usageUpsert(ctx, tx, table(schema, "usage_daily"), keys, sums)
+// Load implements BulkLoader. It is Apply, whose decoding of
+// UsageRecorded (decodeUsageRecorded) is what makes usage events, most of a
+// log, fast to load.
+func (u Usage) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
+	return u.Apply(ctx, tx, schema, batch)
 }
 
 // usageRecordedKeys are the JSON keys of domain.UsageRecorded, in the order
