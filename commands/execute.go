@@ -28,6 +28,9 @@ type plan[A any] struct {
 	stream func() string
 	// decide authorizes and decides on the current state, at now.
 	decide func(ctx context.Context, agg *A, version uint64, now time.Time) ([]domain.Event, error)
+	// ahead, when set, names the other streams decide will load, to be
+	// read in one round trip with the aggregate's own.
+	ahead func() []string
 	// subject, when the command creates something inside the aggregate
 	// (a user of a tenant), is its id: recorded with an idempotency key so
 	// that a replay can find it.
@@ -72,6 +75,12 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 }
 
 func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A], stream string, key *eventstore.IdempotencyKey) (Outcome[A], error) {
+	if p.ahead != nil {
+		var err error
+		if ctx, err = s.withReadAhead(ctx, append(p.ahead(), stream)...); err != nil {
+			return Outcome[A]{}, err
+		}
+	}
 	agg, version, err := load[A, P](ctx, s, stream, 0)
 	if err != nil {
 		return Outcome[A]{}, err
@@ -98,6 +107,7 @@ func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p 
 	for _, e := range decided {
 		P(agg).Apply(e)
 	}
+	keepSnapshot(s, stream, agg, res.Append.Version)
 	return Outcome[A]{State: agg, Stream: stream, Version: res.Append.Version, Position: res.Append.Position, Subject: p.subject}, nil
 }
 

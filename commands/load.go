@@ -29,6 +29,16 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 		if snap, ok := s.snapshots.get(stream); ok {
 			agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
 		}
+		if events, ok := readAheadOf(ctx, stream, version); ok {
+			if err := applyAll[A, P](agg, events); err != nil {
+				return nil, 0, fmt.Errorf("load %s: %w", stream, err)
+			}
+			if len(events) > 0 {
+				version = events[len(events)-1].Version
+			}
+			keepSnapshot(s, stream, agg, version)
+			return agg, version, nil
+		}
 	}
 	for {
 		limit := readLimit

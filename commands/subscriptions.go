@@ -73,6 +73,13 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 	return run(ctx, s, req, plan[domain.Subscription]{
 		name: "CreateSubscription", input: cmd,
 		stream: func() string { return SubscriptionStream(req.TenantID, id) },
+		ahead: func() []string {
+			streams := []string{AccountStream(req.TenantID, cmd.AccountID), grantStream(req)}
+			for _, p := range productIDs {
+				streams = append(streams, ProductStream(req.TenantID, p))
+			}
+			return streams
+		},
 		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			account, err := s.loadAccount(ctx, req, cmd.AccountID)
 			if err != nil {
@@ -132,6 +139,9 @@ func (s *Service) onSubscription(ctx context.Context, req Request, name string, 
 			Command      any
 		}{id, input},
 		stream: func() string { return SubscriptionStream(req.TenantID, id) },
+		ahead: func() []string {
+			return []string{s.accountOfSnapshot(req, SubscriptionStream(req.TenantID, id)), grantStream(req)}
+		},
 		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !sub.Exists() {
 				return nil, domain.NotFound("subscription")

@@ -98,26 +98,107 @@ type applyFunc func(ctx context.Context, tx pgx.Tx, schema string, batch []event
 // scratch build is lost in a crash anyway, while the swap, which commits
 // durably, flushes the WAL of every transaction before it.
 func applyWith(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event, apply applyFunc, async bool) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+	_, err := applyGroup(ctx, db, schema, []member{{name: p.Name(), apply: apply}}, batch, async)
+	return err
+}
+
+// member is a projection in a group transaction, with the function that
+// writes its batches.
+type member struct {
+	name  string
+	apply applyFunc
+}
+
+// membersOf is ps, each written with its Apply.
+func membersOf(ps []Projection) []member {
+	out := make([]member, len(ps))
+	for i, p := range ps {
+		out[i] = member{name: p.Name(), apply: p.Apply}
+	}
+	return out
+}
+
+// applyGroup applies batch to every member from its own checkpoint, as
+// applyWith does for one, and moves those checkpoints, all in one
+// transaction: members at the same checkpoint share the reading of the
+// log and the cost of a transaction. It returns how many events each
+// member applied.
+func applyGroup(ctx context.Context, db TxBeginner, schema string, members []member, batch []eventstore.Event, async bool) ([]int, error) {
+	applied := make([]int, len(members))
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		clear(applied)
 		if async {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
 			}
 		}
-		at, err := checkpoint(ctx, tx, schema, p.Name())
+		names := make([]string, len(members))
+		for i, m := range members {
+			names[i] = m.name
+		}
+		at, err := checkpoints(ctx, tx, schema, names)
 		if err != nil {
 			return err
 		}
-		fresh := batch
-		for len(fresh) > 0 && fresh[0].Position <= at {
-			fresh = fresh[1:]
+		var moved []string
+		for i, m := range members {
+			fresh := batch
+			for len(fresh) > 0 && fresh[0].Position <= at[m.name] {
+				fresh = fresh[1:]
+			}
+			if len(fresh) == 0 {
+				continue
+			}
+			if err := m.apply(ctx, tx, schema, fresh); err != nil {
+				return &applyError{projection: m.name, err: err}
+			}
+			applied[i], moved = len(fresh), append(moved, m.name)
 		}
-		if len(fresh) == 0 {
+		if len(moved) == 0 {
 			return nil
 		}
-		if err := apply(ctx, tx, schema, fresh); err != nil {
-			return fmt.Errorf("apply %s: %w", p.Name(), err)
-		}
-		return saveCheckpoint(ctx, tx, schema, p.Name(), fresh[len(fresh)-1].Position)
+		_, err = tx.Exec(ctx, `UPDATE `+table(schema, "checkpoints")+` SET position = $2, updated_at = now() WHERE name = ANY($1)`,
+			moved, int64(batch[len(batch)-1].Position))
+		return err
 	})
+	return applied, err
+}
+
+// applyError is a projection's failure to apply a batch.
+type applyError struct {
+	projection string
+	err        error
+}
+
+func (e *applyError) Error() string { return "apply " + e.projection + ": " + e.err.Error() }
+func (e *applyError) Unwrap() error { return e.err }
+
+// checkpoints reads the positions of the projections named in schema,
+// locking their rows until tx ends.
+func checkpoints(ctx context.Context, tx pgx.Tx, schema string, names []string) (map[string]eventstore.Position, error) {
+	if len(names) == 1 {
+		at, err := checkpoint(ctx, tx, schema, names[0])
+		return map[string]eventstore.Position{names[0]: at}, err
+	}
+	rows, err := tx.Query(ctx, `SELECT name, position FROM `+table(schema, "checkpoints")+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[string]eventstore.Position, len(names))
+	var (
+		name string
+		pos  int64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&name, &pos}, func() error {
+		at[name] = eventstore.Position(pos)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if _, ok := at[n]; !ok {
+			return nil, fmt.Errorf("projection %s has no checkpoint in %s", n, schema)
+		}
+	}
+	return at, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -82,11 +81,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	case err := <-routerDone:
 		return fmt.Errorf("projection router: %w", err)
 	}
-	var wg sync.WaitGroup
-	for _, p := range r.projections {
-		wg.Go(func() { r.follow(ctx, pubsub, p) })
-	}
-	wg.Wait()
+	r.followAll(ctx, pubsub)
 	cancel()
 	return <-routerDone
 }
@@ -102,6 +97,7 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 	}
 	retry := middleware.Retry{MaxRetries: r.retries, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2}
 	router.AddMiddleware(poison, retry.Middleware)
+	router.AddConsumerHandler("project", groupTopic, pubsub, r.handleGroup)
 	for _, p := range r.projections {
 		router.AddConsumerHandler("project."+p.Name(), topic(p), pubsub, func(msg *message.Message) error {
 			return r.handle(msg, p)
@@ -134,89 +130,5 @@ func (r *Runner) handle(msg *message.Message, p Projection) error {
 	}
 	r.applied.Store(msg.UUID, struct{}{})
 	r.metrics.Applied(p.Name(), len(batch))
-	return nil
-}
-
-// follow runs projection p while this replica holds its lock, and waits
-// for the lock while another replica holds it.
-func (r *Runner) follow(ctx context.Context, pub message.Publisher, p Projection) {
-	for ctx.Err() == nil {
-		err := r.followLocked(ctx, pub, p)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, ErrHalted):
-			r.logger.Error("projection halted", "projection", p.Name(), "error", err)
-			return
-		case err != nil:
-			r.logger.Warn("projection stopped; retrying", "projection", p.Name(), "error", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(r.lockRetry):
-		}
-	}
-}
-
-// followLocked takes p's advisory lock, if free, on a connection of its
-// own, and feeds p from its checkpoint until ctx ends or something fails.
-// The lock goes with the connection: if this replica dies, another takes
-// over.
-func (r *Runner) followLocked(ctx context.Context, pub message.Publisher, p Projection) error {
-	conn, err := r.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(p.Name())).Scan(&locked); err != nil {
-		return err
-	}
-	if !locked {
-		return nil
-	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey(p.Name()))
-	r.logger.Info("projection running here", "projection", p.Name())
-	var from int64
-	err = conn.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, p.Name()).Scan(&from)
-	if err != nil {
-		return fmt.Errorf("read checkpoint: %w", err)
-	}
-	after := eventstore.Position(from)
-	return r.store.Subscribe(ctx, after, func(ctx context.Context, batch []eventstore.Event) error {
-		if err := r.publish(ctx, pub, p, after, batch); err != nil {
-			return err
-		}
-		after = batch[len(batch)-1].Position
-		if len(batch) < lingerBelow {
-			select {
-			case <-ctx.Done():
-			case <-time.After(linger):
-			}
-		}
-		return nil
-	})
-}
-
-// publish sends batch through the router and waits until it is handled:
-// applied, or poisoned after every retry, which halts the projection.
-func (r *Runner) publish(ctx context.Context, pub message.Publisher, p Projection, after eventstore.Position, batch []eventstore.Event) error {
-	payload, err := json.Marshal(batch)
-	if err != nil {
-		return fmt.Errorf("encode batch: %w", err)
-	}
-	msg := message.NewMessage(watermill.NewUUID(), payload)
-	msg.SetContext(ctx)
-	msg.Metadata.Set("projection", p.Name())
-	msg.Metadata.Set("after", strconv.FormatUint(uint64(after), 10))
-	if err := pub.Publish(topic(p), msg); err != nil {
-		return fmt.Errorf("publish batch: %w", err)
-	}
-	if _, ok := r.applied.LoadAndDelete(msg.UUID); !ok {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%s: batch of %d events after position %d: %w", p.Name(), len(batch), after, ErrHalted)
-	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (e env) write(t *testing.T, n int) []eventstore.Position {
 // start runs a runner until the test ends or stop is called.
 func (e env) start(t *testing.T, ps ...Projection) (stop func() error) {
 	t.Helper()
-	r := NewRunner(e.pool, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)), ps...)
+	r := NewRunner(e.pool, e.store, discard(), ps...)
 	r.lockRetry = 50 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -169,7 +169,7 @@ func TestPoisonedBatchHaltsTheProjection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.write(t, 5)
-	r := NewRunner(e.pool, e.store, slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r := NewRunner(e.pool, e.store, discard(),
 		&ledgerOf{name: "poisoned", fail: func([]eventstore.Event) bool { return true }})
 	r.retries = 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -199,3 +199,6 @@ func TestOneReplicaAtATimeAndFailover(t *testing.T) {
 	more := e.write(t, 10)
 	e.waitFor(t, "replicated", 20, more[9])
 }
+
+// discard is a logger that writes nothing.
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

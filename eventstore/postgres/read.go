@@ -25,8 +25,35 @@ LIMIT $2`
 
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]eventstore.Event, error) {
-	return s.queryEvents(ctx, "read "+stream, `SELECT `+eventColumns+` FROM events
-WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, int64(from), limit)
+	return s.queryEvents(ctx, "read "+stream, readStreamSQL, stream, int64(from), limit)
+}
+
+const readStreamSQL = `SELECT ` + eventColumns + ` FROM events
+WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`
+
+// ReadStreams implements eventstore.MultiReader: the reads are sent
+// together and answered in one round trip.
+func (s *Store) ReadStreams(ctx context.Context, reads []eventstore.StreamRead) ([][]eventstore.Event, error) {
+	batch := &pgx.Batch{}
+	for _, r := range reads {
+		batch.Queue(readStreamSQL, r.Stream, int64(r.From), r.Limit)
+	}
+	results := s.pool.SendBatch(ctx, batch)
+	defer results.Close()
+	out := make([][]eventstore.Event, len(reads))
+	for i, r := range reads {
+		rows, err := results.Query()
+		if err == nil {
+			out[i], err = scanEvents(rows)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", r.Stream, err)
+		}
+	}
+	if err := results.Close(); err != nil {
+		return nil, fmt.Errorf("read %d streams: %w", len(reads), err)
+	}
+	return out, nil
 }
 
 // ReadStreamAsOf implements eventstore.Store. It returns the longest prefix

@@ -178,6 +178,38 @@ func testReadStreamRange(t *testing.T, s eventstore.Store) {
 	}
 }
 
+// testReadStreams reads several streams at once, through the store's
+// MultiReader when it has one: each read answers as ReadStream would.
+func testReadStreams(t *testing.T, s eventstore.Store) {
+	a, b, absent := newStream(t, "multi"), newStream(t, "multi"), newStream(t, "absent")
+	mustAppend(t, s, a, eventstore.NoStream(), events(t, 1, 5)...)
+	mustAppend(t, s, b, eventstore.NoStream(), events(t, 1, 3)...)
+	reads := []eventstore.StreamRead{
+		{Stream: a, From: 2, Limit: 100}, {Stream: absent, From: 1, Limit: 10},
+		{Stream: b, From: 1, Limit: 2}, {Stream: a, From: 6, Limit: 10},
+	}
+	got, err := eventstore.ReadStreams(testContext(t), s, reads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(reads) {
+		t.Fatalf("%d results for %d reads", len(got), len(reads))
+	}
+	for i, r := range reads {
+		want, err := s.ReadStream(testContext(t), r.Stream, r.From, r.Limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("read %d (%s from %d, limit %d): %d events from %v, want %d from %v",
+				i, r.Stream, r.From, r.Limit, len(got[i]), firstVersion(got[i]), len(want), firstVersion(want))
+		}
+	}
+	if len(got[0]) != 4 || len(got[1]) != 0 || len(got[2]) != 2 || len(got[3]) != 0 {
+		t.Errorf("read %d, %d, %d and %d events; want 4, 0, 2 and 0", len(got[0]), len(got[1]), len(got[2]), len(got[3]))
+	}
+}
+
 func firstVersion(evs []eventstore.Event) any {
 	if len(evs) == 0 {
 		return "nothing"

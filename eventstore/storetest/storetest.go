@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"ExpectedVersion", testExpectedVersion},
 		{"ConcurrencyErrorWritesNothing", testConcurrencyWritesNothing},
 		{"ReadStreamRange", testReadStreamRange},
+		{"ReadStreams", testReadStreams},
 		{"RacingWritersSameStream", testRacingWritersSameStream},
 		{"RacingAnyWritersSameStream", testRacingAnyWriters},
 		{"IdempotentReappend", testIdempotentReappend},

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger/internal/pguuid"
 )
 
 // BaseConfig returns the connection settings that tests start from.
@@ -48,6 +50,7 @@ func NewDatabase(tb testing.TB, maxConns int32) *pgxpool.Pool {
 	poolCfg.ConnConfig = cfg
 	poolCfg.ConnConfig.Database = name
 	poolCfg.MaxConns = maxConns
+	poolCfg.AfterConnect = pguuid.AfterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		tb.Fatalf("connect to %s: %v", name, err)
