@@ -15,20 +15,8 @@ clients=(1 8 32)
 work=$(mktemp -d)
 trap 'dropdb --if-exists "$db" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
-createdb "$db"
-# The event store's own table, from its migrations, plus a sequence for
-# pgbench's positions.
-for m in eventstore/postgres/migrations/*.sql; do
-    sed '/+goose Down/,$d' "$m"
-done | psql -X -q -v ON_ERROR_STOP=1 "$db"
-psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE SEQUENCE events_position' "$db"
-cat >"$work/insert.sql" <<'SQL'
-INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-VALUES (nextval('events_position'), gen_random_uuid(), 'bench-' || :client_id, nextval('events_position'),
-  'SubscriptionAmended', 1,
-  '{"changes":[{"item_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1c","quantity":42,"type":"change_quantity"}],"effective_date":"2026-12-01","subscription_id":"0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b"}',
-  '{"tenant_id":"0193a1b2-0000-7000-8000-000000000001","actor":{"type":"partner_user","id":"0193a1b2-0000-7000-8000-000000000002","partner_id":"0193a1b2-0000-7000-8000-000000000003"},"correlation_id":"0193a1b2-0000-7000-8000-000000000004","request_id":"req-0193a1b2","occurred_at":"2026-11-25T12:00:00.123456Z"}');
-SQL
+. scripts/pgbench-lib.sh
+pgbench_setup "$db" "$work"
 
 checkpoint() { psql -X -q -c CHECKPOINT "$db"; }
 
@@ -36,9 +24,7 @@ checkpoint() { psql -X -q -c CHECKPOINT "$db"; }
 # measure the same disk in the same state.
 rows=()
 for c in "${clients[@]}"; do
-    checkpoint
-    tps=$(pgbench -n -M prepared -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "$secs" -f "$work/insert.sql" "$db" 2>/dev/null |
-        awk '/^tps/ {print int($3)}')
+    tps=$(pgbench_inserts "$db" "$work" "$c" "$secs")
     echo "pgbench        clients=$c  inserts/s=$tps"
     checkpoint
     ours=$(go test -run '^$' -bench "BenchmarkAppend/writers=$c\$" -benchtime "${secs}s" ./eventstore/postgres/ |
