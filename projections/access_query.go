@@ -70,32 +70,17 @@ WHERE tenant_id = $1 AND partner_id = $2`, tenant, partner)
 // listAccess lists the grants whose column fixed equals id, by keyset
 // pagination on column key (the other half of the primary key).
 func listAccess(ctx context.Context, db Querier, fixed string, id uuid.UUID, key string, page Page, now time.Time) (List[AccessView], error) {
-	if err := page.Check(); err != nil {
-		return List[AccessView]{}, err
-	}
-	sql := `SELECT ` + accessColumns + ` FROM ` + table(LiveSchema, "partner_access") + ` WHERE ` + fixed + ` = $1`
-	args := []any{id, page.Limit + 1}
-	if page.Cursor != "" {
-		var after uuid.UUID
-		if err := decodeCursor(page.Cursor, &after); err != nil {
-			return List[AccessView]{}, err
-		}
-		sql += ` AND ` + key + ` > $3`
-		args = append(args, after)
-	}
-	rows, err := db.Query(ctx, sql+` ORDER BY `+key+` LIMIT $2`, args...)
-	if err != nil {
-		return List[AccessView]{}, err
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccessView, error) { return scanAccess(r, now) })
-	if err != nil {
-		return List[AccessView]{}, err
-	}
-	keyOf := func(v AccessView) any { return v.PartnerID }
+	keyOf := func(v AccessView) uuid.UUID { return v.PartnerID }
 	if key == "tenant_id" {
-		keyOf = func(v AccessView) any { return v.TenantID }
+		keyOf = func(v AccessView) uuid.UUID { return v.TenantID }
 	}
-	return finish(items, page.Limit, keyOf)
+	return keysetList[AccessView]{
+		what: "list partner access",
+		sql:  `SELECT ` + accessColumns + ` FROM ` + table(LiveSchema, "partner_access") + ` WHERE ` + fixed + ` = $1`,
+		args: []any{id}, key: key,
+		scan:  func(r pgx.Row) (AccessView, error) { return scanAccess(r, now) },
+		keyOf: keyOf,
+	}.run(ctx, db, page)
 }
 
 // scanAccess reads a row of accessColumns and computes its status at now.

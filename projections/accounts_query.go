@@ -42,29 +42,13 @@ const accountColumns = `account_id, name, currency, status, billing, version, cr
 // scope, ordered by id: a partner sees the accounts its grant lists and
 // those its users created.
 func ListAccounts(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, page Page) (List[AccountView], error) {
-	if err := page.Check(); err != nil {
-		return List[AccountView]{}, err
-	}
-	cond, args := scope.where("account_id", "created_by_partner", 3)
-	args = append([]any{tenant, page.Limit + 1}, args...)
-	sql := `SELECT ` + accountColumns + ` FROM ` + table(LiveSchema, "accounts") + ` WHERE tenant_id = $1 AND ` + cond
-	if page.Cursor != "" {
-		var after uuid.UUID
-		if err := decodeCursor(page.Cursor, &after); err != nil {
-			return List[AccountView]{}, err
-		}
-		args = append(args, after)
-		sql += fmt.Sprintf(` AND account_id > $%d`, len(args))
-	}
-	rows, err := db.Query(ctx, sql+` ORDER BY account_id LIMIT $2`, args...)
-	if err != nil {
-		return List[AccountView]{}, fmt.Errorf("list accounts: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AccountView, error) { return acctScan(r) })
-	if err != nil {
-		return List[AccountView]{}, fmt.Errorf("list accounts: %w", err)
-	}
-	return finish(items, page.Limit, func(v AccountView) any { return v.ID })
+	cond, args := scope.where("account_id", "created_by_partner", 2)
+	return keysetList[AccountView]{
+		what: "list accounts",
+		sql:  `SELECT ` + accountColumns + ` FROM ` + table(LiveSchema, "accounts") + ` WHERE tenant_id = $1 AND ` + cond,
+		args: append([]any{tenant}, args...), key: "account_id",
+		scan: acctScan, keyOf: func(v AccountView) uuid.UUID { return v.ID },
+	}.run(ctx, db, page)
 }
 
 // GetAccount returns tenant's account id, or domain.NotFound when it does

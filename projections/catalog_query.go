@@ -43,28 +43,12 @@ const productColumns = `product_id, name, sku, charges, version, created_by, cre
 // ListProducts returns one page of tenant's catalog, ordered by id. Every
 // principal of the tenant with catalog.read sees all of it.
 func ListProducts(ctx context.Context, db Querier, tenant uuid.UUID, page Page) (List[ProductView], error) {
-	if err := page.Check(); err != nil {
-		return List[ProductView]{}, err
-	}
-	sql := `SELECT ` + productColumns + ` FROM ` + table(LiveSchema, "catalog_products") + ` WHERE tenant_id = $1`
-	args := []any{tenant, page.Limit + 1}
-	if page.Cursor != "" {
-		var after uuid.UUID
-		if err := decodeCursor(page.Cursor, &after); err != nil {
-			return List[ProductView]{}, err
-		}
-		sql += ` AND product_id > $3`
-		args = append(args, after)
-	}
-	rows, err := db.Query(ctx, sql+` ORDER BY product_id LIMIT $2`, args...)
-	if err != nil {
-		return List[ProductView]{}, fmt.Errorf("list products: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ProductView, error) { return catScan(r) })
-	if err != nil {
-		return List[ProductView]{}, fmt.Errorf("list products: %w", err)
-	}
-	return finish(items, page.Limit, func(v ProductView) any { return v.ID })
+	return keysetList[ProductView]{
+		what: "list products",
+		sql:  `SELECT ` + productColumns + ` FROM ` + table(LiveSchema, "catalog_products") + ` WHERE tenant_id = $1`,
+		args: []any{tenant}, key: "product_id",
+		scan: catScan, keyOf: func(v ProductView) uuid.UUID { return v.ID },
+	}.run(ctx, db, page)
 }
 
 // GetProduct returns tenant's product id, or domain.NotFound when the

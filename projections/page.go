@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"ledger/domain"
 )
@@ -114,4 +116,44 @@ func (s Scope) where(accountCol, partnerCol string, next int) (cond string, args
 	}
 	return fmt.Sprintf("(%s = ANY($%d) OR %s = $%d)", accountCol, next, partnerCol, next+1),
 		[]any{s.AccountIDs, s.PartnerID}
+}
+
+// keysetList is a list query paged by a uuid column: sql selects the rows
+// (SELECT … WHERE …, without ORDER BY or LIMIT) with args, and key is the
+// column its pages are ordered by.
+type keysetList[V any] struct {
+	what  string // names the list in errors
+	sql   string
+	args  []any
+	key   string
+	scan  func(pgx.Row) (V, error)
+	keyOf func(V) uuid.UUID
+}
+
+// run returns one page of q: the rows after the cursor's key, in key
+// order, fetched with one more than the limit to tell whether another page
+// follows.
+func (q keysetList[V]) run(ctx context.Context, db Querier, page Page) (List[V], error) {
+	if err := page.Check(); err != nil {
+		return List[V]{}, err
+	}
+	args := append(append(make([]any, 0, len(q.args)+2), q.args...), page.Limit+1)
+	sql := q.sql
+	if page.Cursor != "" {
+		var after uuid.UUID
+		if err := decodeCursor(page.Cursor, &after); err != nil {
+			return List[V]{}, err
+		}
+		args = append(args, after)
+		sql += fmt.Sprintf(` AND %s > $%d`, q.key, len(args))
+	}
+	rows, err := db.Query(ctx, sql+fmt.Sprintf(` ORDER BY %s LIMIT $%d`, q.key, len(q.args)+1), args...)
+	if err != nil {
+		return List[V]{}, fmt.Errorf("%s: %w", q.what, err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (V, error) { return q.scan(r) })
+	if err != nil {
+		return List[V]{}, fmt.Errorf("%s: %w", q.what, err)
+	}
+	return finish(items, page.Limit, func(v V) any { return q.keyOf(v) })
 }
