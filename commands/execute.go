@@ -75,7 +75,7 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 }
 
 func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A], stream string, key *eventstore.IdempotencyKey) (Outcome[A], error) {
-	if p.ahead != nil {
+	if p.ahead != nil && !readAheadPending(ctx, stream) {
 		var err error
 		if ctx, err = s.withReadAhead(ctx, append(p.ahead(), stream)...); err != nil {
 			return Outcome[A]{}, err

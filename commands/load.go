@@ -29,7 +29,7 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 		if snap, ok := s.snapshots.get(stream); ok {
 			agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
 		}
-		if events, ok := readAheadOf(ctx, stream, version); ok {
+		if events, ok := takeReadAhead(ctx, stream, version); ok {
 			if err := applyAll[A, P](agg, events); err != nil {
 				return nil, 0, fmt.Errorf("load %s: %w", stream, err)
 			}

@@ -3,6 +3,9 @@ package commands
 import (
 	"context"
 	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
 
 	"ledger/domain"
 	"ledger/eventstore"
@@ -12,8 +15,13 @@ import (
 // trip before it decides: for each, the events after its snapshot at the
 // time. A command's loads take their events from here instead of reading
 // again; the state so loaded is the stream's state a moment before, and
-// the append that follows still checks the version it decided on.
-type readAhead map[string]readAheadEntry
+// the append that follows still checks the version it decided on. Each
+// entry serves one load: a second load of the stream, or one after a lost
+// race, reads the store.
+type readAhead struct {
+	mu      sync.Mutex
+	entries map[string]readAheadEntry
+}
 
 type readAheadEntry struct {
 	from   uint64
@@ -46,20 +54,38 @@ func (s *Service) withReadAhead(ctx context.Context, streams ...string) (context
 	if err != nil {
 		return nil, fmt.Errorf("read ahead: %w", err)
 	}
-	ahead := make(readAhead, len(reads))
+	ahead := &readAhead{entries: make(map[string]readAheadEntry, len(reads))}
 	for i, r := range reads {
 		if len(results[i]) < r.Limit {
-			ahead[r.Stream] = readAheadEntry{from: r.From, events: results[i]}
+			ahead.entries[r.Stream] = readAheadEntry{from: r.From, events: results[i]}
 		}
 	}
 	return context.WithValue(ctx, readAheadKey{}, ahead), nil
 }
 
-// readAheadOf returns the events of stream after version that ctx holds,
-// when it holds all of them.
-func readAheadOf(ctx context.Context, stream string, version uint64) ([]eventstore.Event, bool) {
-	ahead, _ := ctx.Value(readAheadKey{}).(readAhead)
-	entry, ok := ahead[stream]
+// readAheadPending says whether ctx holds an unused read of stream.
+func readAheadPending(ctx context.Context, stream string) bool {
+	ahead, _ := ctx.Value(readAheadKey{}).(*readAhead)
+	if ahead == nil {
+		return false
+	}
+	ahead.mu.Lock()
+	defer ahead.mu.Unlock()
+	_, ok := ahead.entries[stream]
+	return ok
+}
+
+// takeReadAhead returns, and uses up, the events of stream after version
+// that ctx holds, when it holds all of them.
+func takeReadAhead(ctx context.Context, stream string, version uint64) ([]eventstore.Event, bool) {
+	ahead, _ := ctx.Value(readAheadKey{}).(*readAhead)
+	if ahead == nil {
+		return nil, false
+	}
+	ahead.mu.Lock()
+	entry, ok := ahead.entries[stream]
+	delete(ahead.entries, stream)
+	ahead.mu.Unlock()
 	if !ok || entry.from > version+1 {
 		return nil, false
 	}
@@ -72,7 +98,7 @@ func readAheadOf(ctx context.Context, stream string, version uint64) ([]eventsto
 
 // accountOfSnapshot is the account of the subscription in stream, when a
 // snapshot of it is kept: a subscription's account never changes.
-func (s *Service) accountOfSnapshot(req Request, stream string) string {
+func (s *Service) accountOfSnapshot(tenant uuid.UUID, stream string) string {
 	snap, ok := s.snapshots.get(stream)
 	if !ok {
 		return ""
@@ -81,7 +107,7 @@ func (s *Service) accountOfSnapshot(req Request, stream string) string {
 	if !ok || !sub.Exists() {
 		return ""
 	}
-	return AccountStream(req.TenantID, sub.AccountID)
+	return AccountStream(tenant, sub.AccountID)
 }
 
 // grantStream is the stream of the grant a partner user's request is

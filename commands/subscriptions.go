@@ -140,7 +140,7 @@ func (s *Service) onSubscription(ctx context.Context, req Request, name string, 
 		}{id, input},
 		stream: func() string { return SubscriptionStream(req.TenantID, id) },
 		ahead: func() []string {
-			return []string{s.accountOfSnapshot(req, SubscriptionStream(req.TenantID, id)), grantStream(req)}
+			return []string{s.accountOfSnapshot(req.TenantID, SubscriptionStream(req.TenantID, id)), grantStream(req)}
 		},
 		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !sub.Exists() {

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"ledger/commands"
 	"ledger/domain"
 )
 
@@ -130,11 +131,29 @@ func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return domain.Unauthenticated()
 		}
-		p, err := s.commands.Authenticate(c.Request().Context(), strings.TrimSpace(key))
+		ctx, p, err := s.commands.AuthenticateAhead(c.Request().Context(), strings.TrimSpace(key), aheadOf(c))
 		if err != nil {
 			return err
 		}
+		c.SetRequest(c.Request().WithContext(ctx))
 		c.Set(principalKey, p)
 		return next(c)
 	}
+}
+
+// aheadOf names the subscription a write route acts on, for the
+// authentication to read it in the same round trip as the caller's key.
+func aheadOf(c echo.Context) commands.Ahead {
+	if c.Request().Method == http.MethodGet {
+		return commands.Ahead{}
+	}
+	tenant, err := uuid.Parse(c.Param("tenant_id"))
+	if err != nil {
+		return commands.Ahead{}
+	}
+	sub, err := uuid.Parse(c.Param("subscription_id"))
+	if err != nil {
+		return commands.Ahead{}
+	}
+	return commands.Ahead{TenantID: tenant, SubscriptionID: sub}
 }
