@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -152,7 +151,7 @@ func (r *Runner) publishGroup(ctx context.Context, pub message.Publisher, group 
 // send publishes batch for the projections named on topic and says
 // whether it was applied, rather than poisoned after every retry.
 func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, projections []string, after eventstore.Position, batch []eventstore.Event) (bool, error) {
-	payload, err := json.Marshal(batch)
+	payload, err := encodeBatch(batch)
 	if err != nil {
 		return false, fmt.Errorf("encode batch: %w", err)
 	}
@@ -172,8 +171,8 @@ func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, 
 // handleGroup applies one batch message to the projections it names, in
 // one transaction.
 func (r *Runner) handleGroup(msg *message.Message) error {
-	var batch []eventstore.Event
-	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+	batch, err := decodeBatch(msg.Payload)
+	if err != nil {
 		return fmt.Errorf("decode batch: %w", err)
 	}
 	var members []member

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,8 +120,8 @@ func topic(p Projection) string { return "projection." + p.Name() }
 
 // handle applies one batch message.
 func (r *Runner) handle(msg *message.Message, p Projection) error {
-	var batch []eventstore.Event
-	if err := json.Unmarshal(msg.Payload, &batch); err != nil {
+	batch, err := decodeBatch(msg.Payload)
+	if err != nil {
 		return fmt.Errorf("decode batch: %w", err)
 	}
 	if err := applyBatch(msg.Context(), r.pool, LiveSchema, p, batch); err != nil {
