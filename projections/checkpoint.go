@@ -76,27 +76,21 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, schema, name string, pos eve
 	return err
 }
 
-// applyBatch applies the events of batch after the projection's
-// checkpoint and moves the checkpoint, in one transaction. Events at or
-// before the checkpoint were applied already and are skipped, so applying
-// a batch twice changes nothing.
-//
-// It commits without waiting for the WAL flush (see applyWith): a read
-// model is derived from the log, and its rows and checkpoint are lost or
-// kept together, so a database crash can only set it back a few
-// milliseconds, to be applied again; the events themselves are durable.
-func applyBatch(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event) error {
-	return applyWith(ctx, db, schema, p, batch, p.Apply, true)
-}
-
 // applyFunc writes a batch of events into a projection's tables in schema.
 type applyFunc func(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error
 
-// applyWith is applyBatch with apply in place of p.Apply. With async, the
-// transaction commits without waiting for its WAL to be flushed: a crash
-// may lose it, which sets a live read model back (see applyBatch), and a
-// scratch build is lost in a crash anyway, while the swap, which commits
-// durably, flushes the WAL of every transaction before it.
+// applyWith applies the events of batch after the projection's checkpoint
+// with apply, and moves the checkpoint, in one transaction. Events at or
+// before the checkpoint were applied already and are skipped, so applying
+// a batch twice changes nothing.
+//
+// With async, the transaction commits without waiting for its WAL to be
+// flushed. A crash may then lose it: a live read model is derived from the
+// log, and its rows and checkpoint are lost or kept together, so a
+// database crash can only set it back a few milliseconds, to be applied
+// again (the events themselves are durable); a scratch build is lost in a
+// crash anyway, while the swap, which commits durably, flushes the WAL of
+// every transaction before it.
 func applyWith(ctx context.Context, db TxBeginner, schema string, p Projection, batch []eventstore.Event, apply applyFunc, async bool) error {
 	_, err := applyGroup(ctx, db, schema, []member{{name: p.Name(), apply: apply}}, batch, async)
 	return err

@@ -169,7 +169,8 @@ func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, 
 }
 
 // handleGroup applies one batch message to the projections it names, in
-// one transaction.
+// one transaction: a group's batches, and those sent to one projection
+// alone.
 func (r *Runner) handleGroup(msg *message.Message) error {
 	batch, err := decodeBatch(msg.Payload)
 	if err != nil {

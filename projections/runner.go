@@ -21,10 +21,10 @@ import (
 const poisonTopic = "projections.poison"
 
 // Live batching: after applying a batch smaller than lingerBelow events,
-// a projection lingers before reading the next one, so that under a steady
-// write load it applies one batch per linger rather than one per commit,
-// each batch a transaction of its own. In catch-up, batches are full and
-// it never lingers.
+// the projections linger before reading the next one, so that under a
+// steady write load they apply one batch per linger rather than one per
+// commit, each batch a transaction of its own. In catch-up, batches are
+// full and they never linger.
 const (
 	linger      = 20 * time.Millisecond
 	lingerBelow = 500
@@ -35,7 +35,8 @@ const (
 var ErrHalted = errors.New("projection halted on a poisoned batch")
 
 // Runner runs projections: each on one replica at a time, from its
-// checkpoint, through a Watermill router.
+// checkpoint, through a Watermill router; those a replica runs share one
+// reader of the log and one transaction per batch (see followAll).
 type Runner struct {
 	pool        *pgxpool.Pool
 	store       eventstore.Store
@@ -98,9 +99,7 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 	router.AddMiddleware(poison, retry.Middleware)
 	router.AddConsumerHandler("project", groupTopic, pubsub, r.handleGroup)
 	for _, p := range r.projections {
-		router.AddConsumerHandler("project."+p.Name(), topic(p), pubsub, func(msg *message.Message) error {
-			return r.handle(msg, p)
-		})
+		router.AddConsumerHandler("project."+p.Name(), topic(p), pubsub, r.handleGroup)
 	}
 	router.AddConsumerHandler("poisoned", poisonTopic, pubsub, func(msg *message.Message) error {
 		r.logger.Error("projection batch poisoned", "projection", msg.Metadata.Get("projection"),
@@ -117,17 +116,3 @@ func (r *Runner) watermillLogger() watermill.LoggerAdapter {
 }
 
 func topic(p Projection) string { return "projection." + p.Name() }
-
-// handle applies one batch message.
-func (r *Runner) handle(msg *message.Message, p Projection) error {
-	batch, err := decodeBatch(msg.Payload)
-	if err != nil {
-		return fmt.Errorf("decode batch: %w", err)
-	}
-	if err := applyBatch(msg.Context(), r.pool, LiveSchema, p, batch); err != nil {
-		return err
-	}
-	r.applied.Store(msg.UUID, struct{}{})
-	r.metrics.Applied(p.Name(), len(batch))
-	return nil
-}
