@@ -88,6 +88,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	if st.one != nil {
+		res, appended, err := s.appendGrouped(ctx, st)
+		if err != nil || appended {
+			return res, err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		res, err := st.run(ctx, s.pool)
 		if errors.Is(err, errRetry) && attempt < maxRetries {
@@ -142,6 +148,19 @@ type statement struct {
 	inTx     bool // runs in the caller's transaction
 	query    string
 	args     []any
+	one      *oneEvent // the event of a single-event append outside a transaction
+}
+
+// oneEvent is the parameters of a single-event append: its stream's
+// expectation, and the event.
+type oneEvent struct {
+	mode  int
+	exact int64
+	id    uuid.UUID
+	typ   string
+	sv    int32
+	data  string
+	meta  string
 }
 
 func newStatement(stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, inTx bool) (*statement, error) {
@@ -172,6 +191,7 @@ func newStatement(stream string, expected eventstore.ExpectedVersion, events []e
 		st.query, st.args = appendTxSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
 	case len(events) == 1:
 		st.query, st.args = appendOneSQL, []any{stream, mode, exact, ids[0], types[0], svs[0], data[0], metas[0]}
+		st.one = &oneEvent{mode: mode, exact: exact, id: ids[0], typ: types[0], sv: svs[0], data: data[0], meta: metas[0]}
 	default:
 		st.query, st.args = appendSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
 	}

@@ -41,6 +41,9 @@ type Store struct {
 
 	readAllSQL string // the global-log query; replaced only by tests
 
+	queue  chan *queued  // single-event appends offered for grouping
+	closed chan struct{} // closed once the grouping workers have stopped
+
 	stop     context.CancelFunc
 	done     sync.WaitGroup
 	closeOne sync.Once
@@ -74,8 +77,10 @@ func WithBatchSize(n int) Option { return func(o *options) { o.batchSize = n } }
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // New returns a store on pool, whose database must have been migrated with
-// Migrate. It starts the goroutines that carry wake-ups between processes;
-// Close stops them. Close does not close the pool.
+// Migrate. It starts the goroutines that carry wake-ups between processes
+// and group concurrent appends; Close stops them (appends then run alone).
+// Close does not close the pool, but must come before the pool's Close:
+// the grouping worker holds one of its connections until then.
 func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	o := options{pollInterval: 500 * time.Millisecond, notifyInterval: 5 * time.Millisecond, batchSize: 1000, logger: slog.Default()}
 	for _, apply := range opts {
@@ -84,11 +89,14 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Store{
 		pool: pool, opts: o, wake: newBroadcaster(), notify: make(chan struct{}, 1),
-		readAllSQL: readAllSQL, stop: stop,
+		readAllSQL: readAllSQL, stop: stop, queue: make(chan *queued), closed: make(chan struct{}),
 	}
-	s.done.Add(2)
+	s.done.Add(2 + batchWorkers)
 	go func() { defer s.done.Done(); s.listen(ctx) }()
 	go func() { defer s.done.Done(); s.notifyLoop(ctx) }()
+	for range batchWorkers {
+		go func() { defer s.done.Done(); s.groupAppends(ctx) }()
+	}
 	return s
 }
 
@@ -98,6 +106,7 @@ func (s *Store) Close() {
 	s.closeOne.Do(func() {
 		s.stop()
 		s.done.Wait()
+		close(s.closed)
 	})
 }
 
