@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -35,12 +38,24 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
+// serveGCPercent is the garbage collector's GOGC for serve when the
+// environment sets none. A request allocates much and keeps little, and
+// the collector took about a twentieth of the server's CPU under load at
+// Go's default of 100; at 300 it runs a third as often, for a heap of up
+// to four times the live data instead of two (see docs/benchmarks.md).
+const serveGCPercent = 300
+
 // serve runs the server and the projections until ctx ends, then shuts
 // down in order: HTTP, projections, store, pool, embedded database.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err error) {
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
+		debug.SetGCPercent(serveGCPercent)
+		gogc = strconv.Itoa(serveGCPercent)
+	}
 	b := readBuild()
 	logger.Info("starting", "version", b.version, "revision", b.revision,
-		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String())
+		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String(), "gogc", gogc)
 	db, store, closeAll, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
