@@ -88,9 +88,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if st.one != nil {
-		res, appended, err := s.appendGrouped(ctx, st)
-		if err != nil || appended {
+	// An append with others in progress is offered to a group; alone,
+	// it has nothing to share and runs at once.
+	others := s.appending.Add(1) > 1
+	defer s.appending.Add(-1)
+	if others && st.one != nil {
+		if res, appended, err := s.appendGrouped(ctx, st); err != nil || appended {
 			return res, err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,8 +42,9 @@ type Store struct {
 
 	readAllSQL string // the global-log query; replaced only by tests
 
-	queue  chan *queued  // single-event appends offered for grouping
-	closed chan struct{} // closed once the grouping workers have stopped
+	appending atomic.Int64  // appends in progress: alone, one is not grouped
+	queue     chan *queued  // single-event appends offered for grouping
+	closed    chan struct{} // closed once the grouping workers have stopped
 
 	stop     context.CancelFunc
 	done     sync.WaitGroup
