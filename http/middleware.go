@@ -81,6 +81,9 @@ func (s *server) accessLog() echo.MiddlewareFunc {
 			if v.Status >= http.StatusInternalServerError {
 				level = slog.LevelWarn
 			}
+			if !s.logger.Enabled(c.Request().Context(), level) {
+				return nil
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
 				slog.String("path", v.URIPath), slog.String("route", v.RoutePath), slog.Int("status", v.Status),
