@@ -49,19 +49,32 @@ func topFields(data []byte, keys ...string) (raw [][]byte, ok bool) {
 				return nil, false // a repeat, or a key encoding/json would match
 			}
 		}
-		i = skipSpace(data, end)
-		if i >= len(data) {
+		next, closed := nextElement(data, end, '}')
+		switch {
+		case next < 0:
 			return nil, false
+		case closed:
+			return raw, skipSpace(data, next) == len(data)
 		}
-		switch data[i] {
-		case ',':
-			i = skipSpace(data, i+1)
-		case '}':
-			return raw, skipSpace(data, i+1) == len(data)
-		default:
-			return nil, false
-		}
+		i = next
 	}
+}
+
+// nextElement reads what follows an element of an object or array that
+// closer ends: a comma, and it returns where the next element starts, or
+// closer, and it returns the index after it with closed set; -1 when
+// neither follows.
+func nextElement(data []byte, i int, closer byte) (next int, closed bool) {
+	i = skipSpace(data, i)
+	switch {
+	case i >= len(data):
+		return -1, false
+	case data[i] == ',':
+		return skipSpace(data, i+1), false
+	case data[i] == closer:
+		return i + 1, true
+	}
+	return -1, false
 }
 
 // plainString returns the string raw holds, a value from topFields, as
@@ -196,16 +209,9 @@ func skipObject(data []byte, i, depth int) int {
 		if i = skipValueDepth(data, skipSpace(data, i+1), depth+1); i < 0 {
 			return -1
 		}
-		i = skipSpace(data, i)
-		switch {
-		case i >= len(data):
-			return -1
-		case data[i] == ',':
-			i = skipSpace(data, i+1)
-		case data[i] == '}':
-			return i + 1
-		default:
-			return -1
+		var closed bool
+		if i, closed = nextElement(data, i, '}'); i < 0 || closed {
+			return i
 		}
 	}
 }
@@ -219,16 +225,9 @@ func skipArray(data []byte, i, depth int) int {
 		if i = skipValueDepth(data, i, depth+1); i < 0 {
 			return -1
 		}
-		i = skipSpace(data, i)
-		switch {
-		case i >= len(data):
-			return -1
-		case data[i] == ',':
-			i = skipSpace(data, i+1)
-		case data[i] == ']':
-			return i + 1
-		default:
-			return -1
+		var closed bool
+		if i, closed = nextElement(data, i, ']'); i < 0 || closed {
+			return i
 		}
 	}
 }
