@@ -52,13 +52,9 @@ func TestDataSubjectsAgreeWithEncodingJSON(t *testing.T) {
 	t.Parallel()
 	for _, format := range bulkOddData {
 		data := bulkData(format)
-		var want struct {
-			AccountID      string `json:"account_id"`
-			SubscriptionID string `json:"subscription_id"`
-		}
-		_ = json.Unmarshal(data, &want)
-		if a, s := dataSubjects(data); a != want.AccountID || s != want.SubscriptionID {
-			t.Errorf("%s: %q, %q; want %q, %q", data, a, s, want.AccountID, want.SubscriptionID)
+		wantA, wantS := jsonSubjects(data)
+		if a, s := dataSubjects(data); a != wantA || s != wantS {
+			t.Errorf("%s: %q, %q; want %q, %q", data, a, s, wantA, wantS)
 		}
 	}
 }
@@ -84,6 +80,17 @@ func TestAuditDataLeavesOutTheTopLevelKeyHash(t *testing.T) {
 			t.Errorf("%s, without a key_hash, was rewritten as %s", data, got)
 		}
 	}
+}
+
+// jsonSubjects is what encoding/json reads of data's account and
+// subscription ids.
+func jsonSubjects(data []byte) (account, subscription string) {
+	var ids struct {
+		AccountID      string `json:"account_id"`
+		SubscriptionID string `json:"subscription_id"`
+	}
+	_ = json.Unmarshal(data, &ids)
+	return ids.AccountID, ids.SubscriptionID
 }
 
 // FuzzDecodeUsageRecorded checks the fast readers of event data against
@@ -119,13 +126,9 @@ func FuzzDecodeUsageRecorded(f *testing.F) {
 		if wantErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s:\n got %+v\nwant %+v", data, got, want)
 		}
-		var ids struct {
-			AccountID      string `json:"account_id"`
-			SubscriptionID string `json:"subscription_id"`
-		}
-		_ = json.Unmarshal(data, &ids)
-		if a, s := dataSubjects(data); a != ids.AccountID || s != ids.SubscriptionID {
-			t.Fatalf("%s: subjects %q, %q; want %q, %q", data, a, s, ids.AccountID, ids.SubscriptionID)
+		account, subscription := dataSubjects(data)
+		if wantA, wantS := jsonSubjects(data); account != wantA || subscription != wantS {
+			t.Fatalf("%s: subjects %q, %q; want %q, %q", data, account, subscription, wantA, wantS)
 		}
 		var object map[string]json.RawMessage
 		if json.Unmarshal(data, &object) != nil {

@@ -40,9 +40,8 @@ func TestPoisonInAGroupHaltsOnlyTheProjectionThatFails(t *testing.T) {
 	more := e.write(t, 5)
 	e.waitFor(t, "sound", 15, more[4])
 	e.waitFor(t, "broken", 0, 0)
-	var cp int64
-	if err := e.pool.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = 'broken'`).Scan(&cp); err != nil || cp != 0 {
-		t.Fatalf("broken's checkpoint = %d, %v; want 0", cp, err)
+	if cp := e.checkpoint(t, "broken"); cp != 0 {
+		t.Fatalf("broken's checkpoint = %d; want 0", cp)
 	}
 }
 

@@ -180,9 +180,8 @@ func TestPoisonedBatchHaltsTheProjection(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the runner kept going past a poisoned batch")
 	}
-	var cp int64
-	if err := e.pool.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = 'poisoned'`).Scan(&cp); err != nil || cp != 0 {
-		t.Fatalf("checkpoint = %d, %v; want 0: nothing applied past the poisoned batch", cp, err)
+	if cp := e.checkpoint(t, "poisoned"); cp != 0 {
+		t.Fatalf("checkpoint = %d; want 0: nothing applied past the poisoned batch", cp)
 	}
 }
 
@@ -202,3 +201,13 @@ func TestOneReplicaAtATimeAndFailover(t *testing.T) {
 
 // discard is a logger that writes nothing.
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// checkpoint reads the live checkpoint of projection name.
+func (e env) checkpoint(t *testing.T, name string) eventstore.Position {
+	t.Helper()
+	var cp int64
+	if err := e.pool.QueryRow(context.Background(), `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, name).Scan(&cp); err != nil {
+		t.Fatalf("checkpoint of %s: %v", name, err)
+	}
+	return eventstore.Position(cp)
+}
