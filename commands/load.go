@@ -29,18 +29,8 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 		if snap, ok := s.snapshots.get(stream); ok {
 			agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
 		}
-		if events, ok := takeReadAhead(ctx, stream, version); ok {
-			if err := applyAll[A, P](agg, events); err != nil {
-				return nil, 0, fmt.Errorf("load %s: %w", stream, err)
-			}
-			if len(events) > 0 {
-				version = events[len(events)-1].Version
-			}
-			keepSnapshot(s, stream, agg, version)
-			return agg, version, nil
-		}
 	}
-	for {
+	for first := true; ; first = false {
 		limit := readLimit
 		if upTo > 0 {
 			limit = int(min(uint64(readLimit), upTo-version))
@@ -48,7 +38,7 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 		if limit == 0 {
 			return agg, version, nil
 		}
-		events, err := s.store.ReadStream(ctx, stream, version+1, limit)
+		events, complete, err := s.nextEvents(ctx, stream, version, limit, first && upTo == 0)
 		if err != nil {
 			return nil, 0, fmt.Errorf("load %s: %w", stream, err)
 		}
@@ -58,11 +48,24 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 		if len(events) > 0 {
 			version = events[len(events)-1].Version
 		}
-		if len(events) < limit {
+		if complete {
 			keepSnapshot(s, stream, agg, version)
 			return agg, version, nil
 		}
 	}
+}
+
+// nextEvents returns up to limit events of stream after version: those
+// ctx read ahead, when ahead is set and it holds them all, else read from
+// the store. complete says that none follow them.
+func (s *Service) nextEvents(ctx context.Context, stream string, version uint64, limit int, ahead bool) (events []eventstore.Event, complete bool, err error) {
+	if ahead {
+		if events, ok := takeReadAhead(ctx, stream, version); ok {
+			return events, true, nil
+		}
+	}
+	events, err = s.store.ReadStream(ctx, stream, version+1, limit)
+	return events, len(events) < limit, err
 }
 
 // keepSnapshot keeps a copy of agg as stream's snapshot, when the
