@@ -103,15 +103,6 @@ type member struct {
 	apply applyFunc
 }
 
-// membersOf is ps, each written with its Apply.
-func membersOf(ps []Projection) []member {
-	out := make([]member, len(ps))
-	for i, p := range ps {
-		out[i] = member{name: p.Name(), apply: p.Apply}
-	}
-	return out
-}
-
 // applyGroup applies batch to every member from its own checkpoint, as
 // applyWith does for one, and moves those checkpoints, all in one
 // transaction: members at the same checkpoint share the reading of the
@@ -144,7 +135,7 @@ func applyGroup(ctx context.Context, db TxBeginner, schema string, members []mem
 				continue
 			}
 			if err := m.apply(ctx, tx, schema, fresh); err != nil {
-				return &applyError{projection: m.name, err: err}
+				return fmt.Errorf("apply %s: %w", m.name, err)
 			}
 			applied[i], moved = len(fresh), append(moved, m.name)
 		}
@@ -158,22 +149,9 @@ func applyGroup(ctx context.Context, db TxBeginner, schema string, members []mem
 	return applied, err
 }
 
-// applyError is a projection's failure to apply a batch.
-type applyError struct {
-	projection string
-	err        error
-}
-
-func (e *applyError) Error() string { return "apply " + e.projection + ": " + e.err.Error() }
-func (e *applyError) Unwrap() error { return e.err }
-
 // checkpoints reads the positions of the projections named in schema,
 // locking their rows until tx ends.
 func checkpoints(ctx context.Context, tx pgx.Tx, schema string, names []string) (map[string]eventstore.Position, error) {
-	if len(names) == 1 {
-		at, err := checkpoint(ctx, tx, schema, names[0])
-		return map[string]eventstore.Position{names[0]: at}, err
-	}
 	rows, err := tx.Query(ctx, `SELECT name, position FROM `+table(schema, "checkpoints")+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
 	if err != nil {
 		return nil, err
