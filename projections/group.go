@@ -15,9 +15,9 @@ import (
 	"ledger/eventstore"
 )
 
-// groupTopic carries the batches applied to every projection a replica
-// runs, in one transaction.
-const groupTopic = "projections.batch"
+// batchTopic carries the batches, each for the projections its metadata
+// names, applied in one transaction.
+const batchTopic = "projections.batch"
 
 // errRegroup ends a group's subscription so that it starts again with the
 // projections whose locks this replica holds now.
@@ -127,14 +127,14 @@ func (r *Runner) lowestCheckpoint(ctx context.Context, group []Projection) (even
 // its own, so that only the projections that fail on it halt.
 func (r *Runner) publishGroup(ctx context.Context, pub message.Publisher, group []Projection, after eventstore.Position, batch []eventstore.Event) error {
 	if len(group) > 1 {
-		applied, err := r.send(ctx, pub, groupTopic, names(group), after, batch)
+		applied, err := r.send(ctx, pub, names(group), after, batch)
 		if err != nil || applied {
 			return err
 		}
 	}
 	var halted []string
 	for _, p := range group {
-		applied, err := r.send(ctx, pub, topic(p), []string{p.Name()}, after, batch)
+		applied, err := r.send(ctx, pub, []string{p.Name()}, after, batch)
 		if err != nil {
 			return err
 		}
@@ -148,9 +148,9 @@ func (r *Runner) publishGroup(ctx context.Context, pub message.Publisher, group 
 	return nil
 }
 
-// send publishes batch for the projections named on topic and says
-// whether it was applied, rather than poisoned after every retry.
-func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, projections []string, after eventstore.Position, batch []eventstore.Event) (bool, error) {
+// send publishes batch for the projections named and says whether it was
+// applied, rather than poisoned after every retry.
+func (r *Runner) send(ctx context.Context, pub message.Publisher, projections []string, after eventstore.Position, batch []eventstore.Event) (bool, error) {
 	payload, err := encodeBatch(batch)
 	if err != nil {
 		return false, fmt.Errorf("encode batch: %w", err)
@@ -159,7 +159,7 @@ func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, 
 	msg.SetContext(ctx)
 	msg.Metadata.Set("projection", strings.Join(projections, ","))
 	msg.Metadata.Set("after", strconv.FormatUint(uint64(after), 10))
-	if err := pub.Publish(topic, msg); err != nil {
+	if err := pub.Publish(batchTopic, msg); err != nil {
 		return false, fmt.Errorf("publish batch: %w", err)
 	}
 	if _, ok := r.applied.LoadAndDelete(msg.UUID); ok {
@@ -169,8 +169,8 @@ func (r *Runner) send(ctx context.Context, pub message.Publisher, topic string, 
 }
 
 // handleGroup applies one batch message to the projections it names, in
-// one transaction: a group's batches, and those sent to one projection
-// alone.
+// one transaction: a group's batches, and those sent again to one
+// projection alone.
 func (r *Runner) handleGroup(msg *message.Message) error {
 	batch, err := decodeBatch(msg.Payload)
 	if err != nil {

@@ -97,10 +97,7 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 	}
 	retry := middleware.Retry{MaxRetries: r.retries, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2}
 	router.AddMiddleware(poison, retry.Middleware)
-	router.AddConsumerHandler("project", groupTopic, pubsub, r.handleGroup)
-	for _, p := range r.projections {
-		router.AddConsumerHandler("project."+p.Name(), topic(p), pubsub, r.handleGroup)
-	}
+	router.AddConsumerHandler("project", batchTopic, pubsub, r.handleGroup)
 	router.AddConsumerHandler("poisoned", poisonTopic, pubsub, func(msg *message.Message) error {
 		r.logger.Error("projection batch poisoned", "projection", msg.Metadata.Get("projection"),
 			"after", msg.Metadata.Get("after"), "reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
@@ -114,5 +111,3 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 func (r *Runner) watermillLogger() watermill.LoggerAdapter {
 	return watermill.NewSlogLoggerWithLevelMapping(r.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
 }
-
-func topic(p Projection) string { return "projection." + p.Name() }
