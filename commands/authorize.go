@@ -46,10 +46,11 @@ func (s *Service) authorize(ctx context.Context, req Request, g guard, now time.
 // grantOf loads the grant of a partner user's partner on req's tenant; nil
 // for other principals and for a partner with no grant there.
 func (s *Service) grantOf(ctx context.Context, req Request) (*domain.PartnerAccess, error) {
-	if req.Principal.Type != domain.ActorPartnerUser {
+	stream := grantStream(req)
+	if stream == "" {
 		return nil, nil
 	}
-	grant, _, err := load[domain.PartnerAccess](ctx, s, AccessStream(req.TenantID, req.Principal.PartnerID), 0)
+	grant, _, err := load[domain.PartnerAccess](ctx, s, stream, 0)
 	if err != nil {
 		return nil, err
 	}
