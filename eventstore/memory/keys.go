@@ -29,7 +29,7 @@ func (s *Store) AppendKeyed(ctx context.Context, stream string, expected eventst
 		return res, err
 	}
 	var result []byte
-	appended, err := s.appendThen(ctx, stream, expected, events, func(res eventstore.AppendResult) error {
+	appended, err := s.appendThen(ctx, stream, expected, nil, events, func(res eventstore.AppendResult) error {
 		var err error
 		if result, err = render(res); err != nil {
 			return fmt.Errorf("render result for key %s: %w", key.Key, err)

@@ -28,7 +28,10 @@ type Store struct {
 	keys  map[keyID]keyRecord
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store           = (*Store)(nil)
+	_ eventstore.GuardedAppender = (*Store)(nil)
+)
 
 // Option configures a Store.
 type Option func(*Store)
@@ -53,13 +56,23 @@ func New(opts ...Option) *Store {
 
 // Append implements eventstore.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	return s.appendThen(ctx, stream, expected, events, nil)
+	return s.appendThen(ctx, stream, expected, nil, events, nil)
 }
 
-// appendThen appends and, before anyone can see the events, calls then
-// (when not nil) with the result; if then fails, the append is undone.
-func (s *Store) appendThen(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, then func(eventstore.AppendResult) error) (eventstore.AppendResult, error) {
+// AppendGuarded implements eventstore.GuardedAppender: the guards are
+// checked under the same lock as the append.
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.appendThen(ctx, stream, expected, guards, events, nil)
+}
+
+// appendThen appends when expected and guards hold and, before anyone can
+// see the events, calls then (when not nil) with the result; if then
+// fails, the append is undone.
+func (s *Store) appendThen(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events []eventstore.EventData, then func(eventstore.AppendResult) error) (eventstore.AppendResult, error) {
 	if err := eventstore.Validate(stream, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := eventstore.ValidateGuards(stream, guards); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -73,6 +86,11 @@ func (s *Store) appendThen(ctx context.Context, stream string, expected eventsto
 	current := uint64(len(s.streams[stream]))
 	if !expected.Allows(current) {
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: expected %s, stream at version %d: %w", stream, expected, current, eventstore.ErrConcurrency)
+	}
+	for _, g := range guards {
+		if at := uint64(len(s.streams[g.Stream])); at != g.Version {
+			return eventstore.AppendResult{}, eventstore.GuardFailed(stream, g, at)
+		}
 	}
 	recorded := s.now().UTC().Truncate(time.Microsecond)
 	for i, e := range events {

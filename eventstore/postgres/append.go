@@ -18,10 +18,11 @@ import (
 const txCapacity = 1 << 16
 
 // The append statements insert a batch in one statement when the stream's
-// current version satisfies the expected version; otherwise they insert
-// nothing and the caller diagnoses why. Parameters: $1 stream, $2
-// expectation (0 any, 1 exact, 2 exists), $3 exact version, $4..$8 the
-// events' ids, types, schema versions, data and metadata.
+// current version satisfies the expected version, and the guards hold;
+// otherwise they insert nothing and the caller diagnoses why. Parameters:
+// $1 stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
+// $4..$8 the events' ids, types, schema versions, data and metadata, and
+// in the guarded statements $9 and $10 the guards' streams and versions.
 const (
 	appendHead = `
 WITH cur AS (
@@ -32,26 +33,37 @@ INSERT INTO events (position, event_id, stream, version, type, schema_version, d
 SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
 FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
     WITH ORDINALITY AS b(id, type, sv, data, meta, n)` + appendExpected
+	appendInsertOne = `
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+SELECT pg_current_xact_id()::text::bigint << 16, $4, $1, cur.v + 1, $5, $6, $7, $8
+FROM cur` + appendExpected
 	appendReturning = `
 RETURNING version, position`
 
 	appendExpected = `
 WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))`
 
+	// appendGuards holds when every guarded stream is at its version.
+	appendGuards = `
+  AND NOT EXISTS (
+    SELECT 1 FROM unnest($9::text[], $10::bigint[]) AS g(stream, v)
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream) <> g.v)`
+
+	appendNext = `, next AS (
+    SELECT pg_current_xact_id()::text::bigint << 16 AS pos
+)`
+
 	// appendSQL runs in a transaction of its own, so its events are the
 	// first of their transaction, and a repeated id fails on the unique
 	// index.
-	appendSQL = appendHead + `, next AS (
-    SELECT pg_current_xact_id()::text::bigint << 16 AS pos
-)` + appendInsert + appendReturning
+	appendSQL        = appendHead + appendNext + appendInsert + appendReturning
+	appendGuardedSQL = appendHead + appendNext + appendInsert + appendGuards + appendReturning
 
 	// appendOneSQL is appendSQL for a single event, whose fields are
 	// scalar parameters: the common case, without arrays to encode and
 	// unnest.
-	appendOneSQL = appendHead + `
-INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-SELECT pg_current_xact_id()::text::bigint << 16, $4, $1, cur.v + 1, $5, $6, $7, $8
-FROM cur` + appendExpected + appendReturning
+	appendOneSQL        = appendHead + appendInsertOne + appendReturning
+	appendOneGuardedSQL = appendHead + appendInsertOne + appendGuards + appendReturning
 
 	// appendTxSQL runs in the caller's transaction: it numbers its events
 	// after those the transaction appended already, refuses to overflow the
@@ -84,7 +96,16 @@ type querier interface {
 // Append implements eventstore.Store. Each attempt is one statement in its
 // own transaction, so an append is atomic and costs one round trip.
 func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	st, err := newStatement(stream, expected, events, false)
+	return s.AppendGuarded(ctx, stream, expected, nil, events...)
+}
+
+// AppendGuarded implements eventstore.GuardedAppender: the guards are
+// checked in the append's own statement, against the streams as that
+// statement finds them. An append to a guarded stream that commits while
+// the statement runs is not seen, just as a read before the append would
+// not have seen it; every append that committed before is.
+func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	st, err := newStatement(stream, expected, guards, events, false)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -119,7 +140,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // repeat of events that did commit then reports Duplicate. One transaction
 // can append at most 65,536 events.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	st, err := newStatement(stream, expected, events, true)
+	st, err := newStatement(stream, expected, nil, events, true)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -147,6 +168,7 @@ func (s *Store) committed() {
 type statement struct {
 	stream   string
 	expected eventstore.ExpectedVersion
+	guards   []eventstore.Guard
 	events   []eventstore.EventData
 	inTx     bool // runs in the caller's transaction
 	query    string
@@ -166,8 +188,11 @@ type oneEvent struct {
 	meta  string
 }
 
-func newStatement(stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, inTx bool) (*statement, error) {
+func newStatement(stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events []eventstore.EventData, inTx bool) (*statement, error) {
 	if err := eventstore.Validate(stream, events); err != nil {
+		return nil, err
+	}
+	if err := eventstore.ValidateGuards(stream, guards); err != nil {
 		return nil, err
 	}
 	mode, exact := 0, int64(0)
@@ -188,7 +213,7 @@ func newStatement(stream string, expected eventstore.ExpectedVersion, events []e
 		}
 		ids[i], types[i], svs[i], data[i], metas[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Data), string(meta)
 	}
-	st := &statement{stream: stream, expected: expected, events: events, inTx: inTx}
+	st := &statement{stream: stream, expected: expected, guards: guards, events: events, inTx: inTx}
 	switch {
 	case inTx:
 		st.query, st.args = appendTxSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
@@ -198,7 +223,28 @@ func newStatement(stream string, expected eventstore.ExpectedVersion, events []e
 	default:
 		st.query, st.args = appendSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
 	}
+	if len(guards) > 0 {
+		st.guard()
+	}
 	return st, nil
+}
+
+// guard turns st into its guarded statement.
+func (st *statement) guard() {
+	streams, versions := guardArrays(st.guards)
+	st.query = appendGuardedSQL
+	if st.one != nil {
+		st.query = appendOneGuardedSQL
+	}
+	st.args = append(st.args, streams, versions)
+}
+
+func guardArrays(guards []eventstore.Guard) ([]string, []int64) {
+	streams, versions := make([]string, len(guards)), make([]int64, len(guards))
+	for i, g := range guards {
+		streams[i], versions[i] = g.Stream, int64(g.Version)
+	}
+	return streams, versions
 }
 
 // run tries the append once on q.
@@ -224,11 +270,11 @@ func (st *statement) run(ctx context.Context, q querier) (eventstore.AppendResul
 	case isUniqueViolation(err) && st.inTx:
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: a concurrent append won: %w", st.stream, eventstore.ErrConcurrency)
 	case isUniqueViolation(err):
-		return diagnose(ctx, q, st.stream, st.expected, st.events, true, false)
+		return diagnose(ctx, q, st, true)
 	case err != nil:
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
 	case n == 0:
-		return diagnose(ctx, q, st.stream, st.expected, st.events, false, st.inTx)
+		return diagnose(ctx, q, st, false)
 	case n != len(st.events):
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events written", st.stream, n, len(st.events))
 	}

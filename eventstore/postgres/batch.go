@@ -35,16 +35,21 @@ const (
 )
 
 // appendBatchSQL inserts one event per row of its arrays, each to its own
-// stream, where that stream's expectation holds; parameters as appendSQL's,
-// one array element per append. Positions number the events within their
-// transaction in the arrays' order.
+// stream, where that stream's expectation and the append's guards hold;
+// parameters $1..$8 as appendSQL's, one array element per append, and
+// $9..$11 the guards of every append, each with its append's place in the
+// arrays (from 1). Positions number the events within their transaction
+// in the arrays' order.
 const appendBatchSQL = `
 INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
 SELECT (pg_current_xact_id()::text::bigint << 16) + b.n - 1, b.id, b.stream, cur.v + 1, b.type, b.sv, b.data, b.meta
 FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
     WITH ORDINALITY AS b(stream, mode, exact, id, type, sv, data, meta, n),
 LATERAL (SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = b.stream) AS cur
-WHERE b.mode = 0 OR (b.mode = 1 AND cur.v = b.exact) OR (b.mode = 2 AND cur.v > 0)
+WHERE (b.mode = 0 OR (b.mode = 1 AND cur.v = b.exact) OR (b.mode = 2 AND cur.v > 0))
+  AND NOT EXISTS (
+    SELECT 1 FROM unnest($9::int[], $10::text[], $11::bigint[]) AS g(n, stream, v)
+    WHERE g.n = b.n AND (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream) <> g.v)
 RETURNING stream, version, position`
 
 // queued is an append waiting for a group.
@@ -149,10 +154,19 @@ func (s *Store) runGroup(conn *groupConn, group []*queued) map[string]eventstore
 		data    = make([]string, n)
 		metas   = make([]string, n)
 	)
+	var (
+		guardOf       []int32
+		guardStreams  []string
+		guardVersions []int64
+	)
 	for i, q := range group {
 		e := q.st.one
 		streams[i], modes[i], exacts[i] = q.st.stream, e.mode, e.exact
 		ids[i], types[i], svs[i], data[i], metas[i] = e.id, e.typ, e.sv, e.data, e.meta
+		for _, g := range q.st.guards {
+			guardOf = append(guardOf, int32(i+1))
+			guardStreams, guardVersions = append(guardStreams, g.Stream), append(guardVersions, int64(g.Version))
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
@@ -160,7 +174,7 @@ func (s *Store) runGroup(conn *groupConn, group []*queued) map[string]eventstore
 	if err != nil {
 		return nil
 	}
-	rows, err := c.Query(ctx, appendBatchSQL, streams, modes, exacts, ids, types, svs, data, metas)
+	rows, err := c.Query(ctx, appendBatchSQL, streams, modes, exacts, ids, types, svs, data, metas, guardOf, guardStreams, guardVersions)
 	if err != nil {
 		conn.closeIfBroken()
 		return nil

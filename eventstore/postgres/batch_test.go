@@ -10,8 +10,9 @@ import (
 	"ledger/eventstore"
 )
 
-// A group inserts the appends whose expectations hold and leaves the
-// others, which then run alone and get the single path's answers.
+// A group inserts the appends whose expectations and guards hold and
+// leaves the others, which then run alone and get the single path's
+// answers.
 func TestGroupInsertsWhatHoldsAndLeavesTheRest(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestStore(t)
@@ -20,22 +21,30 @@ func TestGroupInsertsWhatHoldsAndLeavesTheRest(t *testing.T) {
 	if _, err := s.Append(ctx, "group-at-1", eventstore.NoStream(), existing); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.Append(ctx, "group-guard", eventstore.NoStream(), newEvent(t, "Guard")); err != nil {
+		t.Fatal(err)
+	}
+	holds := []eventstore.Guard{{Stream: "group-guard", Version: 1}, {Stream: "group-unwritten", Version: 0}}
 	cases := []struct {
 		stream   string
 		expected eventstore.ExpectedVersion
+		guards   []eventstore.Guard
 		event    eventstore.EventData
 		appended bool
 		wantErr  error // of the same append run alone afterwards
 	}{
-		{"group-new", eventstore.NoStream(), newEvent(t, "A"), true, nil},
-		{"group-at-1", eventstore.Exact(1), newEvent(t, "B"), true, nil},
-		{"group-any", eventstore.Any(), newEvent(t, "C"), true, nil},
-		{"group-stale", eventstore.Exact(3), newEvent(t, "D"), false, eventstore.ErrConcurrency},
-		{"group-missing", eventstore.StreamExists(), newEvent(t, "E"), false, eventstore.ErrConcurrency},
+		{"group-new", eventstore.NoStream(), nil, newEvent(t, "A"), true, nil},
+		{"group-at-1", eventstore.Exact(1), nil, newEvent(t, "B"), true, nil},
+		{"group-any", eventstore.Any(), nil, newEvent(t, "C"), true, nil},
+		{"group-stale", eventstore.Exact(3), nil, newEvent(t, "D"), false, eventstore.ErrConcurrency},
+		{"group-missing", eventstore.StreamExists(), nil, newEvent(t, "E"), false, eventstore.ErrConcurrency},
+		{"group-guarded", eventstore.NoStream(), holds, newEvent(t, "G"), true, nil},
+		{"group-guard-behind", eventstore.NoStream(), []eventstore.Guard{{Stream: "group-guard", Version: 0}}, newEvent(t, "H"), false, eventstore.ErrConcurrency},
+		{"group-guard-ahead", eventstore.Any(), []eventstore.Guard{holds[1], {Stream: "group-guard", Version: 2}}, newEvent(t, "I"), false, eventstore.ErrConcurrency},
 	}
 	group := make([]*queued, len(cases))
 	for i, c := range cases {
-		st, err := newStatement(c.stream, c.expected, []eventstore.EventData{c.event}, false)
+		st, err := newStatement(c.stream, c.expected, c.guards, []eventstore.EventData{c.event}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +60,7 @@ func TestGroupInsertsWhatHoldsAndLeavesTheRest(t *testing.T) {
 			t.Fatalf("%s: appended %v, want %v", c.stream, g.appended, c.appended)
 		}
 		if !g.appended {
-			_, err := s.Append(ctx, c.stream, c.expected, c.event)
+			_, err := s.AppendGuarded(ctx, c.stream, c.expected, c.guards, c.event)
 			if !errors.Is(err, c.wantErr) {
 				t.Fatalf("%s alone: %v, want %v", c.stream, err, c.wantErr)
 			}
@@ -72,11 +81,11 @@ func TestGroupInsertsWhatHoldsAndLeavesTheRest(t *testing.T) {
 
 	// An id already stored makes the grouped statement fail: every append
 	// of the group runs alone.
-	again, err := newStatement("group-other", eventstore.Any(), []eventstore.EventData{existing}, false)
+	again, err := newStatement("group-other", eventstore.Any(), nil, []eventstore.EventData{existing}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := newStatement("group-fresh", eventstore.Any(), []eventstore.EventData{newEvent(t, "F")}, false)
+	fresh, err := newStatement("group-fresh", eventstore.Any(), nil, []eventstore.EventData{newEvent(t, "F")}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,16 +5,18 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"ledger/eventstore"
 )
 
 // diagnose explains an append that wrote nothing: its events were appended
 // before (a duplicate), an id is recorded elsewhere, the stream's version
-// did not satisfy the expectation, the caller's transaction is full, or a
-// race was lost that a new attempt may win. raced says a unique constraint
-// refused the insert; inTx that q is the caller's transaction.
-func diagnose(ctx context.Context, q querier, stream string, expected eventstore.ExpectedVersion, events []eventstore.EventData, raced, inTx bool) (eventstore.AppendResult, error) {
+// did not satisfy the expectation, a guard did not hold, the caller's
+// transaction is full, or a race was lost that a new attempt may win.
+// raced says a unique constraint refused the insert.
+func diagnose(ctx context.Context, q querier, st *statement, raced bool) (eventstore.AppendResult, error) {
+	stream, events := st.stream, st.events
 	if res, dup, err := findRecorded(ctx, q, stream, events); dup || err != nil {
 		return res, err
 	}
@@ -22,10 +24,13 @@ func diagnose(ctx context.Context, q querier, stream string, expected eventstore
 	if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM events WHERE stream = $1`, stream).Scan(&current); err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: read version: %w", stream, err)
 	}
-	if !expected.Allows(uint64(current)) {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: expected %s, stream at version %d: %w", stream, expected, current, eventstore.ErrConcurrency)
+	if !st.expected.Allows(uint64(current)) {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: expected %s, stream at version %d: %w", stream, st.expected, current, eventstore.ErrConcurrency)
 	}
-	if raced || !inTx {
+	if err := checkGuards(ctx, q, stream, st.guards); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if raced || !st.inTx {
 		return eventstore.AppendResult{}, errRetry
 	}
 	var used int64
@@ -40,6 +45,31 @@ WHERE position >= pg_current_xact_id()::text::bigint << 16
 		return eventstore.AppendResult{}, fmt.Errorf("%w: append to %s: a transaction holds at most %d events", eventstore.ErrInvalidEvent, stream, txCapacity)
 	}
 	return eventstore.AppendResult{}, errRetry
+}
+
+// checkGuards returns ErrConcurrency naming the first guard that does not
+// hold, or nil when they all do.
+func checkGuards(ctx context.Context, q querier, stream string, guards []eventstore.Guard) error {
+	if len(guards) == 0 {
+		return nil
+	}
+	streams, _ := guardArrays(guards)
+	rows, err := q.Query(ctx, `
+SELECT (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream)
+FROM unnest($1::text[]) WITH ORDINALITY AS g(stream, n) ORDER BY g.n`, streams)
+	if err != nil {
+		return fmt.Errorf("append to %s: read guarded versions: %w", stream, err)
+	}
+	current, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("append to %s: read guarded versions: %w", stream, err)
+	}
+	for i, g := range guards {
+		if uint64(current[i]) != g.Version {
+			return eventstore.GuardFailed(stream, g, uint64(current[i]))
+		}
+	}
+	return nil
 }
 
 // findRecorded reports whether every event is already in stream, refusing
