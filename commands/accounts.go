@@ -40,7 +40,7 @@ func (s *Service) CreateAccount(ctx context.Context, req Request, cmd CreateAcco
 	return run(ctx, s, req, plan[domain.Account]{
 		name: "CreateAccount", input: cmd,
 		stream: func() string { return AccountStream(req.TenantID, id) },
-		decide: func(ctx context.Context, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
 			if _, err := s.authorize(ctx, req, guard{perm: domain.PermAccountsCreate, resource: "accounts"}, now); err != nil {
 				return nil, err
 			}
@@ -59,7 +59,7 @@ func (s *Service) UpdateBilling(ctx context.Context, req Request, accountID uuid
 			Billing Billing
 		}{accountID, cmd},
 		stream: func() string { return AccountStream(req.TenantID, accountID) },
-		decide: func(ctx context.Context, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
 			if _, err := s.authorizeAccount(ctx, req, a, domain.PermBillingUpdate, uuid.Nil, now); err != nil {
 				return nil, err
 			}

@@ -14,6 +14,11 @@ import (
 type Ahead struct {
 	TenantID       uuid.UUID
 	SubscriptionID uuid.UUID
+	// Guarded says that the request is a write whose only use of the
+	// principal is one command that decides and appends (every write of
+	// this package but usage and the bootstrap commands), so that the
+	// key may be resolved optimistically: see Confirm.
+	Guarded bool
 }
 
 // Authenticate resolves an API key to its principal, from the current
@@ -30,6 +35,12 @@ func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principa
 // the same round trip, and returns ctx carrying it for the command that
 // follows. Nothing read is used unless the key holds: the command decides
 // on it as on its own reads, and authorizes as ever.
+//
+// With ahead.Guarded, the key is resolved on the state of its owner that
+// the service keeps, when it keeps one, without reading the store: the
+// principal is then pending until the command's guarded append confirms
+// it, or until the command, missing, authenticates again on fresh reads.
+// A request that ends otherwise must call Confirm before it answers.
 func (s *Service) AuthenticateAhead(ctx context.Context, key string, ahead Ahead) (context.Context, domain.Principal, error) {
 	k, ok := parseAPIKey(key)
 	if !ok {
@@ -38,6 +49,11 @@ func (s *Service) AuthenticateAhead(ctx context.Context, key string, ahead Ahead
 	owner := TenantStream(k.ownerID)
 	if k.ownerKind == keyOfPartner {
 		owner = PartnerStream(k.ownerID)
+	}
+	if ahead.Guarded {
+		if octx, p, ok := s.authenticateOptimistically(ctx, k, owner, key); ok {
+			return octx, p, nil
+		}
 	}
 	if ahead.SubscriptionID != uuid.Nil {
 		sub := SubscriptionStream(ahead.TenantID, ahead.SubscriptionID)

@@ -73,6 +73,9 @@ func knownToTenant(req Request, grant *domain.PartnerAccess) bool {
 }
 
 func (s *Service) recordDenied(ctx context.Context, req Request, g guard, denied error, now time.Time) error {
+	if sessionOf(ctx).isAttempting() {
+		return errMiss // a refusal is decided, and recorded, on fresh reads
+	}
 	reason := domain.CodeForbidden
 	var derr *domain.Error
 	if errors.As(denied, &derr) {

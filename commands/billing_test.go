@@ -24,7 +24,13 @@ type shop struct {
 
 func newShop(t *testing.T) *shop {
 	t.Helper()
-	s := &shop{world: newMemoryWorld(t)}
+	return stock(t, newMemoryWorld(t))
+}
+
+// stock makes a shop of w.
+func stock(t *testing.T, w *world) *shop {
+	t.Helper()
+	s := &shop{world: w}
 	ctx := context.Background()
 	admin := s.req(s.admin)
 	p, err := s.svc.CreateProduct(ctx, admin, commands.CreateProduct{Name: "Pro", SKU: "PRO", Charges: []commands.Charge{

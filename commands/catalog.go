@@ -37,7 +37,7 @@ func (s *Service) CreateProduct(ctx context.Context, req Request, cmd CreateProd
 	return run(ctx, s, req, plan[domain.Product]{
 		name: "CreateProduct", input: cmd,
 		stream: func() string { return ProductStream(req.TenantID, id) },
-		decide: func(ctx context.Context, p *domain.Product, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, p *domain.Product, _ uint64, now time.Time) ([]domain.Event, error) {
 			if _, err := s.authorize(ctx, req, guard{perm: domain.PermCatalogManage, resource: "products"}, now); err != nil {
 				return nil, err
 			}

@@ -26,8 +26,10 @@ type plan[A any] struct {
 	// stream is the aggregate's stream; called once per request, after the
 	// idempotency key is checked, so that it may generate a new id.
 	stream func() string
-	// decide authorizes and decides on the current state, at now.
-	decide func(ctx context.Context, agg *A, version uint64, now time.Time) ([]domain.Event, error)
+	// decide authorizes req and decides on the current state, at now. It
+	// takes req from run, not from the command's own arguments: the
+	// principal is as authenticated when it decides.
+	decide func(ctx context.Context, req Request, agg *A, version uint64, now time.Time) ([]domain.Event, error)
 	// ahead, when set, names the other streams decide will load, to be
 	// read in one round trip with the aggregate's own.
 	ahead func() []string
@@ -47,11 +49,21 @@ type keyedResult struct {
 
 // run executes p: check the idempotency key, then load, decide and append,
 // again on fresh state when a concurrent writer won (unless the caller
-// gave If-Match, which makes that a failed precondition).
+// gave If-Match, which makes that a failed precondition). With a pending
+// optimistic principal, the first attempt decides on the states kept and
+// appends guarded; when it misses, the principal is confirmed on fresh
+// reads, and the command runs as ever. A keyed command confirms first: a
+// replay, too, is for the key's current user only.
 func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A]) (Outcome[A], error) {
 	key, err := idempotencyKey(req, p.name, p.input)
 	if err != nil {
 		return Outcome[A]{}, err
+	}
+	o := sessionOf(ctx)
+	if o.pending() && key != nil {
+		if ctx, err = s.settle(ctx, o, &req); err != nil {
+			return Outcome[A]{}, err
+		}
 	}
 	if key != nil {
 		found, ok, err := s.store.LookupKey(ctx, *key)
@@ -60,6 +72,14 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 		}
 	}
 	stream := p.stream()
+	if o.pending() {
+		if out, ok := runOptimistic[A, P](ctx, s, req, p, stream, o); ok {
+			return out, nil
+		}
+		if ctx, err = s.settle(ctx, o, &req, p.streams(stream)...); err != nil {
+			return Outcome[A]{}, err
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		out, err := runOnce[A, P](ctx, s, req, p, stream, key)
 		if !errors.Is(err, eventstore.ErrConcurrency) {
@@ -74,10 +94,18 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 	}
 }
 
+// streams are the streams p reads: stream and those it names ahead.
+func (p plan[A]) streams(stream string) []string {
+	if p.ahead == nil {
+		return []string{stream}
+	}
+	return append(p.ahead(), stream)
+}
+
 func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A], stream string, key *eventstore.IdempotencyKey) (Outcome[A], error) {
 	if p.ahead != nil && !readAheadPending(ctx, stream) {
 		var err error
-		if ctx, err = s.withReadAhead(ctx, append(p.ahead(), stream)...); err != nil {
+		if ctx, err = s.withReadAhead(ctx, p.streams(stream)...); err != nil {
 			return Outcome[A]{}, err
 		}
 	}
@@ -89,7 +117,7 @@ func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p 
 		return Outcome[A]{}, precondition(stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
 	}
 	now := s.now().UTC()
-	decided, err := p.decide(ctx, agg, version, now)
+	decided, err := p.decide(ctx, req, agg, version, now)
 	if err != nil {
 		return Outcome[A]{}, err
 	}
@@ -112,6 +140,12 @@ func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p 
 }
 
 func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, key *eventstore.IdempotencyKey, subject uuid.UUID, events []eventstore.EventData) (eventstore.KeyedResult, error) {
+	if o := sessionOf(ctx); o.isAttempting() {
+		if key != nil {
+			return eventstore.KeyedResult{}, errMiss
+		}
+		return s.appendGuarded(ctx, o, stream, expected, events)
+	}
 	if key == nil {
 		res, err := s.store.Append(ctx, stream, expected, events...)
 		return eventstore.KeyedResult{Append: res}, err

@@ -36,7 +36,7 @@ func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID u
 			Terms   PutAccess
 		}{partnerID, cmd},
 		stream: func() string { return AccessStream(req.TenantID, partnerID) },
-		decide: func(ctx context.Context, g *domain.PartnerAccess, version uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, g *domain.PartnerAccess, version uint64, now time.Time) ([]domain.Event, error) {
 			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
 				return nil, err
 			}
@@ -63,7 +63,7 @@ func (s *Service) RevokePartnerAccess(ctx context.Context, req Request, partnerI
 			Reason  string
 		}{partnerID, reason},
 		stream: func() string { return AccessStream(req.TenantID, partnerID) },
-		decide: func(ctx context.Context, g *domain.PartnerAccess, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, g *domain.PartnerAccess, _ uint64, now time.Time) ([]domain.Event, error) {
 			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
 				return nil, err
 			}

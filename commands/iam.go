@@ -41,7 +41,7 @@ func (s *Service) CreateTenant(ctx context.Context, req Request, cmd CreateTenan
 	_, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "CreateTenant", input: cmd,
 		stream: func() string { return TenantStream(out.ID) },
-		decide: func(_ context.Context, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(_ context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			admin := domain.NewUser{ID: out.AdminUserID, Name: "admin", Role: domain.RoleTenantAdmin, KeyHash: hash}
 			return t.Create(domain.CreateTenant{TenantID: out.ID, Name: cmd.Name, Admin: admin}, req.Principal.Actor(), now)
 		},
@@ -61,7 +61,7 @@ func (s *Service) CreatePartner(ctx context.Context, req Request, cmd CreatePart
 	_, err := run(ctx, s, req, plan[domain.Partner]{
 		name: "CreatePartner", input: cmd,
 		stream: func() string { return PartnerStream(out.ID) },
-		decide: func(_ context.Context, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			admin := domain.NewUser{ID: out.AdminUserID, Name: "admin", Role: domain.RolePartnerAdmin, KeyHash: hash}
 			return p.Create(domain.CreatePartner{PartnerID: out.ID, Name: cmd.Name, Admin: admin}, req.Principal.Actor(), now)
 		},
@@ -96,7 +96,7 @@ func (s *Service) AddTenantUser(ctx context.Context, req Request, cmd AddUser) (
 	out, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "AddTenantUser", input: cmd,
 		stream: func() string { return TenantStream(req.TenantID) },
-		decide: func(ctx context.Context, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !t.Exists() {
 				return nil, domain.NotFound("tenant")
 			}
@@ -116,7 +116,7 @@ func (s *Service) RemoveTenantUser(ctx context.Context, req Request, userID uuid
 	return run(ctx, s, req, plan[domain.Tenant]{
 		name: "RemoveTenantUser", input: userID,
 		stream: func() string { return TenantStream(req.TenantID) },
-		decide: func(ctx context.Context, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !t.Exists() {
 				return nil, domain.NotFound("tenant")
 			}
@@ -138,7 +138,7 @@ func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uui
 			User    AddUser
 		}{partnerID, cmd},
 		stream: func() string { return PartnerStream(partnerID) },
-		decide: func(_ context.Context, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}
@@ -157,7 +157,7 @@ func (s *Service) RemovePartnerUser(ctx context.Context, req Request, partnerID,
 	return run(ctx, s, req, plan[domain.Partner]{
 		name: "RemovePartnerUser", input: [2]uuid.UUID{partnerID, userID},
 		stream: func() string { return PartnerStream(partnerID) },
-		decide: func(_ context.Context, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}

@@ -22,8 +22,21 @@ const readLimit = 10_000
 // upTo when it is not zero. It returns the zero state at version 0 for a
 // stream with no events. Loads of the latest state start from the
 // stream's snapshot, when the aggregate keeps them, and read only the
-// events after it.
+// events after it. During an optimistic attempt, a load reads nothing
+// (see loadKept); a load with a principal still pending confirms it
+// first.
 func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upTo uint64) (*A, uint64, error) {
+	switch o := sessionOf(ctx); {
+	case o.isAttempting() && upTo == 0:
+		agg, version := loadKept[A](s, o, stream)
+		return agg, version, nil
+	case o.isAttempting():
+		return nil, 0, errMiss
+	case o.pending():
+		if err := s.Confirm(ctx); err != nil {
+			return nil, 0, err
+		}
+	}
 	agg, version := new(A), uint64(0)
 	if upTo == 0 {
 		if snap, ok := s.snapshots.get(stream); ok {

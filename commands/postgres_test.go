@@ -15,13 +15,20 @@ import (
 
 func newPostgresWorld(t *testing.T) *world {
 	t.Helper()
+	store := postgresStore(t)
+	return newWorld(t, func(func() time.Time) eventstore.KeyedAppender { return store })
+}
+
+// postgresStore is an event store in a fresh database of its own.
+func postgresStore(t *testing.T) *postgres.Store {
+	t.Helper()
 	pool := pgtest.NewDatabase(t, 16)
 	if err := postgres.Migrate(context.Background(), pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	store := postgres.New(pool)
 	t.Cleanup(store.Close)
-	return newWorld(t, func(func() time.Time) eventstore.KeyedAppender { return store })
+	return store
 }
 
 // TestPostgresRacingRetriesAppendOnce sends one request, with one

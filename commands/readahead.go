@@ -34,6 +34,9 @@ type readAheadKey struct{}
 // and returns ctx carrying them for load. With fewer than two streams there
 // is no round trip to save, and ctx is returned as it is.
 func (s *Service) withReadAhead(ctx context.Context, streams ...string) (context.Context, error) {
+	if sessionOf(ctx).isAttempting() {
+		return ctx, nil // an optimistic attempt reads nothing
+	}
 	reads := make([]eventstore.StreamRead, 0, len(streams))
 	seen := make(map[string]bool, len(streams))
 	for _, stream := range streams {

@@ -80,7 +80,7 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 			}
 			return streams
 		},
-		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			account, err := s.loadAccount(ctx, req, cmd.AccountID)
 			if err != nil {
 				return nil, err
@@ -111,7 +111,7 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 		productIDs, overrides = append(productIDs, c.ProductID), overrides || c.UnitPrice != nil
 	}
 	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides,
-		func(ctx context.Context, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+		func(ctx context.Context, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			products, err := s.loadProducts(ctx, req, productIDs)
 			if err != nil {
 				return nil, err
@@ -124,7 +124,7 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 // CancelSubscription cancels a subscription (subscriptions.cancel).
 func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Outcome[domain.Subscription], error) {
 	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false,
-		func(_ context.Context, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+		func(_ context.Context, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			return sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason}, req.Principal.Actor(), now)
 		})
 }
@@ -132,7 +132,7 @@ func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.U
 // onSubscription runs a command on an existing subscription, authorized
 // with perm on its account.
 func (s *Service) onSubscription(ctx context.Context, req Request, name string, id uuid.UUID, input any, perm domain.Permission, overrides bool,
-	decide func(context.Context, *domain.Subscription, time.Time) ([]domain.Event, error)) (Outcome[domain.Subscription], error) {
+	decide func(context.Context, Request, *domain.Subscription, time.Time) ([]domain.Event, error)) (Outcome[domain.Subscription], error) {
 	return run(ctx, s, req, plan[domain.Subscription]{
 		name: name, input: struct {
 			Subscription uuid.UUID
@@ -142,7 +142,7 @@ func (s *Service) onSubscription(ctx context.Context, req Request, name string, 
 		ahead: func() []string {
 			return []string{s.accountOfSnapshot(req.TenantID, SubscriptionStream(req.TenantID, id)), grantStream(req)}
 		},
-		decide: func(ctx context.Context, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+		decide: func(ctx context.Context, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !sub.Exists() {
 				return nil, domain.NotFound("subscription")
 			}
@@ -153,7 +153,7 @@ func (s *Service) onSubscription(ctx context.Context, req Request, name string, 
 			if err := s.authorizeWrite(ctx, req, account, perm, id, overrides, now); err != nil {
 				return nil, err
 			}
-			return decide(ctx, sub, now)
+			return decide(ctx, req, sub, now)
 		},
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,6 +29,8 @@ import (
 type api struct {
 	srv            *echo.Echo
 	svc            *commands.Service
+	store          *postgres.Store
+	pool           *pgxpool.Pool
 	tenant         uuid.UUID
 	partner        uuid.UUID
 	adminKey       string
@@ -62,7 +65,7 @@ func newAPI(t *testing.T) *api {
 		t.Fatalf("create partner: %v", err)
 	}
 	srv := NewServer(Deps{DB: pool, Pool: pool, Commands: svc, Metrics: prometheus.NewRegistry()})
-	return &api{srv: srv, svc: svc, tenant: tb.ID, partner: pb.ID, adminKey: tb.AdminKey, partnerKey: pb.AdminKey, documentChecks: true}
+	return &api{srv: srv, svc: svc, store: store, pool: pool, tenant: tb.ID, partner: pb.ID, adminKey: tb.AdminKey, partnerKey: pb.AdminKey, documentChecks: true}
 }
 
 // exchange is one request and its answer.

@@ -129,18 +129,45 @@ func requestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 // principal, from the event store, on every request: a removed user's
 // key fails at once on every replica.
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.authenticateWith(false, next)
+}
+
+// authenticateGuarded is authenticate for a guarded route (see
+// authenticated.guarded): the key may be resolved optimistically, the
+// command's guarded append confirming the principal. A request that ends
+// in an error with the principal still pending is answered only once it
+// is confirmed: a removed user's request is 401, whatever else was wrong
+// with it.
+func (s *server) authenticateGuarded(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.authenticateWith(true, next)
+}
+
+func (s *server) authenticateWith(guarded bool, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		scheme, key, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			return domain.Unauthenticated()
 		}
-		ctx, p, err := s.commands.AuthenticateAhead(c.Request().Context(), strings.TrimSpace(key), aheadOf(c))
+		ahead := aheadOf(c)
+		ahead.Guarded = guarded
+		ctx, p, err := s.commands.AuthenticateAhead(c.Request().Context(), strings.TrimSpace(key), ahead)
 		if err != nil {
 			return err
 		}
 		c.SetRequest(c.Request().WithContext(ctx))
 		c.Set(principalKey, p)
-		return next(c)
+		err = next(c)
+		switch {
+		case commands.Confirmed(ctx):
+		case err != nil:
+			if cerr := s.commands.Confirm(ctx); cerr != nil {
+				return cerr
+			}
+		default:
+			s.logger.ErrorContext(ctx, "a guarded route answered before its principal was confirmed",
+				"request_id", requestID(c), "route", c.Path())
+		}
+		return err
 	}
 }
 

@@ -1,0 +1,89 @@
+package http
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"ledger/commands"
+)
+
+// replica is a second server on a's database, with a service of its own:
+// what one replica keeps in memory the other does not see.
+func (a *api) replica() *api {
+	b := *a
+	b.svc = commands.New(a.store)
+	b.srv = NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: b.svc, Metrics: prometheus.NewRegistry()})
+	return &b
+}
+
+// A user removed on one replica is refused on the other at its very next
+// request, on every guarded route, even when the request is wrong in
+// other ways; and the guarded routes serve the other replica's writes.
+func TestGuardedRoutesAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	a.documentChecks = false
+	b := a.replica()
+	admin := a.adminKey
+
+	x := a.do(t, "POST", a.path("/products"), admin, `{"name":"Pro","sku":"PRO","charges":[
+		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
+	wantStatus(t, x, http.StatusCreated)
+	var product struct {
+		ID      string
+		Charges []struct{ ID string }
+	}
+	x.decode(t, &product)
+	account := `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`
+	x = a.do(t, "POST", a.path("/accounts"), admin, account)
+	wantStatus(t, x, http.StatusCreated)
+	var acc struct{ ID string }
+	x.decode(t, &acc)
+	subscribe := fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01","term":{"type":"evergreen"},
+		"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, acc.ID, product.ID, product.Charges[0].ID)
+	x = a.do(t, "POST", a.path("/subscriptions"), admin, subscribe)
+	wantStatus(t, x, http.StatusCreated)
+	var sub struct {
+		ID    string
+		Items []struct{ ID string }
+	}
+	x.decode(t, &sub)
+	amend := fmt.Sprintf(`{"effective_date":"2026-12-01","changes":[{"type":"change_quantity","item_id":%q,"quantity":2}]}`, sub.Items[0].ID)
+
+	// The other replica amends: this one's next amendment decides on what
+	// it wrote.
+	wantStatus(t, b.do(t, "POST", a.path("/subscriptions/%s/amendments", sub.ID), admin, amend), http.StatusOK)
+	x = a.do(t, "POST", a.path("/subscriptions/%s/amendments", sub.ID), admin, amend, "If-Match", `"2"`)
+	wantStatus(t, x, http.StatusOK)
+	if got := x.header.Get("ETag"); got != `"3"` {
+		t.Fatalf("ETag %s after the other replica's amendment and this one's, want \"3\"", got)
+	}
+
+	routes := []struct{ method, path, body string }{
+		{"POST", a.path("/products"), `{"name":"Lite","sku":"LITE","charges":[{"name":"Seat","type":"recurring","price":"9","currency":"USD","billing_period":"month"}]}`},
+		{"POST", a.path("/accounts"), account},
+		{"PUT", a.path("/accounts/%s/billing", acc.ID), `{"contact_name":"Hank","email":"ap@globex.test"}`},
+		{"POST", a.path("/subscriptions"), subscribe},
+		{"POST", a.path("/subscriptions/%s/amendments", sub.ID), amend},
+		{"POST", a.path("/subscriptions/%s/cancel", sub.ID), `{"policy":"end_of_term"}`},
+		{"POST", a.path("/subscriptions/%s/amendments", sub.ID), `{"effective_date":"2026-12-01","changes":[],"unknown":1}`},
+		{"POST", a.path("/subscriptions/%s/amendments", sub.ID), `{not json`},
+	}
+	for _, r := range routes {
+		// A user this replica adds, and keeps, and the other removes.
+		x := a.do(t, "POST", a.path("/users"), admin, `{"name":"Ops","role":"tenant_admin"}`)
+		wantStatus(t, x, http.StatusCreated)
+		var user struct{ ID, Key string }
+		x.decode(t, &user)
+		if user.Key == "" {
+			t.Fatalf("no key in %s", x.body)
+		}
+		wantStatus(t, b.do(t, "DELETE", a.path("/users/%s", user.ID), admin, ""), http.StatusNoContent)
+		if x := a.do(t, r.method, r.path, user.Key, r.body); x.status != http.StatusUnauthorized {
+			t.Fatalf("%s %s by a user removed on the other replica: %d %s, want 401", r.method, r.path, x.status, x.body)
+		}
+	}
+}
