@@ -120,10 +120,17 @@ func (a *api) call(ctx context.Context, method, path string, body any, minPos in
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	r := reply{status: resp.StatusCode, latency: time.Since(start)}
 	if err != nil {
 		return reply{}, err
 	}
+	return answer(resp, data, time.Since(start), out)
+}
+
+// answer is the reply of a response whose whole body is data: on a 2xx
+// with out non-nil the body is decoded into out; on any other status the
+// problem's code and detail are kept.
+func answer(resp *http.Response, data []byte, latency time.Duration, out any) (reply, error) {
+	r := reply{status: resp.StatusCode, latency: latency}
 	r.position, _ = strconv.ParseInt(resp.Header.Get("Ledger-Position"), 10, 64)
 	if !r.ok() {
 		r.code, r.detail = problemOf(resp.Header.Get("Content-Type"), data)

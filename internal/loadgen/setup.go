@@ -36,10 +36,17 @@ func setup(ctx context.Context, a *api, cfg Config, log io.Writer) ([]*worker, S
 	fmt.Fprintf(log, "setup: 1 product, %d accounts\n", len(w.accounts))
 	workers := make([]*worker, cfg.Clients)
 	for i := range workers {
-		workers[i] = newWorker(i, a, w, cfg.Mix)
+		c, err := newWire(a, cfg.Timeout)
+		if err != nil {
+			return nil, SetupSummary{}, err
+		}
+		workers[i] = newWorker(i, a, c, w, cfg.Mix)
 	}
 	err := parallel(cfg.Clients, cfg.Clients, func(i int) error { return fillPool(ctx, workers[i], i, cfg.Pool) })
 	if err != nil {
+		for _, w := range workers {
+			w.http.drop()
+		}
 		return nil, SetupSummary{}, err
 	}
 	s := SetupSummary{Seconds: round(time.Since(start).Seconds(), 3), Accounts: len(w.accounts), Subscriptions: cfg.Clients * cfg.Pool}

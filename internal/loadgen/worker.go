@@ -25,6 +25,7 @@ type subRef struct {
 // two workers write to the same stream, and its last write's position.
 type worker struct {
 	api     *api
+	http    *wire
 	world   *world
 	mix     Mix
 	total   int
@@ -36,8 +37,8 @@ type worker struct {
 	rec     *recorder
 }
 
-func newWorker(i int, a *api, w *world, mix Mix) *worker {
-	return &worker{api: a, world: w, mix: mix, total: mix.total(),
+func newWorker(i int, a *api, c *wire, w *world, mix Mix) *worker {
+	return &worker{api: a, http: c, world: w, mix: mix, total: mix.total(),
 		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))), rec: &recorder{}}
 }
 
@@ -97,7 +98,7 @@ func (w *worker) newSubscription(ctx context.Context, account string) (reply, *s
 		},
 	}
 	var out subscriptionBody
-	r, err := w.api.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions"), body, 0, &out)
+	r, err := w.http.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions"), body, 0, &out)
 	if err != nil || !r.ok() {
 		return r, nil, err
 	}
@@ -132,7 +133,7 @@ func (w *worker) amend(ctx context.Context) result {
 		"effective_date": today(),
 		"changes":        []map[string]any{{"type": "change_quantity", "item_id": s.seatItem, "quantity": q}},
 	}
-	r, err := w.api.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions/%s/amendments", s.id), body, 0, nil)
+	r, err := w.http.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions/%s/amendments", s.id), body, 0, nil)
 	if err == nil && r.ok() {
 		s.quantity = q
 	}
@@ -150,7 +151,7 @@ func (w *worker) usage(ctx context.Context) result {
 		records[i] = map[string]any{"id": uuid.NewString(), "subscription_id": s.id, "item_id": s.usageItem,
 			"quantity": usageQuantity(w.rng), "occurred_at": at}
 	}
-	r, err := w.api.call(ctx, http.MethodPost, w.api.tenantPath("/usage"), map[string]any{"records": records}, 0, nil)
+	r, err := w.http.call(ctx, http.MethodPost, w.api.tenantPath("/usage"), map[string]any{"records": records}, 0, nil)
 	w.wrote(r, s)
 	return result{op: OpUsage, reply: r, err: err}
 }
@@ -169,6 +170,6 @@ func (w *worker) read(ctx context.Context) result {
 	if s == nil {
 		s = w.nextSub()
 	}
-	r, err := w.api.call(ctx, http.MethodGet, w.api.tenantPath("/subscriptions/%s", s.id), nil, w.lastPos, nil)
+	r, err := w.http.call(ctx, http.MethodGet, w.api.tenantPath("/subscriptions/%s", s.id), nil, w.lastPos, nil)
 	return result{op: OpRead, reply: r, err: err, minPos: w.lastPos > 0}
 }
