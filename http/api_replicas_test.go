@@ -1,8 +1,12 @@
 package http
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,12 +14,12 @@ import (
 	"ledger/commands"
 )
 
-// replica is a second server on a's database, with a service of its own:
-// what one replica keeps in memory the other does not see.
-func (a *api) replica() *api {
+// replica is a second server on a's database, with a service of its own
+// and logger: what one replica keeps in memory the other does not see.
+func (a *api) replica(logger *slog.Logger) *api {
 	b := *a
 	b.svc = commands.New(a.store)
-	b.srv = NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: b.svc, Metrics: prometheus.NewRegistry()})
+	b.srv = NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: b.svc, Metrics: prometheus.NewRegistry(), Logger: logger})
 	return &b
 }
 
@@ -24,9 +28,11 @@ func (a *api) replica() *api {
 // other ways; and the guarded routes serve the other replica's writes.
 func TestGuardedRoutesAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	a := newAPI(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelError}))
+	a := newAPI(t).replica(logger)
 	a.documentChecks = false
-	b := a.replica()
+	b := a.replica(logger)
 	admin := a.adminKey
 
 	x := a.do(t, "POST", a.path("/products"), admin, `{"name":"Pro","sku":"PRO","charges":[
@@ -86,4 +92,19 @@ func TestGuardedRoutesAcrossReplicas(t *testing.T) {
 			t.Fatalf("%s %s by a user removed on the other replica: %d %s, want 401", r.method, r.path, x.status, x.body)
 		}
 	}
+	if logs.Len() > 0 {
+		t.Fatalf("errors logged: %s", logs.String())
+	}
+}
+
+// syncWriter serializes the writes of the servers' loggers.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
