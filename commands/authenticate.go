@@ -15,8 +15,8 @@ type Ahead struct {
 	TenantID       uuid.UUID
 	SubscriptionID uuid.UUID
 	// Guarded says that the request is a write whose only use of the
-	// principal is one command that decides and appends (every write of
-	// this package but usage and the bootstrap commands), so that the
+	// principal is one command of this package that decides and appends
+	// (the writes of accounts, products and subscriptions), so that the
 	// key may be resolved optimistically: see Confirm.
 	Guarded bool
 }

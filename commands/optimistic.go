@@ -206,7 +206,9 @@ func (s *Service) Confirm(ctx context.Context) error {
 	if !o.pending() {
 		return nil
 	}
+	o.mu.Lock()
 	was := o.principal
+	o.mu.Unlock()
 	p, err := s.principalOf(withoutSession(ctx), o.k, o.owner, o.key)
 	if err != nil {
 		return err
