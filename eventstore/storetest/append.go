@@ -220,8 +220,19 @@ func firstVersion(evs []eventstore.Event) any {
 // testRacingWritersSameStream has several writers append at the same
 // expected version, round after round: exactly one must win each version.
 func testRacingWritersSameStream(t *testing.T, s eventstore.Store) {
-	const writers, rounds = 4, 40
 	stream := newStream(t, "race")
+	raceRounds(t, s, stream, 4, 40, func(round int) error {
+		_, err := s.Append(testContext(t), stream, eventstore.Exact(uint64(round)), event(t, round))
+		return err
+	})
+}
+
+// raceRounds has writers call appendAt(round) at once, round after round,
+// each round's appends to stream at the version the round starts at:
+// exactly one must win each round, the others losing with
+// ErrConcurrency.
+func raceRounds(t *testing.T, s eventstore.Store, stream string, writers, rounds int, appendAt func(round int) error) {
+	t.Helper()
 	for round := range rounds {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -229,7 +240,7 @@ func testRacingWritersSameStream(t *testing.T, s eventstore.Store) {
 		for w := range writers {
 			wg.Go(func() {
 				<-start
-				_, errs[w] = s.Append(testContext(t), stream, eventstore.Exact(uint64(round)), event(t, round))
+				errs[w] = appendAt(round)
 			})
 		}
 		close(start)

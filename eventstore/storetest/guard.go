@@ -107,38 +107,13 @@ func testGuardsRefused(t *testing.T, s eventstore.Store) {
 // is: exactly one must win each version, as without guards.
 func testGuardedWritersSameStream(t *testing.T, s eventstore.Store) {
 	g := guarded(t, s)
-	const writers, rounds = 4, 30
 	stream, by := newStream(t, "guard-race"), newStream(t, "guard-race-by")
 	mustAppend(t, s, by, eventstore.NoStream(), event(t, 1))
 	guards := []eventstore.Guard{{Stream: by, Version: 1}}
-	for round := range rounds {
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		errs := make([]error, writers)
-		for w := range writers {
-			wg.Go(func() {
-				<-start
-				_, errs[w] = g.AppendGuarded(testContext(t), stream, eventstore.Exact(uint64(round)), guards, event(t, round))
-			})
-		}
-		close(start)
-		wg.Wait()
-		wins := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				wins++
-			case !errors.Is(err, eventstore.ErrConcurrency):
-				t.Fatalf("round %d: loser err = %v, want ErrConcurrency", round, err)
-			}
-		}
-		if wins != 1 {
-			t.Fatalf("round %d: %d writers won version %d, want exactly 1", round, wins, round+1)
-		}
-	}
-	if got := readStream(t, s, stream); len(got) != rounds {
-		t.Fatalf("stream has %d events after %d rounds", len(got), rounds)
-	}
+	raceRounds(t, s, stream, 4, 30, func(round int) error {
+		_, err := g.AppendGuarded(testContext(t), stream, eventstore.Exact(uint64(round)), guards, event(t, round))
+		return err
+	})
 }
 
 // testGuardedWritersAtOnce has many writers append at once, each to a
