@@ -85,7 +85,7 @@ func (o *session) pending() bool {
 func (o *session) confirm(p domain.Principal) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.principal, o.confirmed, o.attempting = p, true, false
+	o.principal, o.confirmed = p, true
 }
 
 // record notes that the attempt decided on stream at version.

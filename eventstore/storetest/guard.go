@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"pgregory.net/rapid"
+
 	"ledger/eventstore"
 )
 
@@ -158,4 +160,51 @@ func testGuardedWritersAtOnce(t *testing.T, s eventstore.Store) {
 			}
 		}
 	}
+}
+
+// testGuardsAgainstAModel appends at random to a few streams, each append
+// with a random expectation and random guards on the others, current or
+// not: it must land exactly when a model of the streams' versions says
+// that the expectation and every guard hold.
+func testGuardsAgainstAModel(t *testing.T, s eventstore.Store) {
+	g := guarded(t, s)
+	rapid.Check(t, func(rt *rapid.T) {
+		names := make([]string, 3)
+		for i := range names {
+			names[i] = newStream(t, "guard-model")
+		}
+		versions := make([]uint64, len(names))
+		for step := range rapid.IntRange(1, 12).Draw(rt, "steps") {
+			target := rapid.IntRange(0, len(names)-1).Draw(rt, "target")
+			expected, holds := versions[target], true
+			if rapid.IntRange(0, 4).Draw(rt, "stale expectation") == 0 {
+				expected, holds = expected+1, false
+			}
+			var guards []eventstore.Guard
+			for i := range names {
+				if i == target || !rapid.Bool().Draw(rt, "guard") {
+					continue
+				}
+				v := versions[i]
+				if rapid.IntRange(0, 3).Draw(rt, "stale guard") == 0 {
+					v, holds = v+1, false
+				}
+				guards = append(guards, eventstore.Guard{Stream: names[i], Version: v})
+			}
+			_, err := g.AppendGuarded(testContext(t), names[target], eventstore.Exact(expected), guards, event(t, step))
+			switch {
+			case holds && err != nil:
+				rt.Fatalf("step %d: append to stream %d at %d with guards %v: %v", step, target, expected, guards, err)
+			case !holds && !errors.Is(err, eventstore.ErrConcurrency):
+				rt.Fatalf("step %d: append to stream %d at %d with guards %v: %v, want ErrConcurrency", step, target, expected, guards, err)
+			case holds:
+				versions[target]++
+			}
+		}
+		for i, name := range names {
+			if got := len(readStream(t, s, name)); uint64(got) != versions[i] {
+				rt.Fatalf("stream %d holds %d events, the model %d", i, got, versions[i])
+			}
+		}
+	})
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) eventstore.Store) {
 		{"GuardsRefused", testGuardsRefused},
 		{"GuardedWritersSameStream", testGuardedWritersSameStream},
 		{"GuardedWritersAtOnce", testGuardedWritersAtOnce},
+		{"GuardsAgainstAModel", testGuardsAgainstAModel},
 		{"ReadAllInBatches", testReadAllInBatches},
 		{"Head", testHead},
 		{"ReadAsOf", testReadAsOf},
