@@ -39,9 +39,7 @@ func load[A any, P state[A]](ctx context.Context, s *Service, stream string, upT
 	}
 	agg, version := new(A), uint64(0)
 	if upTo == 0 {
-		if snap, ok := s.snapshots.get(stream); ok {
-			agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
-		}
+		agg, version = kept[A](s, stream)
 	}
 	for first := true; ; first = false {
 		limit := readLimit
@@ -79,6 +77,15 @@ func (s *Service) nextEvents(ctx context.Context, stream string, version uint64,
 	}
 	events, err = s.store.ReadStream(ctx, stream, version+1, limit)
 	return events, len(events) < limit, err
+}
+
+// kept returns a copy of the state kept of stream and its version, or the
+// empty state at version 0 when none is kept.
+func kept[A any](s *Service, stream string) (*A, uint64) {
+	if snap, ok := s.snapshots.get(stream); ok {
+		return any(snap.state).(cloner[A]).Clone(), snap.version
+	}
+	return new(A), 0
 }
 
 // keepSnapshot keeps a copy of agg as stream's snapshot, when the

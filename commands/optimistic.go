@@ -116,14 +116,11 @@ func (o *session) guards(stream string) ([]eventstore.Guard, bool) {
 }
 
 // authenticateOptimistically resolves key from the kept state of its
-// owner, when the store can guard appends and that state is kept, and
-// returns ctx carrying the session. It reports false when the key does
-// not hold on that state, which may be behind.
+// owner, when the store can guard appends, and returns ctx carrying the
+// session. It reports false when the key does not hold on that state,
+// which may be behind, or is not kept at all.
 func (s *Service) authenticateOptimistically(ctx context.Context, k apiKey, owner, key string) (context.Context, domain.Principal, bool) {
 	if _, ok := s.store.(eventstore.GuardedAppender); !ok {
-		return ctx, domain.Principal{}, false
-	}
-	if _, ok := s.snapshots.get(owner); !ok {
 		return ctx, domain.Principal{}, false
 	}
 	o := &session{key: key, k: k, owner: owner, attempting: true, versions: make(map[string]uint64)}
@@ -141,10 +138,7 @@ func (s *Service) authenticateOptimistically(ctx context.Context, k apiKey, owne
 // stream, or the empty state at version 0 when none is, without reading
 // the store; the version is recorded for the append's guards.
 func loadKept[A any](s *Service, o *session, stream string) (*A, uint64) {
-	agg, version := new(A), uint64(0)
-	if snap, ok := s.snapshots.get(stream); ok {
-		agg, version = any(snap.state).(cloner[A]).Clone(), snap.version
-	}
+	agg, version := kept[A](s, stream)
 	o.record(stream, version)
 	return agg, version
 }

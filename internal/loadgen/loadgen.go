@@ -113,11 +113,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
-	defer func() {
-		for _, w := range workers {
-			w.http.drop()
-		}
-	}()
+	defer disconnect(workers)
 	s := &Summary{URL: cfg.URL, Clients: cfg.Clients, Mix: cfg.Mix.asMap(), Accounts: cfg.Accounts, Pool: cfg.Pool,
 		WarmupSeconds: cfg.Warmup.Seconds(), Setup: setupSum}
 	if cfg.Warmup > 0 {

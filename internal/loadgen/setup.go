@@ -44,9 +44,7 @@ func setup(ctx context.Context, a *api, cfg Config, log io.Writer) ([]*worker, S
 	}
 	err := parallel(cfg.Clients, cfg.Clients, func(i int) error { return fillPool(ctx, workers[i], i, cfg.Pool) })
 	if err != nil {
-		for _, w := range workers {
-			w.http.drop()
-		}
+		disconnect(workers)
 		return nil, SetupSummary{}, err
 	}
 	s := SetupSummary{Seconds: round(time.Since(start).Seconds(), 3), Accounts: len(w.accounts), Subscriptions: cfg.Clients * cfg.Pool}
@@ -120,6 +118,13 @@ func createAccounts(ctx context.Context, a *api, w *world, n, width int) error {
 		w.accounts[i] = out.ID
 		return nil
 	})
+}
+
+// disconnect closes every worker's connection.
+func disconnect(workers []*worker) {
+	for _, w := range workers {
+		w.http.drop()
+	}
 }
 
 // fillPool creates the n subscriptions worker i amends, on its own
