@@ -39,9 +39,9 @@ func (s *Service) CreateAccount(ctx context.Context, req Request, cmd CreateAcco
 	id := s.newID()
 	return run(ctx, s, req, plan[domain.Account]{
 		name: "CreateAccount", input: cmd,
-		stream: func() string { return AccountStream(req.TenantID, id) },
-		decide: func(ctx context.Context, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
-			if _, err := s.authorize(ctx, req, guard{perm: domain.PermAccountsCreate, resource: "accounts"}, now); err != nil {
+		stream: AccountStream(req.TenantID, id),
+		decide: func(ctx context.Context, v *view, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
+			if _, err := s.authorize(ctx, v, req, access{perm: domain.PermAccountsCreate, resource: "accounts"}, now); err != nil {
 				return nil, err
 			}
 			return a.Create(domain.CreateAccount{
@@ -58,9 +58,9 @@ func (s *Service) UpdateBilling(ctx context.Context, req Request, accountID uuid
 			Account uuid.UUID
 			Billing Billing
 		}{accountID, cmd},
-		stream: func() string { return AccountStream(req.TenantID, accountID) },
-		decide: func(ctx context.Context, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
-			if _, err := s.authorizeAccount(ctx, req, a, domain.PermBillingUpdate, uuid.Nil, now); err != nil {
+		stream: AccountStream(req.TenantID, accountID),
+		decide: func(ctx context.Context, v *view, req Request, a *domain.Account, _ uint64, now time.Time) ([]domain.Event, error) {
+			if _, err := s.authorizeAccount(ctx, v, req, a, domain.PermBillingUpdate, uuid.Nil, now); err != nil {
 				return nil, err
 			}
 			return a.UpdateBilling(cmd.input(), req.Principal.Actor(), now)
@@ -72,23 +72,23 @@ func (s *Service) UpdateBilling(ctx context.Context, req Request, accountID uuid
 // not found, with no audit: there is nothing to be refused). A
 // subscription, when given, names the resource more precisely. It returns
 // the caller's grant, nil for tenant users.
-func (s *Service) authorizeAccount(ctx context.Context, req Request, a *domain.Account, perm domain.Permission, subscription uuid.UUID, now time.Time) (*domain.PartnerAccess, error) {
+func (s *Service) authorizeAccount(ctx context.Context, v *view, req Request, a *domain.Account, perm domain.Permission, subscription uuid.UUID, now time.Time) (*domain.PartnerAccess, error) {
 	if !a.Exists() {
 		return nil, domain.NotFound("account")
 	}
-	return s.authorize(ctx, req, s.accountGuard(a, perm, subscription), now)
+	return s.authorize(ctx, v, req, accountAccess(a, perm, subscription), now)
 }
 
-func (s *Service) accountGuard(a *domain.Account, perm domain.Permission, subscription uuid.UUID) guard {
-	g := guard{perm: perm, target: domain.AccountTarget(a.ID, a.CreatedByPartner()), resource: "accounts/" + a.ID.String()}
+func accountAccess(a *domain.Account, perm domain.Permission, subscription uuid.UUID) access {
+	acc := access{perm: perm, target: domain.AccountTarget(a.ID, a.CreatedByPartner()), resource: "accounts/" + a.ID.String()}
 	if subscription != uuid.Nil {
-		g.resource, g.subscriptionID = "subscriptions/"+subscription.String(), subscription
+		acc.resource, acc.subscriptionID = "subscriptions/"+subscription.String(), subscription
 	}
-	return g
+	return acc
 }
 
 // loadAccount loads an account of req's tenant.
-func (s *Service) loadAccount(ctx context.Context, req Request, id uuid.UUID) (*domain.Account, error) {
-	a, _, err := load[domain.Account](ctx, s, AccountStream(req.TenantID, id), 0)
+func loadAccount(ctx context.Context, v *view, req Request, id uuid.UUID) (*domain.Account, error) {
+	a, _, err := load[domain.Account](ctx, v, AccountStream(req.TenantID, id))
 	return a, err
 }

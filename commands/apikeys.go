@@ -92,3 +92,11 @@ func keyMatches(key, storedHash string) bool {
 	got := HashAPIKey(key)
 	return len(storedHash) == len(got) && subtle.ConstantTimeCompare([]byte(got), []byte(storedHash)) == 1
 }
+
+// ownerStream is the stream of the tenant or partner whose user k names.
+func (k apiKey) ownerStream() string {
+	if k.ownerKind == keyOfPartner {
+		return PartnerStream(k.ownerID)
+	}
+	return TenantStream(k.ownerID)
+}

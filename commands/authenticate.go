@@ -8,93 +8,106 @@ import (
 	"ledger/domain"
 )
 
-// Ahead names the subscription a request is to write to, so that
-// AuthenticateAhead reads it, its account and the caller's grant in the
-// same round trip as the key's owner. The zero Ahead names nothing.
-type Ahead struct {
-	TenantID       uuid.UUID
-	SubscriptionID uuid.UUID
-	// Guarded says that the request is a write whose only use of the
-	// principal is one command of this package that decides and appends
-	// (the writes of accounts, products and subscriptions), so that the
-	// key may be resolved optimistically: see Confirm.
-	Guarded bool
+// authStreams are the streams that authenticate and authorize req: the
+// key's owner (its tenant or partner), and for a partner's user the grant
+// of its partner on req's tenant.
+func authStreams(req Request) []string {
+	var streams []string
+	if k, ok := parseAPIKey(req.Key); ok {
+		streams = append(streams, k.ownerStream())
+	}
+	if grant := grantStream(req); grant != "" {
+		streams = append(streams, grant)
+	}
+	return streams
 }
 
-// Authenticate resolves an API key to its principal, from the current
-// state of the key's tenant or partner as read from the event store, so
-// that a removed user's key is refused on its very next use, on every
-// replica. Anything but the key of an active user is
-// domain.ErrUnauthenticated, without saying which part was wrong.
-func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principal, error) {
-	_, p, err := s.AuthenticateAhead(ctx, key, Ahead{})
-	return p, err
+// grantStream is the stream of the grant that authorizes a partner user's
+// request on req's tenant, or "" for other callers.
+func grantStream(req Request) string {
+	if req.TenantID == uuid.Nil {
+		return ""
+	}
+	if k, ok := parseAPIKey(req.Key); ok {
+		if k.ownerKind == keyOfPartner {
+			return AccessStream(req.TenantID, k.ownerID)
+		}
+		return ""
+	}
+	if p := req.Principal; p.Type == domain.ActorPartnerUser {
+		return AccessStream(req.TenantID, p.PartnerID)
+	}
+	return ""
 }
 
-// AuthenticateAhead is Authenticate that also reads what ahead names, in
-// the same round trip, and returns ctx carrying it for the command that
-// follows. Nothing read is used unless the key holds: the command decides
-// on it as on its own reads, and authorizes as ever.
-//
-// With ahead.Guarded, the key is resolved on the state of its owner that
-// the service keeps, when it keeps one, without reading the store: the
-// principal is then pending until the command's guarded append confirms
-// it, or until the command, missing, authenticates again on fresh reads.
-// A request that ends otherwise must call Confirm before it answers.
-func (s *Service) AuthenticateAhead(ctx context.Context, key string, ahead Ahead) (context.Context, domain.Principal, error) {
+// authenticate returns who issues req: with an API key, the user it names,
+// resolved on the state of the key's owner in v; else req.Principal, as
+// given by a caller in this process. Anything but the key of an active
+// user is domain.ErrUnauthenticated, without saying which part was wrong.
+func (s *Service) authenticate(ctx context.Context, v *view, req Request) (domain.Principal, error) {
+	if req.Key == "" {
+		return req.Principal, nil
+	}
+	return s.principalOf(ctx, v, req.Key)
+}
+
+// principalOf resolves key on the state of its owner in v.
+func (s *Service) principalOf(ctx context.Context, v *view, key string) (domain.Principal, error) {
 	k, ok := parseAPIKey(key)
 	if !ok {
-		return ctx, domain.Principal{}, domain.Unauthenticated()
+		return domain.Principal{}, domain.Unauthenticated()
 	}
-	owner := TenantStream(k.ownerID)
-	if k.ownerKind == keyOfPartner {
-		owner = PartnerStream(k.ownerID)
-	}
-	if ahead.Guarded {
-		if octx, p, ok := s.authenticateOptimistically(ctx, k, owner, key); ok {
-			return octx, p, nil
-		}
-	}
-	if ahead.SubscriptionID != uuid.Nil {
-		sub := SubscriptionStream(ahead.TenantID, ahead.SubscriptionID)
-		streams := []string{owner, sub, s.accountOfSnapshot(ahead.TenantID, sub)}
-		if k.ownerKind == keyOfPartner {
-			streams = append(streams, AccessStream(ahead.TenantID, k.ownerID))
-		}
-		var err error
-		if ctx, err = s.withReadAhead(ctx, streams...); err != nil {
-			return ctx, domain.Principal{}, err
-		}
-	}
-	p, err := s.principalOf(ctx, k, owner, key)
-	return ctx, p, err
-}
-
-func (s *Service) principalOf(ctx context.Context, k apiKey, owner, key string) (domain.Principal, error) {
 	var (
-		user domain.User
-		ok   bool
-		p    domain.Principal
+		user  domain.User
+		found bool
+		p     domain.Principal
 	)
 	switch k.ownerKind {
 	case keyOfTenant:
-		t, _, err := load[domain.Tenant](ctx, s, owner, 0)
+		t, _, err := load[domain.Tenant](ctx, v, k.ownerStream())
 		if err != nil {
 			return domain.Principal{}, err
 		}
-		user, ok = t.Users[k.userID]
+		user, found = t.Users[k.userID]
 		p = domain.Principal{Type: domain.ActorTenantUser, TenantID: k.ownerID}
 	case keyOfPartner:
-		pt, _, err := load[domain.Partner](ctx, s, owner, 0)
+		pt, _, err := load[domain.Partner](ctx, v, k.ownerStream())
 		if err != nil {
 			return domain.Principal{}, err
 		}
-		user, ok = pt.Users[k.userID]
+		user, found = pt.Users[k.userID]
 		p = domain.Principal{Type: domain.ActorPartnerUser, PartnerID: k.ownerID}
 	}
-	if !ok || user.Status != domain.UserActive || !keyMatches(key, user.KeyHash) {
+	if !found || user.Status != domain.UserActive || !keyMatches(key, user.KeyHash) {
 		return domain.Principal{}, domain.Unauthenticated()
 	}
 	p.ID, p.Role = user.ID, user.Role
 	return p, nil
+}
+
+// Authenticate resolves an API key to its principal on the current state
+// of the key's owner, read from the event store, so that a removed user's
+// key is refused on its very next use, on every replica. Reads
+// authenticate so; a command authenticates its key itself, on the states
+// it decides and appends on.
+func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principal, error) {
+	v := s.newView()
+	if err := v.read(ctx, true, authStreams(Request{Key: key})...); err != nil {
+		return domain.Principal{}, err
+	}
+	return s.principalOf(ctx, v, key)
+}
+
+// Recognize resolves an API key on the state kept of its owner, reading
+// the store only when none is kept: a quick refusal, before a command
+// runs, of a key that names no active user. It is never enough on its
+// own: a removal that another replica appended since is not seen. The
+// command that follows authenticates the key again, on the states its
+// append is conditioned on.
+func (s *Service) Recognize(ctx context.Context, key string) (domain.Principal, error) {
+	v := s.newView()
+	if err := v.read(ctx, false, authStreams(Request{Key: key})...); err != nil {
+		return domain.Principal{}, err
+	}
+	return s.principalOf(ctx, v, key)
 }

@@ -36,9 +36,9 @@ func (s *Service) CreateProduct(ctx context.Context, req Request, cmd CreateProd
 	}
 	return run(ctx, s, req, plan[domain.Product]{
 		name: "CreateProduct", input: cmd,
-		stream: func() string { return ProductStream(req.TenantID, id) },
-		decide: func(ctx context.Context, req Request, p *domain.Product, _ uint64, now time.Time) ([]domain.Event, error) {
-			if _, err := s.authorize(ctx, req, guard{perm: domain.PermCatalogManage, resource: "products"}, now); err != nil {
+		stream: ProductStream(req.TenantID, id),
+		decide: func(ctx context.Context, v *view, req Request, p *domain.Product, _ uint64, now time.Time) ([]domain.Event, error) {
+			if _, err := s.authorize(ctx, v, req, access{perm: domain.PermCatalogManage, resource: "products"}, now); err != nil {
 				return nil, err
 			}
 			return p.Create(domain.CreateProduct{
@@ -48,15 +48,27 @@ func (s *Service) CreateProduct(ctx context.Context, req Request, cmd CreateProd
 	})
 }
 
+// productStreams are the streams of the products of req's tenant that ids
+// name.
+func productStreams(req Request, ids []uuid.UUID) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != uuid.Nil {
+			out = append(out, ProductStream(req.TenantID, id))
+		}
+	}
+	return out
+}
+
 // loadProducts loads the products of req's tenant that ids name; those
 // that do not exist are left out, for the aggregate to refuse.
-func (s *Service) loadProducts(ctx context.Context, req Request, ids []uuid.UUID) (map[uuid.UUID]*domain.Product, error) {
+func loadProducts(ctx context.Context, v *view, req Request, ids []uuid.UUID) (map[uuid.UUID]*domain.Product, error) {
 	products := make(map[uuid.UUID]*domain.Product, len(ids))
 	for _, id := range ids {
 		if _, done := products[id]; done || id == uuid.Nil {
 			continue
 		}
-		p, _, err := load[domain.Product](ctx, s, ProductStream(req.TenantID, id), 0)
+		p, _, err := load[domain.Product](ctx, v, ProductStream(req.TenantID, id))
 		if err != nil {
 			return nil, err
 		}

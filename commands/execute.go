@@ -7,171 +7,227 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
-
-	"github.com/google/uuid"
 
 	"ledger/domain"
 	"ledger/eventstore"
 )
 
-// plan is one command, ready to run: what to fingerprint, which stream it
-// writes, and how to decide on the stream's current state.
-type plan[A any] struct {
+// command is one write, ready to run.
+type command struct {
 	// name names the command in fingerprints and errors.
 	name string
-	// input is the caller's command as sent, for the idempotency
+	// input is the command as the caller sent it, for the idempotency
 	// fingerprint; it must not hold ids the service generates.
 	input any
-	// stream is the aggregate's stream; called once per request, after the
-	// idempotency key is checked, so that it may generate a new id.
-	stream func() string
-	// decide authorizes req and decides on the current state, at now. It
-	// takes req from run, not from the command's own arguments: the
-	// principal is as authenticated when it decides.
-	decide func(ctx context.Context, req Request, agg *A, version uint64, now time.Time) ([]domain.Event, error)
-	// ahead, when set, names the other streams decide will load, to be
-	// read in one round trip with the aggregate's own.
-	ahead func() []string
-	// subject, when the command creates something inside the aggregate
-	// (a user of a tenant), is its id: recorded with an idempotency key so
-	// that a replay can find it.
-	subject uuid.UUID
+	// writes are the streams the command may append to: writers of one
+	// stream in this process take turns (see turns).
+	writes []string
+	// reads are the streams the decision reads that can be named before
+	// it runs, read in one round trip with the key's owner and the grant.
+	reads []string
+	// decide authorizes req (its Principal authenticated) and decides on
+	// v, at now. It may load streams it did not name.
+	decide func(ctx context.Context, v *view, req Request, now time.Time) (decision, error)
+	// record is what an idempotency key keeps of the decision for a
+	// replay to answer with.
+	record func(v *view, d decision) ([]byte, error)
 }
 
-// keyedResult is what an idempotency key records.
-type keyedResult struct {
-	Stream   string    `json:"stream"`
-	Version  uint64    `json:"version"`
-	Position uint64    `json:"position"`
-	Subject  uuid.UUID `json:"subject,omitzero"`
+// decision is what a command decided: events for streams, each at the
+// version it was decided on.
+type decision struct {
+	writes []write
 }
 
-// run executes p: check the idempotency key, then load, decide and append,
-// again on fresh state when a concurrent writer won (unless the caller
-// gave If-Match, which makes that a failed precondition). With a pending
-// optimistic principal, the first attempt decides on the states kept and
-// appends guarded; when it misses, the principal is confirmed on fresh
-// reads, and the command runs as ever. A keyed command confirms first: a
-// replay, too, is for the key's current user only.
-func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A]) (Outcome[A], error) {
-	key, err := idempotencyKey(req, p.name, p.input)
+type write struct {
+	stream  string
+	version uint64
+	events  []domain.Event
+}
+
+func (d decision) empty() bool { return len(d.writes) == 0 }
+
+// executed is what became of a command: what it decided and where that
+// landed, or, for a request whose idempotency key was recorded before,
+// the key's record (res.Replayed).
+type executed struct {
+	decision  decision
+	res       eventstore.AppendResult
+	principal domain.Principal
+}
+
+// contentionBackoff bounds the pause before deciding again after another
+// process won a race.
+const contentionBackoff = 50 * time.Millisecond
+
+// execute runs c on v, a view of its own: the one path of every write.
+// It authenticates the caller, reads every stream the decision depends
+// on, authorizes and decides, and appends conditioned on all of them.
+//
+// Writers of one stream in this process take turns. When the append finds
+// that another process moved a stream it was decided on, the command reads
+// what moved and decides again, for up to s.contention; after that it is
+// refused as contended. A refusal, or a decision to change nothing, stands
+// only on states read from the store during the command: one decided on
+// states kept is decided again once they are refreshed. A request with an
+// idempotency key reads everything afresh and, once its caller is
+// authenticated, answers with the key's record if the key was used before.
+func (s *Service) execute(ctx context.Context, v *view, req Request, c command) (executed, error) {
+	key, err := idempotencyKey(req, c.name, c.input)
 	if err != nil {
-		return Outcome[A]{}, err
+		return executed{}, err
 	}
-	o := sessionOf(ctx)
-	if o.pending() && key != nil {
-		if ctx, err = s.settle(ctx, o, &req); err != nil {
-			return Outcome[A]{}, err
-		}
+	release, err := s.turns.take(ctx, c.writes...)
+	if err != nil {
+		return executed{}, err
 	}
-	if key != nil {
-		found, ok, err := s.store.LookupKey(ctx, *key)
-		if err != nil || ok {
-			return replay[A, P](ctx, s, found, err)
-		}
-	}
-	stream := p.stream()
-	if o.pending() {
-		if out, ok := runOptimistic[A, P](ctx, s, req, p, stream, o); ok {
-			return out, nil
-		}
-		if ctx, err = s.settle(ctx, o, &req, p.streams(stream)...); err != nil {
-			return Outcome[A]{}, err
-		}
-	}
+	defer release()
+	contendedAt := time.Now().Add(s.contention)
 	for attempt := 0; ; attempt++ {
-		out, err := runOnce[A, P](ctx, s, req, p, stream, key)
-		if !errors.Is(err, eventstore.ErrConcurrency) {
-			return out, err
+		if err := v.read(ctx, key != nil, append(authStreams(req), c.reads...)...); err != nil {
+			return executed{}, err
 		}
-		if req.IfMatch != nil {
-			return Outcome[A]{}, precondition(stream, err)
+		now := s.now().UTC()
+		p, err := s.authenticate(ctx, v, req)
+		var d decision
+		if err == nil {
+			req.Principal = p
+			if key != nil && attempt == 0 {
+				if res, found, err := s.store.LookupKey(ctx, *key); err != nil || found {
+					return executed{res: res, principal: p}, keyErr(err)
+				}
+			}
+			d, err = c.decide(ctx, v, req, now)
 		}
-		if attempt == s.maxRetries {
-			return Outcome[A]{}, fmt.Errorf("%s on %s: lost %d races: %w", p.name, stream, attempt+1, err)
+		if err != nil || d.empty() && key == nil {
+			if moved, rerr := v.refresh(ctx, false); rerr != nil || moved {
+				if rerr != nil {
+					return executed{}, rerr
+				}
+				continue
+			}
+			err = s.refuse(ctx, v, req, err, now)
+			if !errors.Is(err, eventstore.ErrConcurrency) {
+				return executed{decision: d, principal: p}, err
+			}
+		} else {
+			var res eventstore.AppendResult
+			res, err = s.appendDecided(ctx, v, req, c, d, key, now)
+			if err == nil {
+				return executed{decision: d, res: res, principal: p}, nil
+			}
+			if !errors.Is(err, eventstore.ErrConcurrency) {
+				return executed{}, keyErr(err)
+			}
+		}
+		if err := s.contended(ctx, c.name, attempt, contendedAt); err != nil {
+			return executed{}, err
+		}
+		if _, err := v.refresh(ctx, true); err != nil {
+			return executed{}, err
 		}
 	}
 }
 
-// streams are the streams p reads: stream and those it names ahead.
-func (p plan[A]) streams(stream string) []string {
-	if p.ahead == nil {
-		return []string{stream}
+// contended pauses before a command decides again after a lost race, or
+// refuses it as contended once contendedAt has passed.
+func (s *Service) contended(ctx context.Context, name string, attempt int, contendedAt time.Time) error {
+	if time.Now().After(contendedAt) {
+		s.logger.Warn("command contended", "command", name, "attempts", attempt+1)
+		return domain.Contended(s.contention)
 	}
-	return append(p.ahead(), stream)
+	pause := min(time.Millisecond<<min(attempt, 10), contentionBackoff)
+	select {
+	case <-time.After(pause/2 + rand.N(pause/2+1)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func runOnce[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A], stream string, key *eventstore.IdempotencyKey) (Outcome[A], error) {
-	if p.ahead != nil && !readAheadPending(ctx, stream) {
-		var err error
-		if ctx, err = s.withReadAhead(ctx, p.streams(stream)...); err != nil {
-			return Outcome[A]{}, err
+// appendDecided appends d, conditioned on every other stream of v.
+func (s *Service) appendDecided(ctx context.Context, v *view, req Request, c command, d decision, key *eventstore.IdempotencyKey, now time.Time) (eventstore.AppendResult, error) {
+	areq := eventstore.AppendRequest{Key: key}
+	written := make(map[string]bool, len(d.writes))
+	meta := s.metadata(req, now)
+	for _, w := range d.writes {
+		events, err := s.envelope(meta, w.events)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("%s on %s: %w", c.name, w.stream, err)
+		}
+		areq.Streams = append(areq.Streams, eventstore.StreamEvents{Stream: w.stream, Expected: eventstore.Exact(w.version), Events: events})
+		written[w.stream] = true
+	}
+	areq.Conditions = v.conditions(written)
+	if key != nil {
+		result, err := c.record(v, d)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("%s: record for the idempotency key: %w", c.name, err)
+		}
+		k := *key
+		k.Result = result
+		areq.Key = &k
+	}
+	return s.appendUntilKnown(ctx, areq)
+}
+
+// refuse gives a refusal that stands, or nothing (err nil) for a decision
+// to change nothing. A refusal of access is recorded in the tenant's audit
+// log first, conditioned on v, so that the log shows it after the states
+// it was decided on; a conflict there is returned as ErrConcurrency, to
+// decide again.
+func (s *Service) refuse(ctx context.Context, v *view, req Request, refusal error, now time.Time) error {
+	var d *denied
+	if !errors.As(refusal, &d) {
+		return refusal
+	}
+	events, err := s.envelope(s.metadata(req, now), []domain.Event{d.event})
+	if err != nil {
+		return err
+	}
+	areq := eventstore.To(AuditStream(req.TenantID), eventstore.Any(), events...)
+	areq.Conditions = v.conditions(map[string]bool{AuditStream(req.TenantID): true})
+	if _, err := s.appendUntilKnown(ctx, areq); err != nil {
+		return fmt.Errorf("record access denied: %w", err)
+	}
+	s.logger.Info("access denied", "tenant_id", req.TenantID, "actor_type", req.Principal.Type,
+		"actor_id", req.Principal.ID, "permission", d.event.Permission, "resource", d.event.Resource, "reason", d.event.Reason)
+	return d.err
+}
+
+// outcomeWait bounds how long an append whose outcome is unknown is
+// repeated to learn it.
+const outcomeWait = 10 * time.Second
+
+// appendUntilKnown appends areq and, while the outcome is unknown (a
+// timeout, a lost connection: the events may have been committed),
+// repeats the same append, same event ids, which the store recognises if
+// it landed: so a command whose acknowledgement was lost is never decided
+// again and applied twice. The repeats outlive ctx, for up to
+// outcomeWait: the caller may have given up, but the ledger must know
+// what it wrote.
+func (s *Service) appendUntilKnown(ctx context.Context, areq eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	res, err := s.store.Append(ctx, areq)
+	if eventstore.OutcomeKnown(err) {
+		return res, err
+	}
+	first := err
+	wait, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer cancel()
+	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		select {
+		case <-wait.Done():
+			return eventstore.AppendResult{}, fmt.Errorf("append: outcome unknown after %s: %w", outcomeWait, first)
+		case <-time.After(pause):
+		}
+		res, err = s.store.Append(wait, areq)
+		if eventstore.OutcomeKnown(err) {
+			s.logger.Warn("append repeated after its outcome was lost", "error", first, "recorded_before", res.Duplicate || res.Replayed)
+			return res, err
 		}
 	}
-	agg, version, err := load[A, P](ctx, s, stream, 0)
-	if err != nil {
-		return Outcome[A]{}, err
-	}
-	if req.IfMatch != nil && *req.IfMatch != version {
-		return Outcome[A]{}, precondition(stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
-	}
-	now := s.now().UTC()
-	decided, err := p.decide(ctx, req, agg, version, now)
-	if err != nil {
-		return Outcome[A]{}, err
-	}
-	if len(decided) == 0 {
-		return Outcome[A]{State: agg, Stream: stream, Version: version}, nil
-	}
-	events, err := s.envelope(req, now, decided)
-	if err != nil {
-		return Outcome[A]{}, fmt.Errorf("%s on %s: %w", p.name, stream, err)
-	}
-	res, err := s.append(ctx, stream, eventstore.Exact(version), key, p.subject, events)
-	if err != nil || res.Replayed {
-		return replay[A, P](ctx, s, res, err)
-	}
-	for _, e := range decided {
-		P(agg).Apply(e)
-	}
-	keepSnapshot(s, stream, agg, res.Append.Version)
-	return Outcome[A]{State: agg, Stream: stream, Version: res.Append.Version, Position: res.Append.Position, Subject: p.subject}, nil
-}
-
-func (s *Service) append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, key *eventstore.IdempotencyKey, subject uuid.UUID, events []eventstore.EventData) (eventstore.KeyedResult, error) {
-	if o := sessionOf(ctx); o.isAttempting() {
-		if key != nil {
-			return eventstore.KeyedResult{}, errMiss
-		}
-		return s.appendGuarded(ctx, o, stream, expected, events)
-	}
-	if key == nil {
-		res, err := s.store.Append(ctx, stream, expected, events...)
-		return eventstore.KeyedResult{Append: res}, err
-	}
-	render := func(r eventstore.AppendResult) ([]byte, error) {
-		return json.Marshal(keyedResult{Stream: stream, Version: r.Version, Position: uint64(r.Position), Subject: subject})
-	}
-	return s.store.AppendKeyed(ctx, stream, expected, *key, render, events...)
-}
-
-// replay returns the outcome an idempotency key recorded: the aggregate as
-// it stood right after the first request.
-func replay[A any, P state[A]](ctx context.Context, s *Service, found eventstore.KeyedResult, err error) (Outcome[A], error) {
-	if err != nil {
-		return Outcome[A]{}, keyErr(err)
-	}
-	var rec keyedResult
-	if err := json.Unmarshal(found.Result, &rec); err != nil {
-		return Outcome[A]{}, fmt.Errorf("decode recorded result: %w", err)
-	}
-	agg, version, err := load[A, P](ctx, s, rec.Stream, rec.Version)
-	if err != nil {
-		return Outcome[A]{}, err
-	}
-	return Outcome[A]{State: agg, Stream: rec.Stream, Version: version, Position: eventstore.Position(rec.Position),
-		Subject: rec.Subject, Replayed: true}, nil
 }
 
 // idempotencyKey returns the key of req for command name with input, or
@@ -180,15 +236,14 @@ func idempotencyKey(req Request, name string, input any) (*eventstore.Idempotenc
 	if req.IdempotencyKey == "" {
 		return nil, nil
 	}
-	if len(req.IdempotencyKey) > 255 {
+	if len(req.IdempotencyKey) > eventstore.MaxKeyLen {
 		return nil, domain.Invalid("Idempotency-Key", "must have at most 255 characters")
 	}
 	fp, err := fingerprint(name, input)
 	if err != nil {
 		return nil, err
 	}
-	caller := string(req.Principal.Type) + ":" + req.Principal.ID.String()
-	return &eventstore.IdempotencyKey{Caller: caller, Key: req.IdempotencyKey, Fingerprint: fp}, nil
+	return &eventstore.IdempotencyKey{Caller: req.caller(), Key: req.IdempotencyKey, Fingerprint: fp}, nil
 }
 
 // keyErr turns a reused idempotency key into the domain's refusal and
@@ -200,14 +255,8 @@ func keyErr(err error) error {
 	return err
 }
 
-func precondition(stream string, cause error) error {
-	return &domain.Error{Kind: domain.ErrPrecondition, Code: domain.CodePreconditionFailed,
-		Message: fmt.Sprintf("%s changed: %v", stream, cause)}
-}
-
 // envelope wraps decided events with ids and the request's metadata.
-func (s *Service) envelope(req Request, now time.Time, decided []domain.Event) ([]eventstore.EventData, error) {
-	meta := s.metadata(req, now)
+func (s *Service) envelope(meta eventstore.Metadata, decided []domain.Event) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(decided))
 	for i, e := range decided {
 		name, data, err := domain.MarshalEvent(e)

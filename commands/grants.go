@@ -35,9 +35,10 @@ func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID u
 			Partner uuid.UUID
 			Terms   PutAccess
 		}{partnerID, cmd},
-		stream: func() string { return AccessStream(req.TenantID, partnerID) },
-		decide: func(ctx context.Context, req Request, g *domain.PartnerAccess, version uint64, now time.Time) ([]domain.Event, error) {
-			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
+		stream: AccessStream(req.TenantID, partnerID),
+		reads:  []string{TenantStream(req.TenantID), PartnerStream(partnerID)},
+		decide: func(ctx context.Context, v *view, req Request, g *domain.PartnerAccess, version uint64, now time.Time) ([]domain.Event, error) {
+			if err := s.partnersManage(ctx, v, req, partnerID, now); err != nil {
 				return nil, err
 			}
 			created = version == 0
@@ -55,16 +56,19 @@ func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID u
 }
 
 // RevokePartnerAccess revokes partner's grant on req's tenant
-// (partners.manage). The partner's next request is refused.
+// (partners.manage). The partner's next request is refused, and no
+// request of the partner decided on the grant before appears after the
+// revocation in the log.
 func (s *Service) RevokePartnerAccess(ctx context.Context, req Request, partnerID uuid.UUID, reason string) (Outcome[domain.PartnerAccess], error) {
 	return run(ctx, s, req, plan[domain.PartnerAccess]{
 		name: "RevokePartnerAccess", input: struct {
 			Partner uuid.UUID
 			Reason  string
 		}{partnerID, reason},
-		stream: func() string { return AccessStream(req.TenantID, partnerID) },
-		decide: func(ctx context.Context, req Request, g *domain.PartnerAccess, _ uint64, now time.Time) ([]domain.Event, error) {
-			if err := s.partnersManage(ctx, req, partnerID, now); err != nil {
+		stream: AccessStream(req.TenantID, partnerID),
+		reads:  []string{TenantStream(req.TenantID), PartnerStream(partnerID)},
+		decide: func(ctx context.Context, v *view, req Request, g *domain.PartnerAccess, _ uint64, now time.Time) ([]domain.Event, error) {
+			if err := s.partnersManage(ctx, v, req, partnerID, now); err != nil {
 				return nil, err
 			}
 			if !g.Exists() {
@@ -75,33 +79,25 @@ func (s *Service) RevokePartnerAccess(ctx context.Context, req Request, partnerI
 	})
 }
 
-// partnersManage authorizes partners.manage on req's tenant for partner,
-// which must exist.
-func (s *Service) partnersManage(ctx context.Context, req Request, partnerID uuid.UUID, now time.Time) error {
-	if _, err := s.authorize(ctx, req, guard{perm: domain.PermPartnersManage, resource: "partners/" + partnerID.String()}, now); err != nil {
+// partnersManage authorizes partners.manage on req's tenant for partner;
+// the tenant and the partner must exist.
+func (s *Service) partnersManage(ctx context.Context, v *view, req Request, partnerID uuid.UUID, now time.Time) error {
+	if _, err := s.authorize(ctx, v, req, access{perm: domain.PermPartnersManage, resource: "partners/" + partnerID.String()}, now); err != nil {
 		return err
 	}
-	if err := s.tenantExists(ctx, req.TenantID); err != nil {
+	t, _, err := load[domain.Tenant](ctx, v, TenantStream(req.TenantID))
+	if err != nil {
 		return err
 	}
-	p, _, err := load[domain.Partner](ctx, s, PartnerStream(partnerID), 0)
+	if !t.Exists() {
+		return domain.NotFound("tenant")
+	}
+	p, _, err := load[domain.Partner](ctx, v, PartnerStream(partnerID))
 	if err != nil {
 		return err
 	}
 	if !p.Exists() {
 		return domain.NotFound("partner")
-	}
-	return nil
-}
-
-// tenantExists refuses with ErrNotFound when tenant has no stream.
-func (s *Service) tenantExists(ctx context.Context, tenant uuid.UUID) error {
-	evs, err := s.store.ReadStream(ctx, TenantStream(tenant), 1, 1)
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		return domain.NotFound("tenant")
 	}
 	return nil
 }

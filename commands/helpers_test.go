@@ -18,7 +18,7 @@ import (
 // store, at a fixed instant.
 type world struct {
 	svc     *commands.Service
-	store   eventstore.KeyedAppender
+	store   eventstore.Store
 	now     time.Time
 	tenant  uuid.UUID
 	admin   domain.Principal
@@ -30,7 +30,7 @@ var operator = domain.Principal{Type: domain.ActorOperator, ID: uuid.MustParse("
 
 // newWorld builds a world on the store that open returns, given the
 // world's clock.
-func newWorld(t *testing.T, open func(clock func() time.Time) eventstore.KeyedAppender) *world {
+func newWorld(t *testing.T, open func(clock func() time.Time) eventstore.Store) *world {
 	t.Helper()
 	w := &world{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return w.now }
@@ -53,7 +53,7 @@ func newWorld(t *testing.T, open func(clock func() time.Time) eventstore.KeyedAp
 
 func newMemoryWorld(t *testing.T) *world {
 	t.Helper()
-	return newWorld(t, func(clock func() time.Time) eventstore.KeyedAppender { return memory.New(memory.WithClock(clock)) })
+	return newWorld(t, func(clock func() time.Time) eventstore.Store { return memory.New(memory.WithClock(clock)) })
 }
 
 func (w *world) req(p domain.Principal) commands.Request {

@@ -40,8 +40,8 @@ func (s *Service) CreateTenant(ctx context.Context, req Request, cmd CreateTenan
 	out.AdminKey = key
 	_, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "CreateTenant", input: cmd,
-		stream: func() string { return TenantStream(out.ID) },
-		decide: func(_ context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: TenantStream(out.ID),
+		decide: func(_ context.Context, _ *view, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			admin := domain.NewUser{ID: out.AdminUserID, Name: "admin", Role: domain.RoleTenantAdmin, KeyHash: hash}
 			return t.Create(domain.CreateTenant{TenantID: out.ID, Name: cmd.Name, Admin: admin}, req.Principal.Actor(), now)
 		},
@@ -60,8 +60,8 @@ func (s *Service) CreatePartner(ctx context.Context, req Request, cmd CreatePart
 	out.AdminKey = key
 	_, err := run(ctx, s, req, plan[domain.Partner]{
 		name: "CreatePartner", input: cmd,
-		stream: func() string { return PartnerStream(out.ID) },
-		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: PartnerStream(out.ID),
+		decide: func(_ context.Context, _ *view, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			admin := domain.NewUser{ID: out.AdminUserID, Name: "admin", Role: domain.RolePartnerAdmin, KeyHash: hash}
 			return p.Create(domain.CreatePartner{PartnerID: out.ID, Name: cmd.Name, Admin: admin}, req.Principal.Actor(), now)
 		},
@@ -95,12 +95,12 @@ func (s *Service) AddTenantUser(ctx context.Context, req Request, cmd AddUser) (
 	key, hash := newAPIKey(keyOfTenant, req.TenantID, userID)
 	out, err := run(ctx, s, req, plan[domain.Tenant]{
 		name: "AddTenantUser", input: cmd,
-		stream: func() string { return TenantStream(req.TenantID) },
-		decide: func(ctx context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: TenantStream(req.TenantID),
+		decide: func(ctx context.Context, v *view, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !t.Exists() {
 				return nil, domain.NotFound("tenant")
 			}
-			if _, err := s.authorize(ctx, req, guard{perm: domain.PermUsersManage, resource: "users"}, now); err != nil {
+			if _, err := s.authorize(ctx, v, req, access{perm: domain.PermUsersManage, resource: "users"}, now); err != nil {
 				return nil, err
 			}
 			return t.AddUser(domain.NewUser{ID: userID, Name: cmd.Name, Role: cmd.Role, KeyHash: hash}, req.Principal.Actor(), now)
@@ -115,12 +115,12 @@ func (s *Service) AddTenantUser(ctx context.Context, req Request, cmd AddUser) (
 func (s *Service) RemoveTenantUser(ctx context.Context, req Request, userID uuid.UUID) (Outcome[domain.Tenant], error) {
 	return run(ctx, s, req, plan[domain.Tenant]{
 		name: "RemoveTenantUser", input: userID,
-		stream: func() string { return TenantStream(req.TenantID) },
-		decide: func(ctx context.Context, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: TenantStream(req.TenantID),
+		decide: func(ctx context.Context, v *view, req Request, t *domain.Tenant, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !t.Exists() {
 				return nil, domain.NotFound("tenant")
 			}
-			if _, err := s.authorize(ctx, req, guard{perm: domain.PermUsersManage, resource: "users/" + userID.String()}, now); err != nil {
+			if _, err := s.authorize(ctx, v, req, access{perm: domain.PermUsersManage, resource: "users/" + userID.String()}, now); err != nil {
 				return nil, err
 			}
 			return t.RemoveUser(userID, req.Principal.Actor(), now)
@@ -137,8 +137,8 @@ func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uui
 			Partner uuid.UUID
 			User    AddUser
 		}{partnerID, cmd},
-		stream: func() string { return PartnerStream(partnerID) },
-		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: PartnerStream(partnerID),
+		decide: func(_ context.Context, _ *view, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}
@@ -156,8 +156,8 @@ func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uui
 func (s *Service) RemovePartnerUser(ctx context.Context, req Request, partnerID, userID uuid.UUID) (Outcome[domain.Partner], error) {
 	return run(ctx, s, req, plan[domain.Partner]{
 		name: "RemovePartnerUser", input: [2]uuid.UUID{partnerID, userID},
-		stream: func() string { return PartnerStream(partnerID) },
-		decide: func(_ context.Context, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: PartnerStream(partnerID),
+		decide: func(_ context.Context, _ *view, req Request, p *domain.Partner, _ uint64, now time.Time) ([]domain.Event, error) {
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}

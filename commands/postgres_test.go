@@ -16,7 +16,7 @@ import (
 func newPostgresWorld(t *testing.T) *world {
 	t.Helper()
 	store := postgresStore(t)
-	return newWorld(t, func(func() time.Time) eventstore.KeyedAppender { return store })
+	return newWorld(t, func(func() time.Time) eventstore.Store { return store })
 }
 
 // postgresStore is an event store in a fresh database of its own.

@@ -49,25 +49,3 @@ func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.
 		}
 	}
 }
-
-// authorizeSubscriptionRead authorizes perm on the account that
-// subscription id belongs to now, and returns the subscription as it
-// stands and the caller's grant.
-func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.Subscription, uint64, *domain.PartnerAccess, error) {
-	sub, version, err := load[domain.Subscription](ctx, s, SubscriptionStream(req.TenantID, id), 0)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	if !sub.Exists() {
-		return nil, 0, nil, domain.NotFound("subscription")
-	}
-	account, err := s.loadAccount(ctx, req, sub.AccountID)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	grant, err := s.authorizeAccount(ctx, req, account, perm, id, s.now().UTC())
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	return sub, version, grant, nil
-}

@@ -2,35 +2,75 @@ package commands
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
 	"ledger/domain"
+	"ledger/eventstore"
 )
 
 // Reads are served by the read models, but who may read what is decided
 // here, like every write: on the current state of the caller's grant and
-// of the account read from the event store, so that a revoked partner's
+// of the account, read from the event store, so that a revoked partner's
 // next read is refused, and a refused read is audited like a refused
 // write. Each method returns the caller's grant on req's tenant (nil for
-// tenant users), from which the read's scope follows.
+// tenant users), from which the read's scope follows. req.Principal is
+// the caller, authenticated already (Authenticate).
+
+// query authorizes a read: it reads the caller's grant and the streams
+// named, all from the store in one round trip, and runs decide on them. A
+// refusal that the tenant audits is recorded, conditioned on what was
+// read; when one of those moved meanwhile, it reads and decides again.
+func (s *Service) query(ctx context.Context, req Request, decide func(ctx context.Context, v *view, now time.Time) error, streams ...string) error {
+	v := s.newView()
+	contendedAt := time.Now().Add(s.contention)
+	for attempt := 0; ; attempt++ {
+		if err := v.read(ctx, true, append(streams, grantStream(req))...); err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		err := s.refuse(ctx, v, req, decide(ctx, v, now), now)
+		if !errors.Is(err, eventstore.ErrConcurrency) {
+			return err
+		}
+		if err := s.contended(ctx, "read", attempt, contendedAt); err != nil {
+			return err
+		}
+		if _, err := v.refresh(ctx, true); err != nil {
+			return err
+		}
+	}
+}
 
 // AuthorizeRead authorizes perm on req's tenant as a whole: its lists,
 // catalog, reports and audit log. resource names what was asked for in
 // the audit log, should it be refused.
 func (s *Service) AuthorizeRead(ctx context.Context, req Request, perm domain.Permission, resource string) (*domain.PartnerAccess, error) {
-	return s.authorize(ctx, req, guard{perm: perm, resource: resource}, s.now().UTC())
+	var grant *domain.PartnerAccess
+	err := s.query(ctx, req, func(ctx context.Context, v *view, now time.Time) (err error) {
+		grant, err = s.authorize(ctx, v, req, access{perm: perm, resource: resource}, now)
+		return err
+	})
+	return grant, err
 }
 
 // AuthorizeAccountRead authorizes perm on one account of req's tenant. An
 // account that does not exist, or is out of the caller's scope, is
 // domain.ErrNotFound.
 func (s *Service) AuthorizeAccountRead(ctx context.Context, req Request, accountID uuid.UUID, perm domain.Permission) (*domain.PartnerAccess, error) {
-	a, err := s.loadAccount(ctx, req, accountID)
-	if err != nil {
-		return nil, err
-	}
-	return s.authorizeAccount(ctx, req, a, perm, uuid.Nil, s.now().UTC())
+	var grant *domain.PartnerAccess
+	stream := AccountStream(req.TenantID, accountID)
+	err := s.query(ctx, req, func(ctx context.Context, v *view, now time.Time) error {
+		a, err := loadAccount(ctx, v, req, accountID)
+		if err != nil {
+			return err
+		}
+		grant, err = s.authorizeAccount(ctx, v, req, a, perm, uuid.Nil, now)
+		return err
+	}, stream)
+	return grant, err
 }
 
 // AuthorizeSubscriptionRead authorizes perm on the account that
@@ -38,6 +78,36 @@ func (s *Service) AuthorizeAccountRead(ctx context.Context, req Request, account
 func (s *Service) AuthorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.PartnerAccess, error) {
 	_, _, grant, err := s.authorizeSubscriptionRead(ctx, req, id, perm)
 	return grant, err
+}
+
+// authorizeSubscriptionRead authorizes perm on the account that
+// subscription id belongs to now, and returns the subscription as it
+// stands and the caller's grant.
+func (s *Service) authorizeSubscriptionRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.Subscription, uint64, *domain.PartnerAccess, error) {
+	var (
+		sub     *domain.Subscription
+		version uint64
+		grant   *domain.PartnerAccess
+	)
+	stream := SubscriptionStream(req.TenantID, id)
+	err := s.query(ctx, req, func(ctx context.Context, v *view, now time.Time) (err error) {
+		if sub, version, err = load[domain.Subscription](ctx, v, stream); err != nil {
+			return err
+		}
+		if !sub.Exists() {
+			return domain.NotFound("subscription")
+		}
+		account, err := loadAccount(ctx, v, req, sub.AccountID)
+		if err != nil {
+			return err
+		}
+		grant, err = s.authorizeAccount(ctx, v, req, account, perm, id, now)
+		return err
+	}, stream, s.accountOfKept(req.TenantID, stream))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return sub, version, grant, nil
 }
 
 // AuthorizeAccessRead authorizes reading the grant of partner partnerID on
@@ -57,23 +127,20 @@ func (s *Service) AuthorizeAccessRead(ctx context.Context, req Request, partnerI
 	case p.Type != domain.ActorPartnerUser:
 		return domain.NotFound("tenant")
 	}
-	grant, err := s.grantOf(ctx, req)
-	if err != nil {
-		return err
-	}
-	if grant == nil {
-		return domain.NotFound("tenant")
-	}
-	if partnerID == p.PartnerID {
-		return nil
-	}
-	denied := domain.Forbidden(domain.CodeForbidden, "a partner may read only its own access")
-	if partnerID != uuid.Nil {
-		denied = domain.NotFound("partner access")
-	}
-	g := guard{perm: domain.PermPartnersManage, resource: "partners"}
-	if err := s.recordDenied(ctx, req, g, denied, s.now().UTC()); err != nil {
-		return err
-	}
-	return denied
+	return s.query(ctx, req, func(ctx context.Context, v *view, _ time.Time) error {
+		grant, err := grantOf(ctx, v, req)
+		switch {
+		case err != nil:
+			return err
+		case grant == nil:
+			return domain.NotFound("tenant")
+		case partnerID == p.PartnerID:
+			return nil
+		}
+		refusal := error(domain.Forbidden(domain.CodeForbidden, "a partner may read only its own access"))
+		if partnerID != uuid.Nil {
+			refusal = domain.NotFound("partner access")
+		}
+		return deny(req, grant, access{perm: domain.PermPartnersManage, resource: "partners"}, refusal)
+	})
 }

@@ -16,12 +16,13 @@ import (
 
 // Service handles commands. It is safe for concurrent use.
 type Service struct {
-	store      eventstore.KeyedAppender
+	store      eventstore.Store
 	now        func() time.Time
 	newID      func() uuid.UUID
-	maxRetries int
 	logger     *slog.Logger
 	snapshots  *snapshots
+	turns      *turns
+	contention time.Duration
 }
 
 // Option configures a Service.
@@ -38,15 +39,25 @@ func WithSnapshots(n int) Option { return func(s *Service) { s.snapshots = newSn
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.logger = l } }
 
+// DefaultContention is how long a command goes on deciding again while
+// other processes keep winning the races on its streams, before it is
+// refused as contended (domain.CodeConcurrencyConflict).
+const DefaultContention = 5 * time.Second
+
+// WithContention sets how long a command goes on deciding again while it
+// loses races to other processes; the default is DefaultContention.
+func WithContention(d time.Duration) Option { return func(s *Service) { s.contention = d } }
+
 // New returns a Service on store.
-func New(store eventstore.KeyedAppender, opts ...Option) *Service {
+func New(store eventstore.Store, opts ...Option) *Service {
 	s := &Service{
 		store:      store,
 		now:        time.Now,
 		newID:      func() uuid.UUID { return uuid.Must(uuid.NewV7()) },
-		maxRetries: 5,
 		logger:     slog.New(slog.DiscardHandler),
 		snapshots:  newSnapshots(DefaultSnapshots),
+		turns:      newTurns(),
+		contention: DefaultContention,
 	}
 	for _, o := range opts {
 		o(s)
@@ -57,6 +68,15 @@ func New(store eventstore.KeyedAppender, opts ...Option) *Service {
 // Request carries who issues a command and the metadata that its events
 // record.
 type Request struct {
+	// Key is the caller's API key as presented: a command authenticates
+	// it itself, on the states it decides on, so that the key's owner is
+	// one of the conditions of its append. Empty for callers in this
+	// process, which give Principal instead.
+	Key string
+	// Principal is who issues the request when Key is empty: the
+	// platform operator, the system, or a caller authenticated already
+	// (a read). A command given a Key sets it to the principal the key
+	// names.
 	Principal      domain.Principal
 	TenantID       uuid.UUID
 	CorrelationID  string
@@ -80,6 +100,21 @@ type Outcome[A any] struct {
 	// such as a tenant's new user, when it created something there.
 	Subject  uuid.UUID
 	Replayed bool
+	// Principal is who the command ran for: the key's user, as
+	// authenticated by the command.
+	Principal domain.Principal
+}
+
+// caller is who owns req's idempotency keys: the user its key names, or
+// its principal.
+func (req Request) caller() string {
+	if k, ok := parseAPIKey(req.Key); ok {
+		if k.ownerKind == keyOfPartner {
+			return string(domain.ActorPartnerUser) + ":" + k.userID.String()
+		}
+		return string(domain.ActorTenantUser) + ":" + k.userID.String()
+	}
+	return string(req.Principal.Type) + ":" + req.Principal.ID.String()
 }
 
 func (s *Service) metadata(req Request, now time.Time) eventstore.Metadata {

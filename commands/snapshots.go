@@ -2,24 +2,20 @@ package commands
 
 import (
 	"sync"
+
+	"ledger/eventstore"
 )
 
 // DefaultSnapshots is how many aggregates' latest states a Service keeps.
 const DefaultSnapshots = 10_000
 
-// cloner is what an aggregate's state implements to be kept as a
-// snapshot: a copy that shares nothing mutable.
-type cloner[A any] interface {
-	Clone() *A
-}
-
-// snapshots keeps the latest state of recently loaded aggregates, so that
-// a load reads and decodes only the events appended since. A stream only
-// grows, so the state at version v is that state forever: a snapshot is
-// never wrong, only behind, and a load always reads every event after it
-// from the store. Nothing is cached about who may do what beyond the
-// events themselves: a revocation appended by another replica is read by
-// the very next load.
+// snapshots keeps the latest state of recently used aggregates, so that a
+// command reads nothing, or only the events appended since, to decide. A
+// stream only grows, so the state at version v is that state forever: a
+// snapshot is never wrong, only behind, and whatever is decided on one is
+// appended conditioned on its version (see view). Nothing is kept about
+// who may do what beyond the events themselves: a revocation appended by
+// another replica fails the next append decided on the grant before it.
 type snapshots struct {
 	mu    sync.Mutex
 	limit int
@@ -27,8 +23,9 @@ type snapshots struct {
 }
 
 type snapshot struct {
-	version uint64
-	state   any
+	version  uint64
+	position eventstore.Position // of the event at version
+	state    any
 }
 
 func newSnapshots(limit int) *snapshots {
@@ -46,9 +43,10 @@ func (c *snapshots) get(stream string) (snapshot, bool) {
 }
 
 // put keeps state as stream's snapshot at version, unless a later one is
-// kept already. When full, it forgets an arbitrary other stream.
-func (c *snapshots) put(stream string, version uint64, state any) {
-	if c == nil || c.limit <= 0 {
+// kept already. When full, it forgets an arbitrary other stream. The
+// state kept must not be changed after.
+func (c *snapshots) put(stream string, version uint64, position eventstore.Position, state any) {
+	if c == nil || c.limit <= 0 || version == 0 {
 		return
 	}
 	c.mu.Lock()
@@ -62,5 +60,5 @@ func (c *snapshots) put(stream string, version uint64, state any) {
 			break
 		}
 	}
-	c.byKey[stream] = snapshot{version: version, state: state}
+	c.byKey[stream] = snapshot{version: version, position: position, state: state}
 }

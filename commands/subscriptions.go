@@ -72,23 +72,17 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 	}
 	return run(ctx, s, req, plan[domain.Subscription]{
 		name: "CreateSubscription", input: cmd,
-		stream: func() string { return SubscriptionStream(req.TenantID, id) },
-		ahead: func() []string {
-			streams := []string{AccountStream(req.TenantID, cmd.AccountID), grantStream(req)}
-			for _, p := range productIDs {
-				streams = append(streams, ProductStream(req.TenantID, p))
-			}
-			return streams
-		},
-		decide: func(ctx context.Context, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
-			account, err := s.loadAccount(ctx, req, cmd.AccountID)
+		stream: SubscriptionStream(req.TenantID, id),
+		reads:  append(productStreams(req, productIDs), AccountStream(req.TenantID, cmd.AccountID)),
+		decide: func(ctx context.Context, v *view, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+			account, err := loadAccount(ctx, v, req, cmd.AccountID)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.authorizeWrite(ctx, req, account, domain.PermSubscriptionsCreate, id, overrides, now); err != nil {
+			if err := s.authorizeWrite(ctx, v, req, account, domain.PermSubscriptionsCreate, id, overrides, now); err != nil {
 				return nil, err
 			}
-			products, err := s.loadProducts(ctx, req, productIDs)
+			products, err := loadProducts(ctx, v, req, productIDs)
 			if err != nil {
 				return nil, err
 			}
@@ -110,9 +104,9 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 		changes[i] = domain.ChangeInput{Type: c.Type, ProductID: c.ProductID, ChargeID: c.ChargeID, Quantity: c.Quantity, UnitPrice: c.UnitPrice, ItemID: c.ItemID}
 		productIDs, overrides = append(productIDs, c.ProductID), overrides || c.UnitPrice != nil
 	}
-	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides,
-		func(ctx context.Context, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
-			products, err := s.loadProducts(ctx, req, productIDs)
+	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides, productStreams(req, productIDs),
+		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+			products, err := loadProducts(ctx, v, req, productIDs)
 			if err != nil {
 				return nil, err
 			}
@@ -123,51 +117,62 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 
 // CancelSubscription cancels a subscription (subscriptions.cancel).
 func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Outcome[domain.Subscription], error) {
-	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false,
-		func(_ context.Context, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false, nil,
+		func(_ context.Context, _ *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			return sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason}, req.Principal.Actor(), now)
 		})
 }
 
 // onSubscription runs a command on an existing subscription, authorized
-// with perm on its account.
-func (s *Service) onSubscription(ctx context.Context, req Request, name string, id uuid.UUID, input any, perm domain.Permission, overrides bool,
-	decide func(context.Context, Request, *domain.Subscription, time.Time) ([]domain.Event, error)) (Outcome[domain.Subscription], error) {
+// with perm on its account; reads are the other streams it reads.
+func (s *Service) onSubscription(ctx context.Context, req Request, name string, id uuid.UUID, input any, perm domain.Permission, overrides bool, reads []string,
+	decide func(context.Context, *view, Request, *domain.Subscription, time.Time) ([]domain.Event, error)) (Outcome[domain.Subscription], error) {
+	stream := SubscriptionStream(req.TenantID, id)
 	return run(ctx, s, req, plan[domain.Subscription]{
 		name: name, input: struct {
 			Subscription uuid.UUID
 			Command      any
 		}{id, input},
-		stream: func() string { return SubscriptionStream(req.TenantID, id) },
-		ahead: func() []string {
-			return []string{s.accountOfSnapshot(req.TenantID, SubscriptionStream(req.TenantID, id)), grantStream(req)}
-		},
-		decide: func(ctx context.Context, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
+		stream: stream,
+		reads:  append(reads, s.accountOfKept(req.TenantID, stream)),
+		decide: func(ctx context.Context, v *view, req Request, sub *domain.Subscription, _ uint64, now time.Time) ([]domain.Event, error) {
 			if !sub.Exists() {
 				return nil, domain.NotFound("subscription")
 			}
-			account, err := s.loadAccount(ctx, req, sub.AccountID)
+			account, err := loadAccount(ctx, v, req, sub.AccountID)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.authorizeWrite(ctx, req, account, perm, id, overrides, now); err != nil {
+			if err := s.authorizeWrite(ctx, v, req, account, perm, id, overrides, now); err != nil {
 				return nil, err
 			}
-			return decide(ctx, req, sub, now)
+			return decide(ctx, v, req, sub, now)
 		},
 	})
 }
 
+// accountOfKept is the account stream of the subscription in stream, when
+// its state is kept: a subscription's account never changes, so it can be
+// named before the subscription is read. "" when it is not kept.
+func (s *Service) accountOfKept(tenant uuid.UUID, stream string) string {
+	snap, ok := s.snapshots.get(stream)
+	if !ok {
+		return ""
+	}
+	sub, ok := snap.state.(*domain.Subscription)
+	if !ok || !sub.Exists() {
+		return ""
+	}
+	return AccountStream(tenant, sub.AccountID)
+}
+
 // authorizeWrite authorizes perm on account for subscription and, when the
 // command overrides a unit price, the caller's right to do so.
-func (s *Service) authorizeWrite(ctx context.Context, req Request, account *domain.Account, perm domain.Permission, subscription uuid.UUID, overrides bool, now time.Time) error {
-	grant, err := s.authorizeAccount(ctx, req, account, perm, subscription, now)
+func (s *Service) authorizeWrite(ctx context.Context, v *view, req Request, account *domain.Account, perm domain.Permission, subscription uuid.UUID, overrides bool, now time.Time) error {
+	grant, err := s.authorizeAccount(ctx, v, req, account, perm, subscription, now)
 	if err != nil || !overrides || domain.CanOverridePrice(req.Principal, grant, now) {
 		return err
 	}
-	denied := domain.Forbidden(domain.CodePriceOverrideNotPermitted, "this role may not override unit prices")
-	if err := s.recordDenied(ctx, req, s.accountGuard(account, perm, subscription), denied, now); err != nil {
-		return err
-	}
-	return denied
+	refusal := domain.Forbidden(domain.CodePriceOverrideNotPermitted, "this role may not override unit prices")
+	return deny(req, grant, accountAccess(account, perm, subscription), refusal)
 }

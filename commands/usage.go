@@ -41,42 +41,59 @@ type UsageRecorded struct {
 type usageGroup struct {
 	subscription uuid.UUID
 	records      []domain.UsageRecord
-	version      uint64
-	events       []domain.Event
-	duplicates   int
+}
+
+// usageResult is what an idempotency key records of RecordUsage.
+type usageResult struct {
+	Accepted   int    `json:"accepted"`
+	Duplicates int    `json:"duplicates"`
+	Position   uint64 `json:"position,omitempty"`
 }
 
 // RecordUsage records usage (usage.record on each subscription's account).
 // A record id seen before is a duplicate and changes nothing. Every record
 // is validated before any is written: one invalid record refuses them all.
-// Records of several subscriptions are appended to each one's usage stream
-// in turn; a retry after a failure half way appends only what is missing.
+// The records of every subscription are appended to their usage streams
+// together, atomically.
 func (s *Service) RecordUsage(ctx context.Context, req Request, cmd RecordUsage) (UsageRecorded, error) {
-	key, err := idempotencyKey(req, "RecordUsage", cmd)
-	if err != nil {
-		return UsageRecorded{}, err
-	}
-	if key != nil {
-		if found, ok, err := s.store.LookupKey(ctx, *key); err != nil || ok {
-			return usageReplay(found, err)
-		}
-	}
 	if len(cmd.Records) == 0 || len(cmd.Records) > domain.MaxUsageRecords {
 		return UsageRecorded{}, domain.Invalid("records", "must hold 1 to %d records", domain.MaxUsageRecords)
 	}
 	groups := groupUsage(cmd.Records)
-	now := s.now().UTC()
-	if err := s.decideUsage(ctx, req, groups, now); err != nil {
+	var writes, reads []string
+	for _, g := range groups {
+		stream := SubscriptionStream(req.TenantID, g.subscription)
+		writes = append(writes, UsageStream(req.TenantID, g.subscription))
+		reads = append(reads, stream, s.accountOfKept(req.TenantID, stream))
+	}
+	var duplicates int
+	c := command{
+		name: "RecordUsage", input: cmd,
+		writes: writes,
+		reads:  append(reads, writes...),
+		decide: func(ctx context.Context, v *view, req Request, now time.Time) (d decision, err error) {
+			d, duplicates, err = s.decideUsage(ctx, v, req, groups, now)
+			return d, err
+		},
+		record: func(v *view, d decision) ([]byte, error) {
+			res := usageResult{Accepted: accepted(d), Duplicates: duplicates}
+			if d.empty() {
+				res.Position = uint64(lastPosition(v, writes))
+			}
+			return json.Marshal(res)
+		},
+	}
+	v := s.newView()
+	ex, err := s.execute(ctx, v, req, c)
+	switch {
+	case err != nil:
 		return UsageRecorded{}, err
+	case ex.res.Replayed:
+		return usageReplay(ex.res)
+	case ex.decision.empty():
+		return UsageRecorded{Duplicates: duplicates, Position: lastPosition(v, writes)}, nil
 	}
-	var out UsageRecorded
-	for i, g := range groups {
-		last := key != nil && i == len(groups)-1
-		if err := s.appendUsage(ctx, req, g, now, last, key, &out); err != nil {
-			return UsageRecorded{}, err
-		}
-	}
-	return out, nil
+	return UsageRecorded{Accepted: accepted(ex.decision), Duplicates: duplicates, Position: ex.res.Position}, nil
 }
 
 func groupUsage(records []UsageRecord) []*usageGroup {
@@ -99,16 +116,24 @@ func groupUsage(records []UsageRecord) []*usageGroup {
 // decideUsage decides every group, and refuses with every group's faults
 // at once if any group is refused; a fault of a whole group names its
 // first record's subscription_id.
-func (s *Service) decideUsage(ctx context.Context, req Request, groups []*usageGroup, now time.Time) error {
-	var refused *domain.Error
+func (s *Service) decideUsage(ctx context.Context, v *view, req Request, groups []*usageGroup, now time.Time) (decision, int, error) {
+	var (
+		d          decision
+		duplicates int
+		refused    *domain.Error
+	)
 	for _, g := range groups {
-		err := s.decideUsageGroup(ctx, req, g, now)
+		w, dups, err := s.decideUsageGroup(ctx, v, req, g, now)
 		if err == nil {
+			duplicates += dups
+			if len(w.events) > 0 {
+				d.writes = append(d.writes, w)
+			}
 			continue
 		}
 		var derr *domain.Error
 		if !errors.As(err, &derr) {
-			return err
+			return decision{}, 0, err
 		}
 		if len(derr.Fields) == 0 {
 			derr = derr.AtField(fmt.Sprintf("records[%d].subscription_id", g.records[0].Index))
@@ -121,95 +146,62 @@ func (s *Service) decideUsage(ctx context.Context, req Request, groups []*usageG
 		refused.Fields = append(refused.Fields, derr.Fields...)
 	}
 	if refused != nil {
-		return refused
+		return decision{}, 0, refused
 	}
-	return nil
+	return d, duplicates, nil
 }
 
-func (s *Service) decideUsageGroup(ctx context.Context, req Request, g *usageGroup, now time.Time) error {
-	sub, _, err := load[domain.Subscription](ctx, s, SubscriptionStream(req.TenantID, g.subscription), 0)
+func (s *Service) decideUsageGroup(ctx context.Context, v *view, req Request, g *usageGroup, now time.Time) (write, int, error) {
+	sub, _, err := load[domain.Subscription](ctx, v, SubscriptionStream(req.TenantID, g.subscription))
 	if err != nil {
-		return err
+		return write{}, 0, err
 	}
 	if !sub.Exists() {
-		return domain.NotFound("subscription")
+		return write{}, 0, domain.NotFound("subscription")
 	}
-	account, err := s.loadAccount(ctx, req, sub.AccountID)
+	account, err := loadAccount(ctx, v, req, sub.AccountID)
 	if err != nil {
-		return err
+		return write{}, 0, err
 	}
-	if _, err := s.authorizeAccount(ctx, req, account, domain.PermUsageRecord, g.subscription, now); err != nil {
-		return err
+	if _, err := s.authorizeAccount(ctx, v, req, account, domain.PermUsageRecord, g.subscription, now); err != nil {
+		return write{}, 0, err
 	}
-	usage, version, err := load[domain.SubscriptionUsage](ctx, s, UsageStream(req.TenantID, g.subscription), 0)
-	if err != nil {
-		return err
-	}
-	g.version = version
-	g.events, g.duplicates, err = usage.Record(g.records, sub, req.Principal.Actor(), now)
-	return err
-}
-
-// appendUsage appends one group's events, deciding it again on fresh state
-// when a concurrent writer won. The last group records the idempotency key
-// with the whole request's result.
-func (s *Service) appendUsage(ctx context.Context, req Request, g *usageGroup, now time.Time, last bool, key *eventstore.IdempotencyKey, out *UsageRecorded) error {
-	for attempt := 0; ; attempt++ {
-		var keyed *eventstore.IdempotencyKey
-		if last {
-			keyed = key
-		}
-		res, err := s.appendUsageOnce(ctx, req, g, now, keyed, *out)
-		if err == nil {
-			if res.Replayed {
-				*out, err = usageReplay(res, nil)
-				return err
-			}
-			out.Accepted += len(g.events)
-			out.Duplicates += g.duplicates
-			out.Position = max(out.Position, res.Append.Position)
-			return nil
-		}
-		if !errors.Is(err, eventstore.ErrConcurrency) || attempt == s.maxRetries {
-			return err
-		}
-		if err := s.decideUsageGroup(ctx, req, g, now); err != nil {
-			return err
-		}
-	}
-}
-
-func (s *Service) appendUsageOnce(ctx context.Context, req Request, g *usageGroup, now time.Time, key *eventstore.IdempotencyKey, sofar UsageRecorded) (eventstore.KeyedResult, error) {
 	stream := UsageStream(req.TenantID, g.subscription)
-	if len(g.events) == 0 && key == nil {
-		return eventstore.KeyedResult{}, nil
-	}
-	events, err := s.envelope(req, now, g.events)
+	usage, version, err := load[domain.SubscriptionUsage](ctx, v, stream)
 	if err != nil {
-		return eventstore.KeyedResult{}, err
+		return write{}, 0, err
 	}
-	if key == nil {
-		res, err := s.store.Append(ctx, stream, eventstore.Exact(g.version), events...)
-		return eventstore.KeyedResult{Append: res}, err
-	}
-	if len(events) == 0 {
-		return eventstore.KeyedResult{}, nil // nothing new to append: a key needs an append to go with
-	}
-	render := func(r eventstore.AppendResult) ([]byte, error) {
-		return json.Marshal(UsageRecorded{Accepted: sofar.Accepted + len(g.events), Duplicates: sofar.Duplicates + g.duplicates,
-			Position: max(sofar.Position, r.Position)})
-	}
-	return s.store.AppendKeyed(ctx, stream, eventstore.Exact(g.version), *key, render, events...)
+	events, duplicates, err := usage.Record(g.records, sub, req.Principal.Actor(), now)
+	return write{stream: stream, version: version, events: events}, duplicates, err
 }
 
-func usageReplay(found eventstore.KeyedResult, err error) (UsageRecorded, error) {
-	if err != nil {
-		return UsageRecorded{}, keyErr(err)
+// accepted counts the records d appends.
+func accepted(d decision) int {
+	n := 0
+	for _, w := range d.writes {
+		n += len(w.events)
 	}
-	var out UsageRecorded
-	if err := json.Unmarshal(found.Result, &out); err != nil {
+	return n
+}
+
+// lastPosition is the position of the last event of streams in v: where
+// the usage a request changed nothing of was recorded.
+func lastPosition(v *view, streams []string) eventstore.Position {
+	var last eventstore.Position
+	for _, stream := range streams {
+		last = max(last, v.position(stream))
+	}
+	return last
+}
+
+func usageReplay(res eventstore.AppendResult) (UsageRecorded, error) {
+	var rec usageResult
+	if err := json.Unmarshal(res.Result, &rec); err != nil {
 		return UsageRecorded{}, fmt.Errorf("decode recorded usage result: %w", err)
 	}
-	out.Replayed = true
-	return out, nil
+	position := res.Position
+	if position == 0 {
+		position = eventstore.Position(rec.Position)
+	}
+	return UsageRecorded{Accepted: rec.Accepted, Duplicates: rec.Duplicates, Position: position, Replayed: true}, nil
 }

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The kinds of refusal. Every error the domain returns wraps one of them,
@@ -55,6 +56,7 @@ const (
 	CodeAlreadyCancelled          = "already_cancelled"
 	CodeLastAdmin                 = "last_admin"
 	CodeAllAccountsGrant          = "all_accounts_grant"
+	CodeConcurrencyConflict       = "concurrency_conflict"
 )
 
 // Error is the domain's one typed error: a kind (one of the sentinels
@@ -99,6 +101,14 @@ func NotFound(what string) *Error {
 // Conflict returns a refusal to create what already exists.
 func Conflict(what string) *Error {
 	return &Error{Kind: ErrConflict, Code: CodeConflict, Message: what}
+}
+
+// Contended returns the refusal of a command whose streams other writers
+// kept changing for longer than d: it was decided again and again, and
+// every time another append won. The caller may try again later.
+func Contended(d time.Duration) *Error {
+	return &Error{Kind: ErrConflict, Code: CodeConcurrencyConflict,
+		Message: fmt.Sprintf("other writers kept changing this resource for %s; try again", d)}
 }
 
 // Forbidden returns a refusal for a missing permission, with code.

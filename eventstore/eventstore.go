@@ -24,11 +24,20 @@ type Position uint64
 // Store is the event log. Every backend implements it and passes the
 // conformance suite in package storetest.
 type Store interface {
-	// Append atomically appends events to stream if its current version
-	// satisfies expected; otherwise it returns ErrConcurrency and writes
-	// nothing. When every event id is already in the stream, it appends
-	// nothing and reports the earlier append with Duplicate set.
-	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
+	// Append appends what req asks, atomically, if every stream's current
+	// version satisfies its expectation and every condition holds;
+	// otherwise it returns ErrConcurrency and writes nothing. A request
+	// whose events are all recorded already, each in the stream it names,
+	// appends nothing and reports the earlier append with Duplicate set;
+	// one whose key is recorded reports the key's record with Replayed
+	// set (or ErrKeyReused for another fingerprint). Any error that
+	// OutcomeKnown does not recognise leaves the outcome unknown.
+	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
+
+	// LookupKey returns what key recorded, with Replayed set, when it was
+	// recorded with the same fingerprint; ErrKeyReused when it was
+	// recorded with another; found is false when it was not recorded.
+	LookupKey(ctx context.Context, key IdempotencyKey) (res AppendResult, found bool, err error)
 
 	// ReadStream returns up to limit events of stream with version >= from,
 	// in version order. A stream that does not exist reads as empty.
@@ -99,18 +108,6 @@ type Event struct {
 	RecordedAt    time.Time
 }
 
-// AppendResult reports where an append landed.
-type AppendResult struct {
-	// Version is the stream's version after the append: the version of its
-	// last event.
-	Version uint64
-	// Position is the global position of the append's last event.
-	Position Position
-	// Duplicate is true when every event was already in the stream, so the
-	// store appended nothing and Version and Position are the earlier ones.
-	Duplicate bool
-}
-
 // NewEvent builds EventData with a fresh UUID v7 id and data marshalled to
 // JSON. SchemaVersion defaults to 1.
 func NewEvent(eventType string, data any, meta Metadata) (EventData, error) {
@@ -125,36 +122,4 @@ func NewEvent(eventType string, data any, meta Metadata) (EventData, error) {
 	return EventData{ID: id, Type: eventType, SchemaVersion: 1, Data: raw, Metadata: meta}, nil
 }
 
-// Validate reports whether an append request is well formed: a stream name,
-// at least one event, and for each event an id, a type and JSON data.
-func Validate(stream string, events []EventData) error {
-	if stream == "" {
-		return fmt.Errorf("%w: empty stream name", ErrInvalidEvent)
-	}
-	if len(events) == 0 {
-		return fmt.Errorf("%w: append to %s: no events", ErrInvalidEvent, stream)
-	}
-	if len(events) > MaxAppendEvents {
-		return fmt.Errorf("%w: append to %s: %d events, at most %d", ErrInvalidEvent, stream, len(events), MaxAppendEvents)
-	}
-	seen := make(map[uuid.UUID]bool, len(events))
-	for i, e := range events {
-		switch {
-		case e.ID == uuid.Nil:
-			return fmt.Errorf("%w: append to %s: event %d has no id", ErrInvalidEvent, stream, i)
-		case seen[e.ID]:
-			return fmt.Errorf("%w: append to %s: event id %s given twice", ErrInvalidEvent, stream, e.ID)
-		case e.Type == "":
-			return fmt.Errorf("%w: append to %s: event %d has no type", ErrInvalidEvent, stream, i)
-		case e.SchemaVersion < 1:
-			return fmt.Errorf("%w: append to %s: event %d has schema version %d", ErrInvalidEvent, stream, i, e.SchemaVersion)
-		case !json.Valid(e.Data):
-			return fmt.Errorf("%w: append to %s: event %d data is not JSON", ErrInvalidEvent, stream, i)
-		}
-		seen[e.ID] = true
-	}
-	return nil
-}
-
-// MaxAppendEvents bounds the events of one append.
-const MaxAppendEvents = 10_000
+func jsonValid(data []byte) bool { return json.Valid(data) }

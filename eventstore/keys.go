@@ -1,9 +1,6 @@
 package eventstore
 
-import (
-	"context"
-	"errors"
-)
+import "errors"
 
 // ErrKeyReused reports an idempotency key that its caller already used for
 // a different request. Nothing was written.
@@ -20,40 +17,21 @@ type IdempotencyKey struct {
 	// Fingerprint identifies the request the key was first used for; the
 	// key with another fingerprint is refused with ErrKeyReused.
 	Fingerprint string
+	// Result is what the key records for a replay to answer with, besides
+	// the append's version and position: it is the writer's to shape.
+	Result []byte
 }
 
-// KeyedResult is what a keyed append returns: the append and the result
-// recorded with the key, either just now or by the first request
-// (Replayed).
-type KeyedResult struct {
-	Append   AppendResult
-	Result   []byte
-	Replayed bool
-}
+// MaxKeyLen bounds an idempotency key, and its caller, in bytes.
+const MaxKeyLen = 255
 
-// KeyedAppender is a Store that records an idempotency key together with
-// an append, atomically: the events and the key's result are both
-// committed, or neither is. Two requests racing with the same key append
-// once; the other gets the first one's result.
-type KeyedAppender interface {
-	Store
-	// AppendKeyed appends events as Append does and records key with the
-	// result that render makes from the append. When key was recorded
-	// before, it appends nothing and returns the recorded result with
-	// Replayed set, or ErrKeyReused if the fingerprints differ.
-	AppendKeyed(ctx context.Context, stream string, expected ExpectedVersion, key IdempotencyKey, render func(AppendResult) ([]byte, error), events ...EventData) (KeyedResult, error)
-	// LookupKey returns the result recorded for key, if any: with
-	// Replayed set when the fingerprints match, else ErrKeyReused.
-	LookupKey(ctx context.Context, key IdempotencyKey) (KeyedResult, bool, error)
-}
-
-// ValidateKey reports whether key is usable.
-func ValidateKey(key IdempotencyKey) error {
+// Validate reports whether key is usable.
+func (key IdempotencyKey) Validate() error {
 	switch {
-	case key.Caller == "":
-		return errors.New("idempotency key: no caller")
-	case key.Key == "" || len(key.Key) > 255:
-		return errors.New("idempotency key: must have 1 to 255 characters")
+	case key.Caller == "" || len(key.Caller) > MaxKeyLen:
+		return errors.New("idempotency key: caller must have 1 to 255 bytes")
+	case key.Key == "" || len(key.Key) > MaxKeyLen:
+		return errors.New("idempotency key: must have 1 to 255 bytes")
 	case key.Fingerprint == "":
 		return errors.New("idempotency key: no fingerprint")
 	}

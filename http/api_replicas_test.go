@@ -24,9 +24,10 @@ func (a *api) replica(logger *slog.Logger) *api {
 }
 
 // A user removed on one replica is refused on the other at its very next
-// request, on every guarded route, even when the request is wrong in
-// other ways; and the guarded routes serve the other replica's writes.
-func TestGuardedRoutesAcrossReplicas(t *testing.T) {
+// request, on every write route, even when the request is wrong in other
+// ways, although the replica keeps the user's state from before; and the
+// write routes serve the other replica's writes.
+func TestWritesAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&syncWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelError}))

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -12,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"ledger/commands"
 	"ledger/domain"
 )
 
@@ -125,65 +125,60 @@ func requestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 	}
 }
 
-// authenticate resolves the bearer key of every API request to its
-// principal, from the event store, on every request: a removed user's
-// key fails at once on every replica.
+// authenticate resolves the bearer key of a read to its principal, on the
+// state of its owner read from the event store, on every request: a
+// removed user's key fails at once on every replica.
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return s.authenticateWith(false, next)
-}
-
-// authenticateGuarded is authenticate for a guarded route (see
-// authenticated.guarded): the key may be resolved optimistically, the
-// command's guarded append confirming the principal. A request that ends
-// in an error with the principal still pending is answered only once it
-// is confirmed: a removed user's request is 401, whatever else was wrong
-// with it.
-func (s *server) authenticateGuarded(next echo.HandlerFunc) echo.HandlerFunc {
-	return s.authenticateWith(true, next)
-}
-
-func (s *server) authenticateWith(guarded bool, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		scheme, key, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return domain.Unauthenticated()
-		}
-		ahead := aheadOf(c)
-		ahead.Guarded = guarded
-		ctx, p, err := s.commands.AuthenticateAhead(c.Request().Context(), strings.TrimSpace(key), ahead)
+		key, err := bearerKey(c)
 		if err != nil {
 			return err
 		}
-		c.SetRequest(c.Request().WithContext(ctx))
+		p, err := s.commands.Authenticate(c.Request().Context(), key)
+		if err != nil {
+			return err
+		}
 		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+// credential keeps the bearer key of a write for its command, which
+// authenticates it itself, on the states its append is conditioned on
+// (commands.Request.Key). The key is first recognised on the state kept
+// of its owner, so that a key that names no active user is refused before
+// the request is read, and the access log can name the actor. A write
+// that fails, whatever the reason, is answered only once its key is
+// confirmed on the current state of its owner: a user removed on another
+// replica gets 401, even for a malformed body.
+func (s *server) credential(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key, err := bearerKey(c)
+		if err != nil {
+			return err
+		}
+		p, err := s.commands.Recognize(c.Request().Context(), key)
+		if err != nil {
+			return err
+		}
+		c.Set(principalKey, p)
+		c.Set(apiKeyKey, key)
 		err = next(c)
-		switch {
-		case commands.Confirmed(ctx):
-		case err != nil:
-			if cerr := s.commands.Confirm(ctx); cerr != nil {
-				return cerr
-			}
-		default:
-			s.logger.ErrorContext(ctx, "a guarded route answered before its principal was confirmed",
-				"request_id", requestID(c), "route", c.Path())
+		if err == nil {
+			return nil
+		}
+		if _, cerr := s.commands.Authenticate(c.Request().Context(), key); errors.Is(cerr, domain.ErrUnauthenticated) {
+			return cerr
 		}
 		return err
 	}
 }
 
-// aheadOf names the subscription a write route acts on, for the
-// authentication to read it in the same round trip as the caller's key.
-func aheadOf(c echo.Context) commands.Ahead {
-	if c.Request().Method == http.MethodGet {
-		return commands.Ahead{}
+// bearerKey is the API key of c's Authorization header.
+func bearerKey(c echo.Context) (string, error) {
+	scheme, key, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", domain.Unauthenticated()
 	}
-	tenant, err := uuid.Parse(c.Param("tenant_id"))
-	if err != nil {
-		return commands.Ahead{}
-	}
-	sub, err := uuid.Parse(c.Param("subscription_id"))
-	if err != nil {
-		return commands.Ahead{}
-	}
-	return commands.Ahead{TenantID: tenant, SubscriptionID: sub}
+	return strings.TrimSpace(key), nil
 }

@@ -137,7 +137,7 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	if p.Status == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
 	}
-	if p.Status == http.StatusServiceUnavailable {
+	if p.Status == http.StatusServiceUnavailable || p.Code == domain.CodeConcurrencyConflict {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	c.Response().Header().Set(echo.HeaderContentType, problemContentType)

@@ -36,12 +36,17 @@ const (
 // Ledger-Min-Position before answering 503.
 const minPositionWait = 5 * time.Second
 
-// retryAfterSeconds is the Retry-After of every 503.
+// retryAfterSeconds is the Retry-After of every 503, and of a 409 for a
+// contended resource.
 const retryAfterSeconds = 1
 
 // principalKey is where the authenticated principal is kept in the echo
 // context.
 const principalKey = "ledger.principal"
+
+// apiKeyKey is where a write's API key is kept in the echo context, for
+// its command to authenticate (see server.credential).
+const apiKeyKey = "ledger.api_key"
 
 func principalOf(c echo.Context) domain.Principal {
 	p, _ := c.Get(principalKey).(domain.Principal)
@@ -67,7 +72,9 @@ func pathID(c echo.Context, name string) (uuid.UUID, error) {
 // command returns the commands.Request of c on tenant: who asks, and the
 // metadata its events record.
 func command(c echo.Context, tenant uuid.UUID) (commands.Request, error) {
+	key, _ := c.Get(apiKeyKey).(string)
 	req := commands.Request{
+		Key:            key,
 		Principal:      principalOf(c),
 		TenantID:       tenant,
 		RequestID:      requestID(c),

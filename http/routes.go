@@ -22,7 +22,7 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	}
 	// The group has no middleware of its own (echo would then answer every
 	// unknown /v1 path and method itself): each route authenticates.
-	v1 := &authenticated{e.Group("/v1"), s.authenticate, s.authenticateGuarded}
+	v1 := &authenticated{e.Group("/v1"), s.authenticate, s.credential}
 
 	v1.POST("/tenants/:tenant_id/users", s.addTenantUser)
 	v1.DELETE("/tenants/:tenant_id/users/:user_id", s.removeTenantUser)
@@ -35,21 +35,21 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	v1.GET("/tenants/:tenant_id/partners/:partner_id/access", s.getAccess)
 	v1.GET("/tenants/:tenant_id/partners", s.listAccess)
 
-	v1.guarded(http.MethodPost, "/tenants/:tenant_id/accounts", s.createAccount)
+	v1.POST("/tenants/:tenant_id/accounts", s.createAccount)
 	v1.GET("/tenants/:tenant_id/accounts", s.listAccounts)
 	v1.GET("/tenants/:tenant_id/accounts/:account_id", s.getAccount)
-	v1.guarded(http.MethodPut, "/tenants/:tenant_id/accounts/:account_id/billing", s.updateBilling)
+	v1.PUT("/tenants/:tenant_id/accounts/:account_id/billing", s.updateBilling)
 
-	v1.guarded(http.MethodPost, "/tenants/:tenant_id/products", s.createProduct)
+	v1.POST("/tenants/:tenant_id/products", s.createProduct)
 	v1.GET("/tenants/:tenant_id/products", s.listProducts)
 	v1.GET("/tenants/:tenant_id/products/:product_id", s.getProduct)
 
-	v1.guarded(http.MethodPost, "/tenants/:tenant_id/subscriptions", s.createSubscription)
+	v1.POST("/tenants/:tenant_id/subscriptions", s.createSubscription)
 	v1.GET("/tenants/:tenant_id/subscriptions", s.listSubscriptions)
 	v1.GET("/tenants/:tenant_id/subscriptions/:subscription_id", s.getSubscription)
 	v1.GET("/tenants/:tenant_id/subscriptions/:subscription_id/history", s.subscriptionHistory)
-	v1.guarded(http.MethodPost, "/tenants/:tenant_id/subscriptions/:subscription_id/amendments", s.amendSubscription)
-	v1.guarded(http.MethodPost, "/tenants/:tenant_id/subscriptions/:subscription_id/cancel", s.cancelSubscription)
+	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/amendments", s.amendSubscription)
+	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/cancel", s.cancelSubscription)
 
 	v1.POST("/tenants/:tenant_id/usage", s.recordUsage)
 	v1.GET("/tenants/:tenant_id/usage/summary", s.usageSummary)
@@ -63,23 +63,16 @@ func serveOpenAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", OpenAPIDocument)
 }
 
-// authenticated registers routes that authenticate first.
+// authenticated registers routes that authenticate first: reads resolve
+// the caller's key before the handler runs; writes pass it to their
+// command, which authenticates it on the states it appends on.
 type authenticated struct {
-	group     *echo.Group
-	auth      echo.MiddlewareFunc
-	guardAuth echo.MiddlewareFunc
+	group *echo.Group
+	read  echo.MiddlewareFunc
+	write echo.MiddlewareFunc
 }
 
-func (a *authenticated) GET(path string, h echo.HandlerFunc)    { a.group.GET(path, h, a.auth) }
-func (a *authenticated) POST(path string, h echo.HandlerFunc)   { a.group.POST(path, h, a.auth) }
-func (a *authenticated) PUT(path string, h echo.HandlerFunc)    { a.group.PUT(path, h, a.auth) }
-func (a *authenticated) DELETE(path string, h echo.HandlerFunc) { a.group.DELETE(path, h, a.auth) }
-
-// guarded registers a write whose handler's one use of the principal is
-// a single command of commands that decides and appends (run): its key
-// may be resolved optimistically, on the state kept of its owner, and is
-// confirmed by the command's guarded append or on fresh reads when that
-// misses (commands.Ahead.Guarded). Nothing else may be registered so.
-func (a *authenticated) guarded(method, path string, h echo.HandlerFunc) {
-	a.group.Add(method, path, h, a.guardAuth)
-}
+func (a *authenticated) GET(path string, h echo.HandlerFunc)    { a.group.GET(path, h, a.read) }
+func (a *authenticated) POST(path string, h echo.HandlerFunc)   { a.group.POST(path, h, a.write) }
+func (a *authenticated) PUT(path string, h echo.HandlerFunc)    { a.group.PUT(path, h, a.write) }
+func (a *authenticated) DELETE(path string, h echo.HandlerFunc) { a.group.DELETE(path, h, a.write) }

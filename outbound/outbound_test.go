@@ -53,7 +53,7 @@ func (e testEnv) appendEvents(t *testing.T, tag string, n, streams int) {
 			i++
 		}
 		stream := fmt.Sprintf("note-%s-%d", tag, turn%streams)
-		if _, err := e.store.Append(t.Context(), stream, eventstore.Any(), batch...); err != nil {
+		if _, err := e.store.Append(t.Context(), eventstore.To(stream, eventstore.Any(), batch...)); err != nil {
 			t.Fatalf("append to %s: %v", stream, err)
 		}
 	}

@@ -36,7 +36,7 @@ func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 		if i%len(streams) == 0 {
 			stream = fmt.Sprintf(stream, i)
 		}
-		res, err := e.store.Append(t.Context(), stream, eventstore.Any(), ev)
+		res, err := e.store.Append(t.Context(), eventstore.To(stream, eventstore.Any(), ev))
 		if err != nil {
 			t.Fatal(err)
 		}

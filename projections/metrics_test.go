@@ -43,7 +43,7 @@ func newMetricsDB(t *testing.T) metricsDB {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := store.Append(ctx, fmt.Sprintf("note-%d", i%4), eventstore.Any(), ev)
+		res, err := store.Append(ctx, eventstore.To(fmt.Sprintf("note-%d", i%4), eventstore.Any(), ev))
 		if err != nil {
 			t.Fatal(err)
 		}

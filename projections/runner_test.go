@@ -72,7 +72,7 @@ func (e env) write(t *testing.T, n int) []eventstore.Position {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := e.store.Append(t.Context(), fmt.Sprintf("note-%d", i%7), eventstore.Any(), ev)
+		res, err := e.store.Append(t.Context(), eventstore.To(fmt.Sprintf("note-%d", i%7), eventstore.Any(), ev))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,17 +36,11 @@ type viewStore struct {
 }
 
 // Append implements eventstore.Store.
-func (s *viewStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion,
-	events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	s.dirty.Store(stream, true)
-	return s.Store.Append(ctx, stream, expected, events...)
-}
-
-// AppendKeyed implements eventstore.KeyedAppender.
-func (s *viewStore) AppendKeyed(ctx context.Context, stream string, expected eventstore.ExpectedVersion, key eventstore.IdempotencyKey,
-	render func(eventstore.AppendResult) ([]byte, error), events ...eventstore.EventData) (eventstore.KeyedResult, error) {
-	s.dirty.Store(stream, true)
-	return s.Store.AppendKeyed(ctx, stream, expected, key, render, events...)
+func (s *viewStore) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	for _, st := range req.Streams {
+		s.dirty.Store(st.Stream, true)
+	}
+	return s.Store.Append(ctx, req)
 }
 
 // takeDirty returns the streams appended to since it was last called.
@@ -213,7 +207,7 @@ func (w *viewWorld) decide(t *testing.T, req commands.Request, stream string, ve
 			t.Fatal(err)
 		}
 	}
-	if _, err := w.store.Append(t.Context(), stream, eventstore.Exact(version), events...); err != nil {
+	if _, err := w.store.Append(t.Context(), eventstore.To(stream, eventstore.Exact(version), events...)); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range decided {

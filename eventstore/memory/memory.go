@@ -21,17 +21,21 @@ type Store struct {
 	log     []eventstore.Event
 	streams map[string][]int // stream -> indexes into log
 	byID    map[uuid.UUID]int
+	keys    map[keyID]keyRecord
 	changed chan struct{} // closed and replaced on every append
 	now     func() time.Time
-
-	keyMu sync.Mutex // serializes keyed appends
-	keys  map[keyID]keyRecord
 }
 
-var (
-	_ eventstore.Store           = (*Store)(nil)
-	_ eventstore.GuardedAppender = (*Store)(nil)
-)
+var _ eventstore.Store = (*Store)(nil)
+
+type keyID struct{ caller, key string }
+
+type keyRecord struct {
+	fingerprint string
+	result      []byte
+	version     uint64
+	position    eventstore.Position
+}
 
 // Option configures a Store.
 type Option func(*Store)
@@ -44,9 +48,9 @@ func New(opts ...Option) *Store {
 	s := &Store{
 		streams: make(map[string][]int),
 		byID:    make(map[uuid.UUID]int),
+		keys:    make(map[keyID]keyRecord),
 		changed: make(chan struct{}),
 		now:     time.Now,
-		keys:    make(map[keyID]keyRecord),
 	}
 	for _, o := range opts {
 		o(s)
@@ -54,25 +58,10 @@ func New(opts ...Option) *Store {
 	return s
 }
 
-// Append implements eventstore.Store.
-func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	return s.appendThen(ctx, stream, expected, nil, events, nil)
-}
-
-// AppendGuarded implements eventstore.GuardedAppender: the guards are
-// checked under the same lock as the append.
-func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	return s.appendThen(ctx, stream, expected, guards, events, nil)
-}
-
-// appendThen appends when expected and guards hold and, before anyone can
-// see the events, calls then (when not nil) with the result; if then
-// fails, the append is undone.
-func (s *Store) appendThen(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events []eventstore.EventData, then func(eventstore.AppendResult) error) (eventstore.AppendResult, error) {
-	if err := eventstore.Validate(stream, events); err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	if err := eventstore.ValidateGuards(stream, guards); err != nil {
+// Append implements eventstore.Store. Everything it checks and writes
+// happens under one lock, so conditions hold in log order trivially.
+func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if err := req.Validate(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -80,78 +69,121 @@ func (s *Store) appendThen(ctx context.Context, stream string, expected eventsto
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if res, dup, err := s.duplicate(stream, events); dup || err != nil {
+	if req.Key != nil {
+		if res, found, err := s.lookup(*req.Key); found || err != nil {
+			return res, err
+		}
+	}
+	if res, dup, err := s.duplicate(req); dup || err != nil {
 		return res, err
 	}
-	current := uint64(len(s.streams[stream]))
-	if !expected.Allows(current) {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: expected %s, stream at version %d: %w", stream, expected, current, eventstore.ErrConcurrency)
+	if err := s.check(req); err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	for _, g := range guards {
-		if at := uint64(len(s.streams[g.Stream])); at != g.Version {
-			return eventstore.AppendResult{}, eventstore.GuardFailed(stream, g, at)
-		}
-	}
-	recorded := s.now().UTC().Truncate(time.Microsecond)
-	for i, e := range events {
-		idx := len(s.log)
-		s.log = append(s.log, eventstore.Event{
-			ID: e.ID, Stream: stream, Version: current + uint64(i) + 1,
-			Position: eventstore.Position(idx + 1), Type: e.Type, SchemaVersion: e.SchemaVersion,
-			Data: slices.Clone(e.Data), Metadata: e.Metadata, RecordedAt: recorded,
-		})
-		s.streams[stream] = append(s.streams[stream], idx)
-		s.byID[e.ID] = idx
-	}
-	last := s.log[len(s.log)-1]
-	res := eventstore.AppendResult{Version: last.Version, Position: last.Position}
-	if then != nil {
-		if err := then(res); err != nil {
-			s.undo(stream, events)
-			return eventstore.AppendResult{}, err
-		}
+	res := s.write(req)
+	if req.Key != nil {
+		s.keys[keyID{req.Key.Caller, req.Key.Key}] = keyRecord{fingerprint: req.Key.Fingerprint,
+			result: slices.Clone(req.Key.Result), version: res.Version, position: res.Position}
+		res.Result = slices.Clone(req.Key.Result)
 	}
 	close(s.changed)
 	s.changed = make(chan struct{})
 	return res, nil
 }
 
-// undo removes the events just appended to stream, the last of the log.
-func (s *Store) undo(stream string, events []eventstore.EventData) {
-	n := len(events)
-	s.log = s.log[:len(s.log)-n]
-	s.streams[stream] = s.streams[stream][:len(s.streams[stream])-n]
-	if len(s.streams[stream]) == 0 {
-		delete(s.streams, stream)
+// check returns ErrConcurrency, naming the stream, when an expectation or
+// a condition of req does not hold.
+func (s *Store) check(req eventstore.AppendRequest) error {
+	for _, st := range req.Streams {
+		if current := s.version(st.Stream); !st.Expected.Allows(current) {
+			return fmt.Errorf("append to %s: expected %s, stream at version %d: %w", st.Stream, st.Expected, current, eventstore.ErrConcurrency)
+		}
 	}
-	for _, e := range events {
-		delete(s.byID, e.ID)
+	for _, c := range req.Conditions {
+		if current := s.version(c.Stream); current != c.Version {
+			return fmt.Errorf("append: condition expects %s at version %d, it is at %d: %w", c.Stream, c.Version, current, eventstore.ErrConcurrency)
+		}
 	}
+	return nil
 }
 
-// duplicate reports whether events were all appended to stream before, and
-// refuses a partial repeat or an id recorded in another stream.
-func (s *Store) duplicate(stream string, events []eventstore.EventData) (eventstore.AppendResult, bool, error) {
-	var found []int
-	for _, e := range events {
-		idx, ok := s.byID[e.ID]
-		if !ok {
-			continue
+func (s *Store) version(stream string) uint64 { return uint64(len(s.streams[stream])) }
+
+// write appends req's events to the log.
+func (s *Store) write(req eventstore.AppendRequest) eventstore.AppendResult {
+	recorded := s.now().UTC().Truncate(time.Microsecond)
+	res := eventstore.AppendResult{Versions: make([]uint64, len(req.Streams))}
+	for i, st := range req.Streams {
+		current := s.version(st.Stream)
+		for j, e := range st.Events {
+			idx := len(s.log)
+			s.log = append(s.log, eventstore.Event{
+				ID: e.ID, Stream: st.Stream, Version: current + uint64(j) + 1,
+				Position: eventstore.Position(idx + 1), Type: e.Type, SchemaVersion: e.SchemaVersion,
+				Data: slices.Clone(e.Data), Metadata: e.Metadata, RecordedAt: recorded,
+			})
+			s.streams[st.Stream] = append(s.streams[st.Stream], idx)
+			s.byID[e.ID] = idx
+			res.Position = eventstore.Position(idx + 1)
 		}
-		if s.log[idx].Stream != stream {
-			return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: event %s is in stream %s: %w", stream, e.ID, s.log[idx].Stream, eventstore.ErrDuplicateEventID)
-		}
-		found = append(found, idx)
+		res.Versions[i] = s.version(st.Stream)
 	}
-	switch len(found) {
-	case 0:
+	if len(res.Versions) > 0 {
+		res.Version = res.Versions[0]
+	}
+	return res
+}
+
+// duplicate reports whether req's events were all appended before, each
+// to the stream req names, and refuses a partial repeat or an id recorded
+// in another stream.
+func (s *Store) duplicate(req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
+	res := eventstore.AppendResult{Versions: make([]uint64, len(req.Streams)), Duplicate: true}
+	found, total := 0, 0
+	for i, st := range req.Streams {
+		for _, e := range st.Events {
+			total++
+			idx, ok := s.byID[e.ID]
+			if !ok {
+				continue
+			}
+			if got := s.log[idx].Stream; got != st.Stream {
+				return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: event %s is in stream %s: %w", st.Stream, e.ID, got, eventstore.ErrDuplicateEventID)
+			}
+			found++
+			res.Versions[i] = max(res.Versions[i], s.log[idx].Version)
+			res.Position = max(res.Position, s.log[idx].Position)
+		}
+	}
+	switch {
+	case found == 0:
 		return eventstore.AppendResult{}, false, nil
-	case len(events):
-		last := s.log[slices.Max(found)]
-		return eventstore.AppendResult{Version: last.Version, Position: last.Position, Duplicate: true}, true, nil
-	default:
-		return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: %d of %d events already recorded: %w", stream, len(found), len(events), eventstore.ErrDuplicateEventID)
+	case found < total:
+		return eventstore.AppendResult{}, false, fmt.Errorf("append: %d of %d events already recorded: %w", found, total, eventstore.ErrDuplicateEventID)
 	}
+	res.Version = res.Versions[0]
+	return res, true, nil
+}
+
+// LookupKey implements eventstore.Store.
+func (s *Store) LookupKey(ctx context.Context, key eventstore.IdempotencyKey) (eventstore.AppendResult, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.lookup(key)
+}
+
+func (s *Store) lookup(key eventstore.IdempotencyKey) (eventstore.AppendResult, bool, error) {
+	rec, ok := s.keys[keyID{key.Caller, key.Key}]
+	switch {
+	case !ok:
+		return eventstore.AppendResult{}, false, nil
+	case rec.fingerprint != key.Fingerprint:
+		return eventstore.AppendResult{}, true, fmt.Errorf("key %s: %w", key.Key, eventstore.ErrKeyReused)
+	}
+	return eventstore.AppendResult{Version: rec.version, Position: rec.position, Replayed: true, Result: slices.Clone(rec.result)}, true, nil
 }
 
 // ReadStream implements eventstore.Store.

@@ -13,9 +13,3 @@ func TestConformance(t *testing.T) {
 	s := memory.New()
 	storetest.Run(t, func(*testing.T) eventstore.Store { return s })
 }
-
-func TestKeyedConformance(t *testing.T) {
-	t.Parallel()
-	s := memory.New()
-	storetest.RunKeyed(t, func(*testing.T) eventstore.KeyedAppender { return s })
-}

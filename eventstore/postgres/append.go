@@ -13,99 +13,131 @@ import (
 	"ledger/eventstore"
 )
 
+// An append is one transaction of two statements, sent together in one
+// round trip (a pgx batch runs as one implicit transaction):
+//
+//  1. the locks: transaction-scoped advisory locks on every stream it
+//     touches, in the order of their keys, exclusive on the streams it
+//     writes (and on its idempotency key), shared on the streams it is
+//     conditioned on;
+//  2. the insert: on a snapshot taken after the locks, the events, where
+//     every expectation and condition holds, at positions derived from
+//     the transaction's id, which the insert is the first to take.
+//
+// So a condition holds in log order. Take an append A conditioned on
+// stream G at version v, and a writer W of G. If A locks G first, W waits
+// until A has committed, and only then takes its transaction id, which is
+// therefore greater than A's: W's events follow A's in the log. If W locks
+// G first, A's insert runs after W has committed, on a snapshot that sees
+// G past v, and A writes nothing. Two writers of one stream take turns the
+// same way, so a stream's versions follow its positions.
+//
+// The insert also refuses to write when the log holds a position that the
+// snapshot's transactions could not have made: the database was restored
+// or moved and its positions not rebased (see positions.go).
+
 // txCapacity is how many events one transaction can append: the low 16 bits
 // of a position number the events within their transaction.
 const txCapacity = 1 << 16
 
-// The append statements insert a batch in one statement when the stream's
-// current version satisfies the expected version, and the guards hold;
-// otherwise they insert nothing and the caller diagnoses why. Parameters:
-// $1 stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
-// $4..$8 the events' ids, types, schema versions, data and metadata, and
-// in the guarded statements $9 and $10 the guards' streams and versions.
+// Fragments of the insert statements. Positions are
+// position_base + transaction id * 65536 + index, computed with bigint
+// arithmetic, which fails rather than wrap past 2^63.
 const (
-	appendHead = `
-WITH cur AS (
-    SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1
-)`
-	appendInsert = `
-INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-SELECT next.pos + b.n - 1, b.id, $1, cur.v + b.n, b.type, b.sv, b.data, b.meta
-FROM next, cur, unnest($4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
-    WITH ORDINALITY AS b(id, type, sv, data, meta, n)` + appendExpected
-	appendInsertOne = `
-INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-SELECT pg_current_xact_id()::text::bigint << 16, $4, $1, cur.v + 1, $5, $6, $7, $8
-FROM cur` + appendExpected
-	appendReturning = `
-RETURNING version, position`
+	positionExpr = `log.base + pg_current_xact_id()::text::bigint * 65536`
 
-	appendExpected = `
-WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))`
+	// notRestored holds while no position in the log lies beyond what a
+	// transaction the snapshot knows of could have made.
+	notRestored = `
+  AND (SELECT coalesce(max(position), 0) FROM events)
+      < log.base + pg_snapshot_xmax(pg_current_snapshot())::text::bigint * 65536`
 
-	// appendGuards holds when every guarded stream is at its version.
-	appendGuards = `
+	logBase = `log AS (SELECT position_base AS base FROM event_log)`
+)
+
+// appendOneSQL appends a single event to one stream, under conditions:
+// the common case, with the event's fields as scalar parameters. $1
+// stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
+// $4..$8 the event's id, type, schema version, data and metadata, $9 and
+// $10 the conditions' streams and versions.
+const appendOneSQL = `
+WITH ` + logBase + `,
+cur AS (SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1)
+INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+SELECT ` + positionExpr + `, $4, $1, cur.v + 1, $5, $6, $7, $8
+FROM log, cur
+WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))
   AND NOT EXISTS (
-    SELECT 1 FROM unnest($9::text[], $10::bigint[]) AS g(stream, v)
-    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream) <> g.v)`
+    SELECT 1 FROM unnest($9::text[], $10::bigint[]) AS c(stream, v)
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + notRestored + `
+RETURNING stream, version, position`
 
-	appendNext = `, next AS (
-    SELECT pg_current_xact_id()::text::bigint << 16 AS pos
-)`
+// appendSQL appends to several streams under conditions, and records an
+// idempotency key. $1..$3 the streams with their expectations and exact
+// versions; $4..$9 the events, each with the place of its stream in $1
+// (from 1); $10 and $11 the conditions; $12..$15 the key's caller (null:
+// no key), key, fingerprint and result. It returns a row per event
+// written, and one of nulls when it recorded the key.
+const appendSQL = `
+WITH ` + logBase + `,
+s AS (
+    SELECT s.i, s.stream, s.mode, s.exact,
+           (SELECT coalesce(max(version), 0) FROM events WHERE stream = s.stream) AS v
+    FROM unnest($1::text[], $2::int[], $3::bigint[]) WITH ORDINALITY AS s(stream, mode, exact, i)
+),
+gate AS (
+    SELECT ` + positionExpr + ` AS pos,
+           NOT EXISTS (SELECT 1 FROM s WHERE NOT (s.mode = 0 OR (s.mode = 1 AND s.v = s.exact) OR (s.mode = 2 AND s.v > 0)))
+           AND NOT EXISTS (
+               SELECT 1 FROM unnest($10::text[], $11::bigint[]) AS c(stream, v)
+               WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)
+           AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE caller = $12::text AND key = $13::text)` + notRestored + ` AS ok
+    FROM log
+),
+ins AS (
+    INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
+    SELECT gate.pos + e.n - 1, e.id, s.stream, s.v + row_number() OVER (PARTITION BY e.si ORDER BY e.n),
+           e.type, e.sv, e.data, e.meta
+    FROM gate,
+         unnest($4::int[], $5::uuid[], $6::text[], $7::int[], $8::json[], $9::json[]) WITH ORDINALITY AS e(si, id, type, sv, data, meta, n)
+         JOIN s ON s.i = e.si
+    WHERE gate.ok
+    RETURNING stream, version, position
+),
+k AS (
+    INSERT INTO idempotency_keys (caller, key, fingerprint, result, stream_version, position)
+    SELECT $12::text, $13::text, $14::text, $15::bytea,
+           coalesce((SELECT max(version) FROM ins WHERE stream = ($1::text[])[1]), 0),
+           coalesce((SELECT max(position) FROM ins), 0)
+    FROM gate WHERE gate.ok AND $12::text IS NOT NULL
+    RETURNING 1
+)
+SELECT stream, version, position FROM ins
+UNION ALL SELECT NULL, NULL, NULL FROM k`
 
-	// appendSQL runs in a transaction of its own, so its events are the
-	// first of their transaction, and a repeated id fails on the unique
-	// index.
-	appendSQL        = appendHead + appendNext + appendInsert + appendReturning
-	appendGuardedSQL = appendHead + appendNext + appendInsert + appendGuards + appendReturning
-
-	// appendOneSQL is appendSQL for a single event, whose fields are
-	// scalar parameters: the common case, without arrays to encode and
-	// unnest.
-	appendOneSQL        = appendHead + appendInsertOne + appendReturning
-	appendOneGuardedSQL = appendHead + appendInsertOne + appendGuards + appendReturning
-
-	// appendTxSQL runs in the caller's transaction: it numbers its events
-	// after those the transaction appended already, refuses to overflow the
-	// transaction's positions, and inserts nothing rather than fail (and
-	// abort the transaction) on a repeated id.
-	appendTxSQL = appendHead + `, tx AS (
-    SELECT pg_current_xact_id()::text::bigint << 16 AS lo
-), next AS (
-    SELECT coalesce((SELECT max(position) + 1 FROM events
-                     WHERE position >= tx.lo AND position < tx.lo + 65536), tx.lo) AS pos, tx.lo
-    FROM tx
-)` + appendInsert + `
-  AND next.pos - next.lo + cardinality($4::uuid[]) <= 65536
-  AND NOT EXISTS (SELECT 1 FROM events WHERE event_id = ANY($4::uuid[]))` + appendReturning
+// lockOneSQL and lockSQL take the advisory locks of an append: one
+// exclusive lock, or a lock per key in the arrays' order, exclusive where
+// $2 says so and shared elsewhere.
+const (
+	lockOneSQL = `SELECT pg_advisory_xact_lock($1)`
+	lockSQL    = `
+SELECT CASE WHEN l.x THEN pg_advisory_xact_lock(l.k) ELSE pg_advisory_xact_lock_shared(l.k) END
+FROM unnest($1::bigint[], $2::bool[]) AS l(k, x)`
 )
 
 // maxRetries bounds how often an append whose expectation still holds is
-// tried again after losing a race (expected Any or StreamExists).
+// tried again when its statement found otherwise: an expectation such as
+// StreamExists that came to hold just after.
 const maxRetries = 20
 
-// errRetry marks a lost race that a new attempt may win.
+// errRetry marks an append to try again.
 var errRetry = errors.New("retry")
 
-// querier is what an append needs of a pool or a transaction.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// Append implements eventstore.Store. Each attempt is one statement in its
-// own transaction, so an append is atomic and costs one round trip.
-func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	return s.AppendGuarded(ctx, stream, expected, nil, events...)
-}
-
-// AppendGuarded implements eventstore.GuardedAppender: the guards are
-// checked in the append's own statement, against the streams as that
-// statement finds them. An append to a guarded stream that commits while
-// the statement runs is not seen, just as a read before the append would
-// not have seen it; every append that committed before is.
-func (s *Store) AppendGuarded(ctx context.Context, stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	st, err := newStatement(stream, expected, guards, events, false)
+// Append implements eventstore.Store. Each attempt is one transaction and
+// one round trip; a single event, with other appends in progress, may
+// share its transaction with them (batch.go).
+func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	st, err := newStatement(req)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -113,47 +145,28 @@ func (s *Store) AppendGuarded(ctx context.Context, stream string, expected event
 	// it has nothing to share and runs at once.
 	others := s.appending.Add(1) > 1
 	defer s.appending.Add(-1)
-	if others && st.one != nil {
+	if others && st.groupable() {
 		if res, appended, err := s.appendGrouped(ctx, st); err != nil || appended {
 			return res, err
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := st.run(ctx, s.pool)
+		res, err := s.runAlone(ctx, st)
 		if errors.Is(err, errRetry) && attempt < maxRetries {
 			continue
 		}
 		if errors.Is(err, errRetry) {
-			err = fmt.Errorf("append to %s: %d attempts lost races: %w", stream, attempt+1, eventstore.ErrConcurrency)
+			err = fmt.Errorf("append to %s: %d attempts found it changing: %w", st.name(), attempt+1, eventstore.ErrConcurrency)
 		}
-		if err == nil && !res.Duplicate {
+		if err == nil && !res.Duplicate && !res.Replayed {
 			s.committed()
 		}
 		return res, err
 	}
 }
 
-// AppendTx appends inside the caller's transaction, with the rules of
-// Append. The events become visible when tx commits; call Committed then so
-// that subscribers wake at once. A conflict detected by a unique constraint
-// aborts tx and returns ErrConcurrency: retry the whole transaction, and a
-// repeat of events that did commit then reports Duplicate. One transaction
-// can append at most 65,536 events.
-func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
-	st, err := newStatement(stream, expected, nil, events, true)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	res, err := st.run(ctx, tx)
-	if errors.Is(err, errRetry) {
-		err = fmt.Errorf("append to %s: lost a race: %w", stream, eventstore.ErrConcurrency)
-	}
-	return res, err
-}
-
 // Committed wakes this process's subscribers and, soon after, those of other
-// processes. Append calls it itself; callers of AppendTx call it after
-// their commit.
+// processes. Append calls it itself.
 func (s *Store) Committed() { s.committed() }
 
 func (s *Store) committed() {
@@ -164,121 +177,214 @@ func (s *Store) committed() {
 	}
 }
 
-// statement is one append, ready to run and to run again after a lost race.
+// statement is one append, ready to run and to run again.
 type statement struct {
-	stream   string
-	expected eventstore.ExpectedVersion
-	guards   []eventstore.Guard
-	events   []eventstore.EventData
-	inTx     bool // runs in the caller's transaction
-	query    string
-	args     []any
-	one      *oneEvent // the event of a single-event append outside a transaction
+	req   eventstore.AppendRequest
+	locks []advisoryLock
+	query string
+	args  []any
+	one   *oneEvent // set for a single event to one stream with no key
 }
 
 // oneEvent is the parameters of a single-event append: its stream's
 // expectation, and the event.
 type oneEvent struct {
-	mode  int
-	exact int64
-	id    uuid.UUID
-	typ   string
-	sv    int32
-	data  string
-	meta  string
+	stream string
+	mode   int
+	exact  int64
+	id     uuid.UUID
+	typ    string
+	sv     int32
+	data   string
+	meta   string
 }
 
-func newStatement(stream string, expected eventstore.ExpectedVersion, guards []eventstore.Guard, events []eventstore.EventData, inTx bool) (*statement, error) {
-	if err := eventstore.Validate(stream, events); err != nil {
+func newStatement(req eventstore.AppendRequest) (*statement, error) {
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if err := eventstore.ValidateGuards(stream, guards); err != nil {
-		return nil, err
-	}
-	mode, exact := 0, int64(0)
-	if v, ok := expected.Version(); ok {
-		mode, exact = 1, int64(v)
-	} else if expected.IsStreamExists() {
-		mode = 2
-	}
-	ids := make([]uuid.UUID, len(events))
-	types := make([]string, len(events))
-	svs := make([]int32, len(events))
-	data := make([]string, len(events))
-	metas := make([]string, len(events))
-	for i, e := range events {
-		meta, err := json.Marshal(e.Metadata)
+	st := &statement{req: req, locks: locksOf(req)}
+	condStreams, condVersions := conditionArrays(req.Conditions)
+	if len(req.Streams) == 1 && len(req.Streams[0].Events) == 1 && req.Key == nil {
+		one, err := newOneEvent(req.Streams[0])
 		if err != nil {
-			return nil, fmt.Errorf("append to %s: metadata of event %d: %w", stream, i, err)
+			return nil, err
 		}
-		ids[i], types[i], svs[i], data[i], metas[i] = e.ID, e.Type, int32(e.SchemaVersion), string(e.Data), string(meta)
+		st.one, st.query = one, appendOneSQL
+		st.args = []any{one.stream, one.mode, one.exact, one.id, one.typ, one.sv, one.data, one.meta, condStreams, condVersions}
+		return st, nil
 	}
-	st := &statement{stream: stream, expected: expected, guards: guards, events: events, inTx: inTx}
-	switch {
-	case inTx:
-		st.query, st.args = appendTxSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
-	case len(events) == 1:
-		st.query, st.args = appendOneSQL, []any{stream, mode, exact, ids[0], types[0], svs[0], data[0], metas[0]}
-		st.one = &oneEvent{mode: mode, exact: exact, id: ids[0], typ: types[0], sv: svs[0], data: data[0], meta: metas[0]}
-	default:
-		st.query, st.args = appendSQL, []any{stream, mode, exact, ids, types, svs, data, metas}
+	args, err := appendArgs(req)
+	if err != nil {
+		return nil, err
 	}
-	if len(guards) > 0 {
-		st.guard()
-	}
+	st.query, st.args = appendSQL, append(args, condStreams, condVersions)
+	st.args = append(st.args, keyArgs(req.Key)...)
 	return st, nil
 }
 
-// guard turns st into its guarded statement.
-func (st *statement) guard() {
-	streams, versions := guardArrays(st.guards)
-	st.query = appendGuardedSQL
-	if st.one != nil {
-		st.query = appendOneGuardedSQL
+func newOneEvent(s eventstore.StreamEvents) (*oneEvent, error) {
+	e := s.Events[0]
+	meta, err := json.Marshal(e.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("append to %s: metadata: %w", s.Stream, err)
 	}
-	st.args = append(st.args, streams, versions)
+	mode, exact := expectation(s.Expected)
+	return &oneEvent{stream: s.Stream, mode: mode, exact: exact, id: e.ID, typ: e.Type, sv: int32(e.SchemaVersion),
+		data: string(e.Data), meta: string(meta)}, nil
 }
 
-func guardArrays(guards []eventstore.Guard) ([]string, []int64) {
-	streams, versions := make([]string, len(guards)), make([]int64, len(guards))
-	for i, g := range guards {
-		streams[i], versions[i] = g.Stream, int64(g.Version)
+// expectation encodes an expected version for the statements: 0 any, 1
+// exact (with the version), 2 stream exists.
+func expectation(expected eventstore.ExpectedVersion) (mode int, exact int64) {
+	if v, ok := expected.Version(); ok {
+		return 1, int64(v)
+	}
+	if expected.IsStreamExists() {
+		return 2, 0
+	}
+	return 0, 0
+}
+
+// appendArgs are appendSQL's parameters $1 to $9: the streams and events.
+func appendArgs(req eventstore.AppendRequest) ([]any, error) {
+	n := len(req.Streams)
+	streams, modes, exacts := make([]string, n), make([]int32, n), make([]int64, n)
+	var (
+		of    []int32
+		ids   []uuid.UUID
+		types []string
+		svs   []int32
+		data  []string
+		metas []string
+	)
+	for i, s := range req.Streams {
+		mode, exact := expectation(s.Expected)
+		streams[i], modes[i], exacts[i] = s.Stream, int32(mode), exact
+		for _, e := range s.Events {
+			meta, err := json.Marshal(e.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("append to %s: metadata: %w", s.Stream, err)
+			}
+			of, ids, types = append(of, int32(i+1)), append(ids, e.ID), append(types, e.Type)
+			svs, data, metas = append(svs, int32(e.SchemaVersion)), append(data, string(e.Data)), append(metas, string(meta))
+		}
+	}
+	return []any{streams, modes, exacts, of, ids, types, svs, data, metas}, nil
+}
+
+func conditionArrays(cs []eventstore.Condition) ([]string, []int64) {
+	streams, versions := make([]string, len(cs)), make([]int64, len(cs))
+	for i, c := range cs {
+		streams[i], versions[i] = c.Stream, int64(c.Version)
 	}
 	return streams, versions
 }
 
-// run tries the append once on q.
-func (st *statement) run(ctx context.Context, q querier) (eventstore.AppendResult, error) {
-	rows, err := q.Query(ctx, st.query, st.args...)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
+// keyArgs are appendSQL's parameters $12 to $15: the key, or nulls.
+func keyArgs(key *eventstore.IdempotencyKey) []any {
+	if key == nil {
+		return []any{nil, nil, nil, nil}
 	}
-	var res eventstore.AppendResult
-	n := 0
-	for rows.Next() {
-		var version, position int64
-		if err := rows.Scan(&version, &position); err != nil {
-			rows.Close()
-			return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
-		}
-		n++
-		res.Version = max(res.Version, uint64(version))
-		res.Position = max(res.Position, eventstore.Position(position))
+	result := key.Result
+	if result == nil {
+		result = []byte{}
 	}
-	err = rows.Err()
+	return []any{key.Caller, key.Key, key.Fingerprint, result}
+}
+
+// name names st's append in errors: its first stream, or its key.
+func (st *statement) name() string {
+	if len(st.req.Streams) > 0 {
+		return st.req.Streams[0].Stream
+	}
+	return "key " + st.req.Key.Key
+}
+
+// groupable says whether st may share a transaction with other appends.
+func (st *statement) groupable() bool { return st.one != nil }
+
+// runAlone runs st in a transaction of its own, and explains an append
+// that wrote nothing.
+func (s *Store) runAlone(ctx context.Context, st *statement) (eventstore.AppendResult, error) {
+	b := &pgx.Batch{}
+	if !s.noLocks {
+		queueLocks(b, st.locks)
+	}
+	b.Queue(st.query, st.args...)
+	res, written, err := s.sendAppend(ctx, b, st)
 	switch {
-	case isUniqueViolation(err) && st.inTx:
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: a concurrent append won: %w", st.stream, eventstore.ErrConcurrency)
 	case isUniqueViolation(err):
-		return diagnose(ctx, q, st, true)
+		return s.diagnose(ctx, st)
 	case err != nil:
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.stream, err)
-	case n == 0:
-		return diagnose(ctx, q, st, false)
-	case n != len(st.events):
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events written", st.stream, n, len(st.events))
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.name(), err)
+	case !written:
+		return s.diagnose(ctx, st)
 	}
 	return res, nil
+}
+
+// sendAppend sends b, whose last statement is st's insert, and reads what
+// it wrote. written is false when the insert wrote nothing. The append
+// committed only if err is nil: the commit's own failure is reported when
+// the batch closes.
+func (s *Store) sendAppend(ctx context.Context, b *pgx.Batch, st *statement) (res eventstore.AppendResult, written bool, err error) {
+	br := s.pool.SendBatch(ctx, b)
+	for range b.Len() - 1 {
+		if _, err = br.Exec(); err != nil {
+			return res, false, errors.Join(err, br.Close())
+		}
+	}
+	rows, err := br.Query()
+	if err == nil {
+		res, written, err = st.scan(rows)
+	}
+	return res, written, errors.Join(err, br.Close())
+}
+
+// scan reads the rows of st's insert: a row per event written, and for
+// appendSQL a row of nulls when the key was recorded.
+func (st *statement) scan(rows pgx.Rows) (eventstore.AppendResult, bool, error) {
+	defer rows.Close()
+	versions := make(map[string]uint64, len(st.req.Streams))
+	var res eventstore.AppendResult
+	n, keyed := 0, false
+	for rows.Next() {
+		var (
+			stream            *string
+			version, position *int64
+		)
+		if err := rows.Scan(&stream, &version, &position); err != nil {
+			return eventstore.AppendResult{}, false, err
+		}
+		if stream == nil {
+			keyed = true
+			continue
+		}
+		n++
+		versions[*stream] = max(versions[*stream], uint64(*version))
+		res.Position = max(res.Position, eventstore.Position(*position))
+	}
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	switch total := len(st.req.Events()); {
+	case n == 0 && !keyed:
+		return eventstore.AppendResult{}, false, nil
+	case n != total:
+		return eventstore.AppendResult{}, false, fmt.Errorf("%d of %d events written", n, total)
+	}
+	res.Versions = make([]uint64, len(st.req.Streams))
+	for i, s := range st.req.Streams {
+		res.Versions[i] = versions[s.Stream]
+	}
+	if len(res.Versions) > 0 {
+		res.Version = res.Versions[0]
+	}
+	if st.req.Key != nil {
+		res.Result = st.req.Key.Result
+	}
+	return res, true, nil
 }
 
 func isUniqueViolation(err error) bool {

@@ -2,74 +2,92 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
 )
 
 // Concurrent appends of one event each, to different streams, are grouped:
-// a worker takes every such append waiting and inserts them with one
-// statement, in one transaction, each with its own expected version. An
-// append stays atomic and keeps its rules; what the group saves is the
-// statement, the round trip and the commit that each append paid alone.
-// Whatever the grouped statement does not insert (a failed expectation, an
-// id already stored) runs again alone, by the single-append path, which
-// decides what it was; a grouped statement that fails (a race with
-// another process on a stream, a connection lost) sends every append of
-// the group down that path too.
+// a worker takes the appends waiting and runs them as one transaction, one
+// round trip and one commit, each with its own expectation and conditions.
+// The group takes the locks of all its appends at once, in key order, and
+// admits no two appends of which one writes a stream that the other writes
+// or is conditioned on: within the group, then, no append's checks depend
+// on another's rows, and each append holds in log order as if alone.
+//
+// An append that the group does not write (an expectation or a condition
+// that failed, an id already recorded) runs again alone, which decides
+// what it was. An append once taken into a group waits for the group's
+// real outcome, whatever its own context: the group never commits behind
+// a caller that gave up. The group runs within the latest deadline of its
+// appends, and at most groupTimeout; when its outcome is unknown (a lost
+// connection), every append learns so, and its caller repeats it with the
+// same events, which tells.
 //
 // One worker runs the groups, on a connection of its own, so that the
 // appends that arrive while it runs one wait for the next: the busier the
-// store, the larger the groups. That connection waits at most
-// groupLockTimeout for a lock (another transaction writing one of the
-// group's streams), after which the group fails and its appends run alone,
-// rather than hold the others back.
+// store, the larger the groups.
 const (
-	batchWorkers     = 1
-	maxBatch         = 64
-	batchTimeout     = 30 * time.Second
-	groupLockTimeout = "100ms"
+	maxBatch     = 64
+	groupTimeout = 30 * time.Second
 )
 
-// appendBatchSQL inserts one event per row of its arrays, each to its own
-// stream, where that stream's expectation and the append's guards hold;
-// parameters $1..$8 as appendSQL's, one array element per append, and
-// $9..$11 the guards of every append, each with its append's place in the
-// arrays (from 1). Positions number the events within their transaction
-// in the arrays' order.
-const appendBatchSQL = `
+// appendGroupSQL inserts one event per row of its arrays, each to its own
+// stream, where that stream's expectation and the append's conditions
+// hold; parameters $1..$8 as appendOneSQL's, one array element per append,
+// and $9..$11 the conditions of every append, each with its append's place
+// in the arrays (from 1). Positions number the events within their
+// transaction in the arrays' order.
+const appendGroupSQL = `
+WITH ` + logBase + `
 INSERT INTO events (position, event_id, stream, version, type, schema_version, data, metadata)
-SELECT (pg_current_xact_id()::text::bigint << 16) + b.n - 1, b.id, b.stream, cur.v + 1, b.type, b.sv, b.data, b.meta
-FROM unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
-    WITH ORDINALITY AS b(stream, mode, exact, id, type, sv, data, meta, n),
-LATERAL (SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = b.stream) AS cur
+SELECT ` + positionExpr + ` + b.n - 1, b.id, b.stream, cur.v + 1, b.type, b.sv, b.data, b.meta
+FROM log,
+     unnest($1::text[], $2::int[], $3::bigint[], $4::uuid[], $5::text[], $6::int[], $7::json[], $8::json[])
+         WITH ORDINALITY AS b(stream, mode, exact, id, type, sv, data, meta, n),
+     LATERAL (SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = b.stream) AS cur
 WHERE (b.mode = 0 OR (b.mode = 1 AND cur.v = b.exact) OR (b.mode = 2 AND cur.v > 0))
   AND NOT EXISTS (
-    SELECT 1 FROM unnest($9::int[], $10::text[], $11::bigint[]) AS g(n, stream, v)
-    WHERE g.n = b.n AND (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream) <> g.v)
+    SELECT 1 FROM unnest($9::int[], $10::text[], $11::bigint[]) AS c(n, stream, v)
+    WHERE c.n = b.n AND (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + notRestored + `
 RETURNING stream, version, position`
+
+// The states of a queued append.
+const (
+	waiting int32 = iota
+	taken
+	withdrawn
+)
 
 // queued is an append waiting for a group.
 type queued struct {
-	ctx  context.Context
-	st   *statement
-	done chan grouped
+	st    *statement
+	state atomic.Int32
+	done  chan grouped
+	// deadline is the caller's, or zero.
+	deadline time.Time
 }
 
-// grouped is what became of a queued append: appended with res, or left
-// to run alone.
+// grouped is what became of a queued append: appended with res; left to
+// run alone; or err, when the group's outcome is unknown.
 type grouped struct {
 	res      eventstore.AppendResult
 	appended bool
+	err      error
 }
 
-// appendGrouped offers st to the workers and waits for its group. It
+// appendGrouped offers st to the worker and waits for its group. It
 // reports false when st was not appended and should run alone.
 func (s *Store) appendGrouped(ctx context.Context, st *statement) (eventstore.AppendResult, bool, error) {
-	q := &queued{ctx: ctx, st: st, done: make(chan grouped, 1)}
+	q := &queued{st: st, done: make(chan grouped, 1)}
+	q.deadline, _ = ctx.Deadline()
 	select {
 	case s.queue <- q:
 	case <-ctx.Done():
@@ -79,14 +97,18 @@ func (s *Store) appendGrouped(ctx context.Context, st *statement) (eventstore.Ap
 	}
 	select {
 	case g := <-q.done:
-		return g.res, g.appended, nil
+		return g.res, g.appended, g.err
 	case <-ctx.Done():
-		return eventstore.AppendResult{}, false, ctx.Err()
 	}
+	if q.state.CompareAndSwap(waiting, withdrawn) {
+		return eventstore.AppendResult{}, false, ctx.Err() // never ran
+	}
+	g := <-q.done // taken: its group decides, bounded by groupTimeout
+	return g.res, g.appended, g.err
 }
 
-// groupAppends is a worker: it takes the appends waiting, up to maxBatch,
-// and inserts them together, until ctx ends.
+// groupAppends is the worker: it takes the appends waiting, up to
+// maxBatch, and appends them together, until ctx ends.
 func (s *Store) groupAppends(ctx context.Context) {
 	var conn groupConn
 	defer conn.close()
@@ -97,53 +119,100 @@ func (s *Store) groupAppends(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
-		group, streams := []*queued{first}, map[string]bool{first.st.stream: true}
+		group := newGroup()
+		group.admit(first)
 	take:
-		for len(group) < maxBatch {
+		for len(group.members) < maxBatch {
 			select {
 			case q := <-s.queue:
-				if streams[q.st.stream] {
-					q.done <- grouped{} // a second append to a stream waits for no one: alone
-					continue
-				}
-				streams[q.st.stream] = true
-				group = append(group, q)
+				group.admit(q)
 			default:
 				break take
 			}
 		}
-		s.insertGroup(&conn, group)
+		if len(group.members) > 0 {
+			s.runGroup(&conn, group)
+		}
 	}
 }
 
-// insertGroup inserts group in one statement and tells each append what
-// became of it.
-func (s *Store) insertGroup(conn *groupConn, group []*queued) {
-	live := group[:0]
-	for _, q := range group {
-		if q.ctx.Err() == nil {
-			live = append(live, q)
-		} else {
-			q.done <- grouped{}
-		}
+// group is the appends of one transaction, and the streams they write and
+// read.
+type group struct {
+	members []*queued
+	writes  map[string]bool
+	reads   map[string]bool
+}
+
+func newGroup() *group {
+	return &group{writes: make(map[string]bool), reads: make(map[string]bool)}
+}
+
+// admit takes q into g, unless its caller withdrew it, or it writes a
+// stream that g writes or reads, or reads one that g writes: such an
+// append runs alone instead.
+func (g *group) admit(q *queued) {
+	stream := q.st.one.stream
+	conflicts := g.writes[stream] || g.reads[stream]
+	for _, c := range q.st.req.Conditions {
+		conflicts = conflicts || g.writes[c.Stream]
 	}
-	if len(live) == 0 {
+	if conflicts {
+		q.done <- grouped{}
 		return
 	}
-	got := s.runGroup(conn, live)
-	for _, q := range live {
-		res, ok := got[q.st.stream]
-		q.done <- grouped{res: res, appended: ok}
+	if !q.state.CompareAndSwap(waiting, taken) {
+		return // withdrawn
+	}
+	g.members = append(g.members, q)
+	g.writes[stream] = true
+	for _, c := range q.st.req.Conditions {
+		g.reads[c.Stream] = true
+	}
+}
+
+// runGroup appends g's members in one transaction and tells each what
+// became of it.
+func (s *Store) runGroup(conn *groupConn, g *group) {
+	ctx, cancel := context.WithDeadline(context.Background(), g.deadline())
+	defer cancel()
+	got, err := s.insertGroup(ctx, conn, g)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		err = nil // the server refused it, so nothing was written: each runs alone
+	}
+	for _, q := range g.members {
+		res, ok := got[q.st.one.stream]
+		q.done <- grouped{res: res, appended: ok, err: err}
 	}
 	if len(got) > 0 {
 		s.committed()
 	}
 }
 
-// runGroup runs the grouped statement and returns what it appended, by
-// stream; nothing when it failed.
-func (s *Store) runGroup(conn *groupConn, group []*queued) map[string]eventstore.AppendResult {
-	n := len(group)
+// deadline is the latest deadline of g's members, and at most
+// groupTimeout from now.
+func (g *group) deadline() time.Time {
+	limit := time.Now().Add(groupTimeout)
+	var latest time.Time
+	for _, q := range g.members {
+		if q.deadline.IsZero() {
+			return limit
+		}
+		if q.deadline.After(latest) {
+			latest = q.deadline
+		}
+	}
+	if latest.After(limit) {
+		return limit
+	}
+	return latest
+}
+
+// insertGroup runs g's locks and insert as one transaction and returns
+// what it appended, by stream, once it has committed.
+func (s *Store) insertGroup(ctx context.Context, conn *groupConn, g *group) (map[string]eventstore.AppendResult, error) {
+	n := len(g.members)
 	var (
 		streams = make([]string, n)
 		modes   = make([]int, n)
@@ -155,51 +224,67 @@ func (s *Store) runGroup(conn *groupConn, group []*queued) map[string]eventstore
 		metas   = make([]string, n)
 	)
 	var (
-		guardOf       []int32
-		guardStreams  []string
-		guardVersions []int64
+		condOf       []int32
+		condStreams  []string
+		condVersions []int64
+		locks        []advisoryLock
 	)
-	for i, q := range group {
+	for i, q := range g.members {
 		e := q.st.one
-		streams[i], modes[i], exacts[i] = q.st.stream, e.mode, e.exact
+		streams[i], modes[i], exacts[i] = e.stream, e.mode, e.exact
 		ids[i], types[i], svs[i], data[i], metas[i] = e.id, e.typ, e.sv, e.data, e.meta
-		for _, g := range q.st.guards {
-			guardOf = append(guardOf, int32(i+1))
-			guardStreams, guardVersions = append(guardStreams, g.Stream), append(guardVersions, int64(g.Version))
+		for _, c := range q.st.req.Conditions {
+			condOf = append(condOf, int32(i+1))
+			condStreams, condVersions = append(condStreams, c.Stream), append(condVersions, int64(c.Version))
 		}
+		locks = append(locks, q.st.locks...)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
 	c, err := conn.get(ctx, s.pool)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	rows, err := c.Query(ctx, appendBatchSQL, streams, modes, exacts, ids, types, svs, data, metas, guardOf, guardStreams, guardVersions)
-	if err != nil {
+	b := &pgx.Batch{}
+	if !s.noLocks {
+		queueLocks(b, mergeLocks(locks))
+	}
+	b.Queue(appendGroupSQL, streams, modes, exacts, ids, types, svs, data, metas, condOf, condStreams, condVersions)
+	br := c.SendBatch(ctx, b)
+	got, err := readGroup(br, !s.noLocks)
+	if err = errors.Join(err, br.Close()); err != nil {
 		conn.closeIfBroken()
-		return nil
+		return nil, err
 	}
-	got := make(map[string]eventstore.AppendResult, n)
+	return got, nil
+}
+
+// readGroup reads the results of a group's batch: the locks, when it took
+// them, then a row per append written.
+func readGroup(br pgx.BatchResults, locked bool) (map[string]eventstore.AppendResult, error) {
+	if locked {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := make(map[string]eventstore.AppendResult)
 	for rows.Next() {
 		var (
 			stream            string
 			version, position int64
 		)
 		if err := rows.Scan(&stream, &version, &position); err != nil {
-			rows.Close()
-			return nil
+			return nil, err
 		}
-		got[stream] = eventstore.AppendResult{Version: uint64(version), Position: eventstore.Position(position)}
+		got[stream] = eventstore.AppendResult{Version: uint64(version), Versions: []uint64{uint64(version)}, Position: eventstore.Position(position)}
 	}
-	if rows.Err() != nil {
-		conn.closeIfBroken()
-		return nil // not committed: every append runs alone
-	}
-	return got
+	return got, rows.Err()
 }
 
-// groupConn is the worker's connection, with its lock timeout; made again
-// after it breaks.
+// groupConn is the worker's connection, made again after it breaks.
 type groupConn struct {
 	c *pgxpool.Conn
 }
@@ -210,10 +295,6 @@ func (g *groupConn) get(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn,
 	}
 	c, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := c.Exec(ctx, `SELECT set_config('lock_timeout', $1, false)`, groupLockTimeout); err != nil {
-		c.Release()
 		return nil, err
 	}
 	g.c = c
@@ -229,15 +310,10 @@ func (g *groupConn) closeIfBroken() {
 	}
 }
 
-// close closes the connection rather than return it, with its lock
-// timeout, to the pool.
+// close returns the connection to the pool.
 func (g *groupConn) close() {
-	if g.c == nil {
-		return
+	if g.c != nil {
+		g.c.Release()
+		g.c = nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = g.c.Conn().Close(ctx)
-	g.c.Release()
-	g.c = nil
 }

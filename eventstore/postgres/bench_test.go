@@ -56,7 +56,7 @@ func BenchmarkAppend(b *testing.B) {
 				wg.Go(func() {
 					stream := fmt.Sprintf("%s-%d", prefix, w)
 					for version := uint64(0); next.Add(1) <= int64(b.N); version++ {
-						if _, err := s.Append(context.Background(), stream, eventstore.Exact(version), benchEvent(b, int(version))); err != nil {
+						if _, err := s.Append(context.Background(), eventstore.To(stream, eventstore.Exact(version), benchEvent(b, int(version)))); err != nil {
 							b.Errorf("append: %v", err)
 							return
 						}
@@ -79,7 +79,7 @@ func BenchmarkReadAll(b *testing.B) {
 		for j := range events {
 			events[j] = benchEvent(b, i+j)
 		}
-		if _, err := s.Append(context.Background(), fmt.Sprintf("seed-%d", i/batch), eventstore.NoStream(), events...); err != nil {
+		if _, err := s.Append(context.Background(), eventstore.To(fmt.Sprintf("seed-%d", i/batch), eventstore.NoStream(), events...)); err != nil {
 			b.Fatalf("seed: %v", err)
 		}
 	}

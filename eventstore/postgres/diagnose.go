@@ -10,105 +10,118 @@ import (
 	"ledger/eventstore"
 )
 
-// diagnose explains an append that wrote nothing: its events were appended
-// before (a duplicate), an id is recorded elsewhere, the stream's version
-// did not satisfy the expectation, a guard did not hold, the caller's
-// transaction is full, or a race was lost that a new attempt may win.
-// raced says a unique constraint refused the insert.
-func diagnose(ctx context.Context, q querier, st *statement, raced bool) (eventstore.AppendResult, error) {
-	stream, events := st.stream, st.events
-	if res, dup, err := findRecorded(ctx, q, stream, events); dup || err != nil {
+// diagnose explains an append that wrote nothing, after its transaction:
+// its key was recorded before (a replay, or ErrKeyReused), its events were
+// (a duplicate, or ErrDuplicateEventID for an id elsewhere or a partial
+// repeat), an expectation or a condition does not hold (ErrConcurrency),
+// the log was restored (ErrLogRestored), or none of these holds any more,
+// and it may run again.
+func (s *Store) diagnose(ctx context.Context, st *statement) (eventstore.AppendResult, error) {
+	if st.req.Key != nil {
+		if res, found, err := s.LookupKey(ctx, *st.req.Key); found || err != nil {
+			return res, err
+		}
+	}
+	if res, dup, err := findRecorded(ctx, s.pool, st.req); dup || err != nil {
 		return res, err
 	}
-	var current int64
-	if err := q.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM events WHERE stream = $1`, stream).Scan(&current); err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: read version: %w", stream, err)
-	}
-	if !st.expected.Allows(uint64(current)) {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: expected %s, stream at version %d: %w", stream, st.expected, current, eventstore.ErrConcurrency)
-	}
-	if err := checkGuards(ctx, q, stream, st.guards); err != nil {
+	if err := s.checkVersions(ctx, st.req); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if raced || !st.inTx {
-		return eventstore.AppendResult{}, errRetry
-	}
-	var used int64
-	err := q.QueryRow(ctx, `
-SELECT count(*) FROM events
-WHERE position >= pg_current_xact_id()::text::bigint << 16
-  AND position < (pg_current_xact_id()::text::bigint << 16) + 65536`).Scan(&used)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: count transaction's events: %w", stream, err)
-	}
-	if used+int64(len(events)) > txCapacity {
-		return eventstore.AppendResult{}, fmt.Errorf("%w: append to %s: a transaction holds at most %d events", eventstore.ErrInvalidEvent, stream, txCapacity)
+	if err := s.CheckPositions(ctx); err != nil {
+		return eventstore.AppendResult{}, err
 	}
 	return eventstore.AppendResult{}, errRetry
 }
 
-// checkGuards returns ErrConcurrency naming the first guard that does not
-// hold, or nil when they all do.
-func checkGuards(ctx context.Context, q querier, stream string, guards []eventstore.Guard) error {
-	if len(guards) == 0 {
-		return nil
+// checkVersions returns ErrConcurrency naming the first stream whose
+// expectation or condition does not hold, or nil when they all do.
+func (s *Store) checkVersions(ctx context.Context, req eventstore.AppendRequest) error {
+	streams := make([]string, 0, len(req.Streams)+len(req.Conditions))
+	for _, st := range req.Streams {
+		streams = append(streams, st.Stream)
 	}
-	streams, _ := guardArrays(guards)
-	rows, err := q.Query(ctx, `
-SELECT (SELECT coalesce(max(version), 0) FROM events WHERE stream = g.stream)
-FROM unnest($1::text[]) WITH ORDINALITY AS g(stream, n) ORDER BY g.n`, streams)
+	for _, c := range req.Conditions {
+		streams = append(streams, c.Stream)
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT (SELECT coalesce(max(version), 0) FROM events WHERE stream = x.stream)
+FROM unnest($1::text[]) WITH ORDINALITY AS x(stream, n) ORDER BY x.n`, streams)
 	if err != nil {
-		return fmt.Errorf("append to %s: read guarded versions: %w", stream, err)
+		return fmt.Errorf("append: read versions: %w", err)
 	}
 	current, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return fmt.Errorf("append to %s: read guarded versions: %w", stream, err)
+		return fmt.Errorf("append: read versions: %w", err)
 	}
-	for i, g := range guards {
-		if uint64(current[i]) != g.Version {
-			return eventstore.GuardFailed(stream, g, uint64(current[i]))
+	for i, st := range req.Streams {
+		if v := uint64(current[i]); !st.Expected.Allows(v) {
+			return fmt.Errorf("append to %s: expected %s, stream at version %d: %w", st.Stream, st.Expected, v, eventstore.ErrConcurrency)
+		}
+	}
+	for i, c := range req.Conditions {
+		if v := uint64(current[len(req.Streams)+i]); v != c.Version {
+			return fmt.Errorf("append: condition expects %s at version %d, it is at %d: %w", c.Stream, c.Version, v, eventstore.ErrConcurrency)
 		}
 	}
 	return nil
 }
 
-// findRecorded reports whether every event is already in stream, refusing
-// ids recorded in another stream or a repeat of only some events.
-func findRecorded(ctx context.Context, q querier, stream string, events []eventstore.EventData) (eventstore.AppendResult, bool, error) {
-	ids := make([]uuid.UUID, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
+// findRecorded reports whether every event of req is already recorded,
+// each in the stream req names, and refuses an id recorded in another
+// stream or a repeat of only some events.
+func findRecorded(ctx context.Context, q querier, req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
+	streamOf := make(map[uuid.UUID]int)
+	var ids []uuid.UUID
+	for i, st := range req.Streams {
+		for _, e := range st.Events {
+			streamOf[e.ID] = i
+			ids = append(ids, e.ID)
+		}
 	}
-	rows, err := q.Query(ctx, `SELECT stream, version, position FROM events WHERE event_id = ANY($1)`, ids)
+	if len(ids) == 0 {
+		return eventstore.AppendResult{}, false, nil
+	}
+	rows, err := q.Query(ctx, `SELECT event_id, stream, version, position FROM events WHERE event_id = ANY($1)`, ids)
 	if err != nil {
-		return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: find recorded ids: %w", stream, err)
+		return eventstore.AppendResult{}, false, fmt.Errorf("append: find recorded ids: %w", err)
 	}
 	defer rows.Close()
-	var res eventstore.AppendResult
+	res := eventstore.AppendResult{Versions: make([]uint64, len(req.Streams)), Duplicate: true}
 	found := 0
 	for rows.Next() {
-		var other string
-		var version, position int64
-		if err := rows.Scan(&other, &version, &position); err != nil {
-			return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: find recorded ids: %w", stream, err)
+		var (
+			id                uuid.UUID
+			stream            string
+			version, position int64
+		)
+		if err := rows.Scan(&id, &stream, &version, &position); err != nil {
+			return eventstore.AppendResult{}, false, fmt.Errorf("append: find recorded ids: %w", err)
 		}
-		if other != stream {
-			return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: an event id is recorded in stream %s: %w", stream, other, eventstore.ErrDuplicateEventID)
+		i := streamOf[id]
+		if want := req.Streams[i].Stream; stream != want {
+			return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: event %s is recorded in stream %s: %w", want, id, stream, eventstore.ErrDuplicateEventID)
 		}
 		found++
-		res.Version = max(res.Version, uint64(version))
+		res.Versions[i] = max(res.Versions[i], uint64(version))
 		res.Position = max(res.Position, eventstore.Position(position))
 	}
 	if err := rows.Err(); err != nil {
-		return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: find recorded ids: %w", stream, err)
+		return eventstore.AppendResult{}, false, fmt.Errorf("append: find recorded ids: %w", err)
 	}
 	switch found {
 	case 0:
 		return eventstore.AppendResult{}, false, nil
-	case len(events):
-		res.Duplicate = true
+	case len(ids):
+		res.Version = res.Versions[0]
 		return res, true, nil
 	default:
-		return eventstore.AppendResult{}, false, fmt.Errorf("append to %s: %d of %d events already recorded: %w", stream, found, len(events), eventstore.ErrDuplicateEventID)
+		return eventstore.AppendResult{}, false, fmt.Errorf("append: %d of %d events already recorded: %w", found, len(ids), eventstore.ErrDuplicateEventID)
 	}
+}
+
+// querier is what a read needs of a pool or a connection.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

@@ -41,6 +41,7 @@ type Store struct {
 	notify chan struct{} // signals the notifier that events were committed
 
 	readAllSQL string // the global-log query; replaced only by tests
+	noLocks    bool   // appends take no advisory locks; set only by tests, to show what the locks prevent
 
 	appending atomic.Int64  // appends in progress: alone, one is not grouped
 	queue     chan *queued  // single-event appends offered for grouping
@@ -93,12 +94,10 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 		pool: pool, opts: o, wake: newBroadcaster(), notify: make(chan struct{}, 1),
 		readAllSQL: readAllSQL, stop: stop, queue: make(chan *queued), closed: make(chan struct{}),
 	}
-	s.done.Add(2 + batchWorkers)
+	s.done.Add(3)
 	go func() { defer s.done.Done(); s.listen(ctx) }()
 	go func() { defer s.done.Done(); s.notifyLoop(ctx) }()
-	for range batchWorkers {
-		go func() { defer s.done.Done(); s.groupAppends(ctx) }()
-	}
+	go func() { defer s.done.Done(); s.groupAppends(ctx) }()
 	return s
 }
 

@@ -18,10 +18,5 @@ func TestConformance(t *testing.T) {
 	}
 	s := postgres.New(pool)
 	t.Cleanup(s.Close)
-	t.Run("Store", func(t *testing.T) {
-		storetest.Run(t, func(*testing.T) eventstore.Store { return s })
-	})
-	t.Run("KeyedAppender", func(t *testing.T) {
-		storetest.RunKeyed(t, func(*testing.T) eventstore.KeyedAppender { return s })
-	})
+	storetest.Run(t, func(*testing.T) eventstore.Store { return s })
 }

@@ -13,13 +13,15 @@ import (
 
 const eventColumns = `position, event_id, stream, version, type, schema_version, data, metadata, recorded_at`
 
-// readAllSQL reads the global log below the horizon: the oldest transaction
-// still running. Every transaction with a smaller id has ended, so every
-// event with a smaller position is visible now or never will be.
+// readAllSQL reads the global log below the horizon: the positions of the
+// oldest transaction still running. Every transaction with a smaller id
+// has ended, so every event with a smaller position is visible now or
+// never will be.
 const readAllSQL = `
 SELECT ` + eventColumns + ` FROM events
 WHERE position > $1
-  AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16
+  AND position < (SELECT position_base FROM event_log)
+                 + pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536
 ORDER BY position
 LIMIT $2`
 

@@ -45,10 +45,7 @@ func TestWakeUps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := writer.AppendTx(ctx, tx, "wake-1", eventstore.NoStream(), newEvent(t, "Woke"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := insertInTx(t, tx, "wake-1", newEvent(t, "Woke"))
 			if err := tx.Commit(ctx); err != nil {
 				t.Fatal(err)
 			}

@@ -70,7 +70,7 @@ func testInvalidAppends(t *testing.T, s eventstore.Store) {
 		{"same id twice", stream, []eventstore.EventData{twice, twice}},
 	}
 	for _, tc := range cases {
-		_, err := s.Append(testContext(t), tc.stream, eventstore.Any(), tc.events...)
+		_, err := s.Append(testContext(t), eventstore.To(tc.stream, eventstore.Any(), tc.events...))
 		if !errors.Is(err, eventstore.ErrInvalidEvent) {
 			t.Errorf("%s: err = %v, want ErrInvalidEvent", tc.name, err)
 		}
@@ -106,7 +106,7 @@ func testExpectedVersion(t *testing.T, s eventstore.Store) {
 			if tc.existing > 0 {
 				mustAppend(t, s, stream, eventstore.NoStream(), events(t, 1, tc.existing)...)
 			}
-			res, err := s.Append(testContext(t), stream, tc.expected, event(t, 9))
+			res, err := s.Append(testContext(t), eventstore.To(stream, tc.expected, event(t, 9)))
 			switch {
 			case tc.ok && err != nil:
 				t.Fatalf("append: %v", err)
@@ -124,7 +124,7 @@ func testConcurrencyWritesNothing(t *testing.T, s eventstore.Store) {
 	mustAppend(t, s, stream, eventstore.NoStream(), events(t, 1, 2)...)
 	before := head(t, s)
 	refused := events(t, 3, 3)
-	_, err := s.Append(testContext(t), stream, eventstore.Exact(1), refused...)
+	_, err := s.Append(testContext(t), eventstore.To(stream, eventstore.Exact(1), refused...))
 	if !errors.Is(err, eventstore.ErrConcurrency) {
 		t.Fatalf("err = %v, want ErrConcurrency", err)
 	}
@@ -222,7 +222,7 @@ func firstVersion(evs []eventstore.Event) any {
 func testRacingWritersSameStream(t *testing.T, s eventstore.Store) {
 	stream := newStream(t, "race")
 	raceRounds(t, s, stream, 4, 40, func(round int) error {
-		_, err := s.Append(testContext(t), stream, eventstore.Exact(uint64(round)), event(t, round))
+		_, err := s.Append(testContext(t), eventstore.To(stream, eventstore.Exact(uint64(round)), event(t, round)))
 		return err
 	})
 }
@@ -272,7 +272,7 @@ func testRacingAnyWriters(t *testing.T, s eventstore.Store) {
 	for w := range writers {
 		wg.Go(func() {
 			for i := range each {
-				if _, err := s.Append(testContext(t), stream, eventstore.Any(), event(t, w*each+i)); err != nil {
+				if _, err := s.Append(testContext(t), eventstore.To(stream, eventstore.Any(), event(t, w*each+i))); err != nil {
 					t.Errorf("writer %d: %v", w, err)
 					return
 				}
@@ -305,13 +305,64 @@ func testIdempotentReappend(t *testing.T, s eventstore.Store) {
 		t.Fatalf("stream has %d events after re-appends, want 3", len(got))
 	}
 	partial := append(events(t, 4, 1), batch[0])
-	if _, err := s.Append(testContext(t), stream, eventstore.Any(), partial...); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+	if _, err := s.Append(testContext(t), eventstore.To(stream, eventstore.Any(), partial...)); !errors.Is(err, eventstore.ErrDuplicateEventID) {
 		t.Fatalf("partial repeat: err = %v, want ErrDuplicateEventID", err)
 	}
-	if _, err := s.Append(testContext(t), newStream(t, "idem-other"), eventstore.Any(), batch[1]); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+	if _, err := s.Append(testContext(t), eventstore.To(newStream(t, "idem-other"), eventstore.Any(), batch[1])); !errors.Is(err, eventstore.ErrDuplicateEventID) {
 		t.Fatalf("id of another stream: err = %v, want ErrDuplicateEventID", err)
 	}
 	if got := readStream(t, s, stream); len(got) != 3 {
 		t.Fatalf("stream has %d events after refused repeats, want 3", len(got))
+	}
+}
+
+// testAppendToSeveralStreams appends to several streams at once: all land
+// with their versions, or, when one stream's expectation fails, none; and
+// a repeat of the whole append is a duplicate.
+func testAppendToSeveralStreams(t *testing.T, s eventstore.Store) {
+	requires(t, s, eventstore.AtomicStreams)
+	a, b, c := newStream(t, "several"), newStream(t, "several"), newStream(t, "several")
+	mustAppend(t, s, b, eventstore.NoStream(), event(t, 1))
+	req := eventstore.AppendRequest{Streams: []eventstore.StreamEvents{
+		{Stream: a, Expected: eventstore.NoStream(), Events: events(t, 1, 2)},
+		{Stream: b, Expected: eventstore.Exact(1), Events: events(t, 2, 1)},
+		{Stream: c, Expected: eventstore.Any(), Events: events(t, 1, 3)},
+	}}
+	res, err := s.Append(testContext(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 || !reflect.DeepEqual(res.Versions, []uint64{2, 2, 3}) || res.Duplicate {
+		t.Fatalf("append to three streams = %+v, want versions 2, 2 and 3", res)
+	}
+	var last eventstore.Position
+	for _, stream := range []string{a, b, c} {
+		for _, e := range readStream(t, s, stream) {
+			last = max(last, e.Position)
+		}
+	}
+	if res.Position != last {
+		t.Fatalf("append reported position %d, its last event is at %d", res.Position, last)
+	}
+	again, err := s.Append(testContext(t), req)
+	if err != nil || !again.Duplicate || again.Position != res.Position || !reflect.DeepEqual(again.Versions, res.Versions) {
+		t.Fatalf("repeat = %+v, %v; want a duplicate of %+v", again, err, res)
+	}
+	refused := eventstore.AppendRequest{Streams: []eventstore.StreamEvents{
+		{Stream: a, Expected: eventstore.Exact(2), Events: events(t, 3, 1)},
+		{Stream: c, Expected: eventstore.Exact(2), Events: events(t, 4, 1)},
+	}}
+	if _, err := s.Append(testContext(t), refused); !errors.Is(err, eventstore.ErrConcurrency) {
+		t.Fatalf("one stream behind: err = %v, want ErrConcurrency", err)
+	}
+	if len(readStream(t, s, a)) != 2 || len(readStream(t, s, c)) != 3 {
+		t.Fatal("a refused append to several streams wrote to one of them")
+	}
+	partial := eventstore.AppendRequest{Streams: []eventstore.StreamEvents{
+		{Stream: a, Expected: eventstore.Any(), Events: req.Streams[0].Events},
+		{Stream: c, Expected: eventstore.Any(), Events: events(t, 5, 1)},
+	}}
+	if _, err := s.Append(testContext(t), partial); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("a repeat of one stream's events with new ones for another: err = %v, want ErrDuplicateEventID", err)
 	}
 }

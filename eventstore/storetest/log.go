@@ -207,7 +207,7 @@ func writeConcurrently(t *testing.T, s eventstore.Store, prefix string, writers,
 			stream := fmt.Sprintf("%s-w%d", prefix, w)
 			for i := range appends {
 				batch := events(t, i, 1+(w+i)%3)
-				if _, err := s.Append(testContext(t), stream, eventstore.Any(), batch...); err != nil {
+				if _, err := s.Append(testContext(t), eventstore.To(stream, eventstore.Any(), batch...)); err != nil {
 					t.Errorf("writer %d: %v", w, err)
 					return
 				}
