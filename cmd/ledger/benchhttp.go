@@ -25,9 +25,10 @@ func newBenchHTTPCmd() *cobra.Command {
 		Use:   "http",
 		Short: "Load a running server over HTTP with concurrent clients and report throughput, latency and projection lag",
 		Long: `Load a running server over HTTP: each client creates subscriptions, amends
-its own subscriptions, records usage and reads its own writes, in the
-proportions of --mix. Setup (a product, accounts, each client's
-subscriptions) is not measured, nor is the warmup. Progress goes to stderr;
+its own subscriptions (amend) or one subscription every client amends (hot),
+records usage and reads its own writes, in the proportions of --mix. Setup
+(a product, accounts, each client's subscriptions, the hot one) is not
+measured, nor is the warmup. Progress goes to stderr;
 the summary to stdout, as JSON with --json.
 
 Without --key, a tenant is created through the command layer in the database
@@ -51,7 +52,7 @@ of --database-url / LEDGER_DATABASE_URL, which must be the server's.`,
 	f.IntVar(&cfg.Clients, "clients", loadgen.DefaultClients, "concurrent clients, one request in flight each")
 	f.DurationVar(&cfg.Duration, "duration", loadgen.DefaultDuration, "how long the measured run lasts")
 	f.Int64Var(&cfg.Requests, "requests", 0, "make this many measured requests instead of running for --duration")
-	f.StringVar(&mix, "mix", loadgen.DefaultMix.String(), "weights of the operations create, amend, usage and read")
+	f.StringVar(&mix, "mix", loadgen.DefaultMix.String(), "weights of the operations create, amend, hot, usage and read")
 	f.IntVar(&cfg.Accounts, "accounts", loadgen.DefaultAccounts, "customer accounts created at setup")
 	f.IntVar(&cfg.Pool, "subscriptions", loadgen.DefaultPool, "subscriptions created at setup for each client to amend")
 	f.DurationVar(&cfg.Warmup, "warmup", loadgen.DefaultWarmup, "unmeasured load before the measured run")

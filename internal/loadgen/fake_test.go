@@ -26,16 +26,28 @@ type fakeLedger struct {
 
 	mu        sync.Mutex
 	position  int64
-	seats     map[string]*int // subscription id → its seat quantity
-	answered  map[string]int  // "route status" → count
+	seats     map[string]*int           // subscription id → its seat quantity
+	accountOf map[string]string         // subscription id → its account id
+	amended   map[string]map[string]int // subscription id → client address → amendments applied
+	repeats   map[string]int            // subscription id → amendments to the quantity it had
+	reads     map[string]int            // subscription id → reads answered 200
+	lastRead  readSeen                  // the last read's subscription and Ledger-Min-Position
+	answered  map[string]int            // "route status" → count
 	anomalies []string
 	dead      bool
+}
+
+// readSeen is a read the fake was sent.
+type readSeen struct {
+	sub    string
+	minPos int64
 }
 
 func newFakeLedger(t *testing.T) *fakeLedger {
 	t.Helper()
 	return &fakeLedger{t: t, key: "lk_test", tenant: uuid.NewString(), delay: time.Millisecond,
-		conflictEvery: 5, lagEvery: 4, seats: map[string]*int{}, answered: map[string]int{}}
+		conflictEvery: 5, lagEvery: 4, seats: map[string]*int{}, accountOf: map[string]string{}, amended: map[string]map[string]int{},
+		repeats: map[string]int{}, reads: map[string]int{}, answered: map[string]int{}}
 }
 
 func (f *fakeLedger) handler() http.Handler {
@@ -147,7 +159,8 @@ func (f *fakeLedger) account(w http.ResponseWriter, r *http.Request) int {
 
 func (f *fakeLedger) subscribe(w http.ResponseWriter, r *http.Request) int {
 	var in struct {
-		Items []struct {
+		AccountID string `json:"account_id"`
+		Items     []struct {
 			ChargeID string `json:"charge_id"`
 			Quantity int    `json:"quantity"`
 		} `json:"items"`
@@ -158,6 +171,7 @@ func (f *fakeLedger) subscribe(w http.ResponseWriter, r *http.Request) int {
 	id, seat, one := uuid.NewString(), uuid.NewString(), 1
 	f.mu.Lock()
 	f.seats[id+"/"+seat] = &one
+	f.accountOf[id] = in.AccountID
 	f.mu.Unlock()
 	f.written(w)
 	items := []map[string]any{{"id": seat, "charge_id": in.Items[0].ChargeID}, {"id": uuid.NewString(), "charge_id": in.Items[1].ChargeID}}
@@ -175,8 +189,9 @@ func (f *fakeLedger) amend(w http.ResponseWriter, r *http.Request) int {
 	if !decode(w, r, &in) || len(in.Changes) != 1 || in.Changes[0].Type != "change_quantity" || r.Header.Get("If-Match") != "" {
 		return problem(w, 400, "validation_failed", "bad amendment")
 	}
+	sub, q := r.PathValue("s"), in.Changes[0].Quantity
 	f.mu.Lock()
-	seat := f.seats[r.PathValue("s")+"/"+in.Changes[0].ItemID]
+	seat := f.seats[sub+"/"+in.Changes[0].ItemID]
 	n := f.answered["POST /v1/tenants/{t}/subscriptions/{s}/amendments 200"] + f.answered["POST /v1/tenants/{t}/subscriptions/{s}/amendments 409"]
 	f.mu.Unlock()
 	switch {
@@ -184,12 +199,21 @@ func (f *fakeLedger) amend(w http.ResponseWriter, r *http.Request) int {
 		return problem(w, 422, "unknown_item", "no such item")
 	case (n+1)%f.conflictEvery == 0:
 		return problem(w, 409, "conflict", "a concurrent change")
-	case in.Changes[0].Quantity == *seat:
-		f.anomaly("amendment to the same quantity")
+	case q != 1 && q != 2:
+		f.anomaly(fmt.Sprintf("amendment to quantity %d", q))
 	}
-	*seat = in.Changes[0].Quantity
+	f.mu.Lock()
+	if q == *seat {
+		f.repeats[sub]++
+	}
+	*seat = q
+	if f.amended[sub] == nil {
+		f.amended[sub] = map[string]int{}
+	}
+	f.amended[sub][r.RemoteAddr]++ // each client keeps a connection of its own
+	f.mu.Unlock()
 	f.written(w)
-	return writeJSON(w, 200, map[string]any{"id": r.PathValue("s")})
+	return writeJSON(w, 200, map[string]any{"id": sub})
 }
 
 func (f *fakeLedger) usage(w http.ResponseWriter, r *http.Request) int {
@@ -208,9 +232,11 @@ func (f *fakeLedger) usage(w http.ResponseWriter, r *http.Request) int {
 
 func (f *fakeLedger) read(w http.ResponseWriter, r *http.Request) int {
 	minPos, err := strconv.ParseInt(r.Header.Get("Ledger-Min-Position"), 10, 64)
+	sub := r.PathValue("s")
 	f.mu.Lock()
 	n := f.answered["GET /v1/tenants/{t}/subscriptions/{s} 200"] + f.answered["GET /v1/tenants/{t}/subscriptions/{s} 503"]
 	beyond := minPos > f.position
+	f.lastRead = readSeen{sub: sub, minPos: minPos}
 	f.mu.Unlock()
 	switch {
 	case err != nil || beyond:
@@ -220,7 +246,10 @@ func (f *fakeLedger) read(w http.ResponseWriter, r *http.Request) int {
 		w.Header().Set("Retry-After", "1")
 		return problem(w, 503, "projection_lag", "the read model is behind")
 	}
-	return writeJSON(w, 200, map[string]any{"id": r.PathValue("s")})
+	f.mu.Lock()
+	f.reads[sub]++
+	f.mu.Unlock()
+	return writeJSON(w, 200, map[string]any{"id": sub})
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {

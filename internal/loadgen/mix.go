@@ -15,6 +15,9 @@ const (
 	OpCreate Op = iota
 	// OpAmend changes the quantity of a subscription's recurring item.
 	OpAmend
+	// OpHot is OpAmend on the one subscription that every client of the
+	// run amends: a hot stream.
+	OpHot
 	// OpUsage records a few usage records.
 	OpUsage
 	// OpRead reads a subscription at the client's last write position.
@@ -22,7 +25,7 @@ const (
 	numOps
 )
 
-var opNames = [numOps]string{OpCreate: "create", OpAmend: "amend", OpUsage: "usage", OpRead: "read"}
+var opNames = [numOps]string{OpCreate: "create", OpAmend: "amend", OpHot: "hot", OpUsage: "usage", OpRead: "read"}
 
 // String returns the operation's name as the --mix flag spells it.
 func (o Op) String() string {
@@ -46,7 +49,8 @@ func parseOp(s string) (Op, bool) {
 // probability Mix[o] / the sum of the weights.
 type Mix [numOps]int
 
-// DefaultMix is mostly amendments, the write the benchmark is about.
+// DefaultMix is mostly amendments, the write the benchmark is about,
+// each client's to its own subscriptions: hot weighs 0.
 var DefaultMix = Mix{OpCreate: 10, OpAmend: 70, OpUsage: 10, OpRead: 10}
 
 // ParseMix reads a mix such as "amend=70,create=10,usage=10,read=10".
@@ -66,7 +70,7 @@ func ParseMix(s string) (Mix, error) {
 		}
 		op, known := parseOp(name)
 		if !known {
-			return Mix{}, fmt.Errorf("invalid mix %q: unknown operation %q (want create, amend, usage or read)", s, name)
+			return Mix{}, fmt.Errorf("invalid mix %q: unknown operation %q (want create, amend, hot, usage or read)", s, name)
 		}
 		if seen[op] {
 			return Mix{}, fmt.Errorf("invalid mix %q: %s given twice", s, name)

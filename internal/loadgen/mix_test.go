@@ -16,15 +16,23 @@ func TestParseMix(t *testing.T) {
 		{in: " amend = 3 , read=1 ", want: Mix{OpAmend: 3, OpRead: 1}},
 		{in: "create=1", want: Mix{OpCreate: 1}},
 		{in: "usage=0,read=5", want: Mix{OpRead: 5}},
+		{in: "hot=100", want: Mix{OpHot: 100}},
+		{in: "amend=40,hot=40,read=20", want: Mix{OpAmend: 40, OpHot: 40, OpRead: 20}},
+		{in: "create=1,amend=2,hot=3,usage=4,read=5", want: Mix{OpCreate: 1, OpAmend: 2, OpHot: 3, OpUsage: 4, OpRead: 5}},
+		{in: "hot=0,amend=1", want: Mix{OpAmend: 1}},
 		{in: "", wantErr: "empty"},
 		{in: "   ", wantErr: "empty"},
 		{in: "amend", wantErr: "not op=weight"},
 		{in: "amend=", wantErr: "not op=weight"},
 		{in: "=5", wantErr: "not op=weight"},
 		{in: "amend=70,", wantErr: "not op=weight"},
-		{in: "cancel=5", wantErr: "unknown operation \"cancel\""},
+		{in: "cancel=5", wantErr: "unknown operation \"cancel\" (want create, amend, hot, usage or read)"},
 		{in: "Amend=5", wantErr: "unknown operation"},
+		{in: "HOT=5", wantErr: "unknown operation"},
 		{in: "amend=5,amend=6", wantErr: "amend given twice"},
+		{in: "hot=5,read=1,hot=6", wantErr: "hot given twice"},
+		{in: "hot=-1", wantErr: "weight of hot must be an integer"},
+		{in: "hot=0", wantErr: "every weight is 0"},
 		{in: "amend=-1", wantErr: "integer"},
 		{in: "amend=1.5", wantErr: "integer"},
 		{in: "amend=ten", wantErr: "integer"},
@@ -54,12 +62,12 @@ func TestParseMix(t *testing.T) {
 
 func TestMixPick(t *testing.T) {
 	t.Parallel()
-	m := Mix{OpCreate: 1, OpAmend: 0, OpUsage: 2, OpRead: 1}
+	m := Mix{OpCreate: 1, OpAmend: 0, OpHot: 2, OpUsage: 2, OpRead: 1}
 	var got []Op
 	for n := range m.total() {
 		got = append(got, m.pick(n))
 	}
-	want := []Op{OpCreate, OpUsage, OpUsage, OpRead}
+	want := []Op{OpCreate, OpHot, OpHot, OpUsage, OpUsage, OpRead}
 	if len(got) != len(want) {
 		t.Fatalf("picks %v, want %v", got, want)
 	}
@@ -75,5 +83,26 @@ func TestDefaultMixRoundTrips(t *testing.T) {
 	got, err := ParseMix(DefaultMix.String())
 	if err != nil || got != DefaultMix {
 		t.Fatalf("ParseMix(%q) = %v, %v", DefaultMix.String(), got, err)
+	}
+	if want := "create=10,amend=70,usage=10,read=10"; DefaultMix.String() != want || DefaultMix[OpHot] != 0 {
+		t.Errorf("DefaultMix %q, hot %d; want %q, hot 0", DefaultMix.String(), DefaultMix[OpHot], want)
+	}
+}
+
+func TestOpNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		op   Op
+		name string
+	}{
+		{OpCreate, "create"}, {OpAmend, "amend"}, {OpHot, "hot"}, {OpUsage, "usage"}, {OpRead, "read"}, {numOps, "op(5)"}, {-1, "op(-1)"},
+	}
+	for _, tc := range tests {
+		if got := tc.op.String(); got != tc.name {
+			t.Errorf("Op(%d).String() = %q, want %q", tc.op, got, tc.name)
+		}
+		if op, ok := parseOp(tc.name); ok != (tc.op >= 0 && tc.op < numOps) || (ok && op != tc.op) {
+			t.Errorf("parseOp(%q) = %v, %t", tc.name, op, ok)
+		}
 	}
 }

@@ -30,11 +30,13 @@ type Summary struct {
 	Aborted string `json:"aborted,omitempty"`
 }
 
-// SetupSummary is what setup made, and how long it took.
+// SetupSummary is what setup made, and how long it took. Subscriptions
+// counts the hot one, whose id HotSubscription is when the mix has hot.
 type SetupSummary struct {
-	Seconds       float64 `json:"seconds"`
-	Accounts      int     `json:"accounts"`
-	Subscriptions int     `json:"subscriptions"`
+	Seconds         float64 `json:"seconds"`
+	Accounts        int     `json:"accounts"`
+	Subscriptions   int     `json:"subscriptions"`
+	HotSubscription string  `json:"hot_subscription,omitempty"`
 }
 
 // OpSummary is the measured outcome of one operation, or of all.

@@ -19,6 +19,7 @@ func sampleSummary(t *testing.T) *Summary {
 	r.add(result{op: OpAmend, reply: reply{status: 409, code: "conflict", detail: "concurrent change", latency: time.Millisecond}})
 	r.add(result{op: OpRead, minPos: true, reply: reply{status: 503, code: "projection_lag", latency: 5 * time.Second}})
 	r.add(result{op: OpUsage, err: errTestRefused})
+	r.add(result{op: OpHot, reply: reply{status: 409, code: "conflict", detail: "hot stream", latency: 2 * time.Millisecond}})
 	s := &Summary{URL: "http://x", Clients: 2, Mix: DefaultMix.asMap(), Accounts: 1, Pool: 2}
 	s.fillResults([]*recorder{r}, 2*time.Second)
 	s.ProjectionLag = LagSummary{Samples: 2, Projections: map[string]ProjectionLag{"audit": {MaxSeconds: 1.5, MaxEvents: 9}}}
@@ -41,7 +42,7 @@ func TestSummaryJSONShape(t *testing.T) {
 		t.Errorf("top-level keys %v, want %v", got, wantKeys)
 	}
 	ops := doc["operations"].(map[string]any)
-	if got := sortedKeys(ops); !slices.Equal(got, []string{"amend", "create", "read", "usage"}) {
+	if got := sortedKeys(ops); !slices.Equal(got, []string{"amend", "create", "hot", "read", "usage"}) {
 		t.Errorf("operations %v", got)
 	}
 	amend := ops["amend"].(map[string]any)
@@ -61,6 +62,13 @@ func TestSummaryJSONShape(t *testing.T) {
 	}
 	if errs := ops["create"].(map[string]any)["errors"]; errs == nil {
 		t.Error("errors of an operation without errors is null, want []")
+	}
+	hotErr := ops["hot"].(map[string]any)["errors"].([]any)[0].(map[string]any)
+	if hotErr["status"] != 409.0 || hotErr["code"] != "conflict" || ops["hot"].(map[string]any)["requests"] != 1.0 {
+		t.Errorf("hot %v, want one 409 conflict", ops["hot"])
+	}
+	if mix := doc["mix"].(map[string]any); mix["hot"] != 0.0 || len(mix) != int(numOps) {
+		t.Errorf("mix %v, want every operation, hot at 0", mix)
 	}
 	usageErr := ops["usage"].(map[string]any)["errors"].([]any)[0].(map[string]any)
 	if usageErr["status"] != 0.0 || usageErr["code"] != "connection_refused" {
@@ -84,7 +92,7 @@ func TestSummaryText(t *testing.T) {
 	}
 	out := buf.String()
 	for _, want := range []string{"p99 ms", "amend", "409", "conflict", "no response", "connection_refused",
-		"503", "projection_lag", "audit", "1 got 503 projection_lag"} {
+		"503", "projection_lag", "audit", "1 got 503 projection_lag", "hot stream"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("text summary lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -50,52 +51,206 @@ func testConfig(f *fakeLedger, url string, progress *syncBuffer) Config {
 
 func TestRunRecordsWhatTheServerAnswered(t *testing.T) {
 	t.Parallel()
-	f, srv := startFake(t)
-	var progress syncBuffer
-	cfg := testConfig(f, srv.URL, &progress)
-	cfg.Requests = 400
-	s, err := Run(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		mix  Mix
+		// amended is how many subscriptions the fake sees amended: the 8
+		// of the clients' pools, the hot one, or both.
+		amended int
+	}{
+		{name: "own subscriptions", mix: Mix{OpCreate: 10, OpAmend: 50, OpUsage: 20, OpRead: 20}, amended: 8},
+		{name: "hot only", mix: Mix{OpHot: 100}, amended: 1},
+		{name: "hot and reads", mix: Mix{OpHot: 50, OpRead: 50}, amended: 1},
+		{name: "all", mix: Mix{OpCreate: 10, OpAmend: 30, OpHot: 30, OpUsage: 10, OpRead: 20}, amended: 9},
 	}
-	if s.Overall.Requests != 400 {
-		t.Errorf("overall %d requests, want 400", s.Overall.Requests)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, srv := startFake(t)
+			var progress syncBuffer
+			cfg := testConfig(f, srv.URL, &progress)
+			cfg.Mix, cfg.Requests = tc.mix, 400
+			s, err := Run(t.Context(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOperations(t, s, tc.mix, 400)
+			checkAgainstFake(t, f, s, tc.mix)
+			checkStreams(t, f, s, tc.mix, tc.amended, cfg.Clients)
+			checkLatencies(t, s)
+			if s.ProjectionLag.Samples < 1 || s.ProjectionLag.Projections["audit"].MaxSeconds != 0.125 {
+				t.Errorf("projection lag %+v, want samples with audit at 0.125 s", s.ProjectionLag)
+			}
+			subs := "setup: 8 subscriptions (2 per client) in"
+			if tc.mix[OpHot] > 0 {
+				subs = "setup: 9 subscriptions (2 per client, and the hot one " + s.Setup.HotSubscription + ") in"
+			}
+			out := progress.String()
+			for _, want := range []string{"setup: 1 product, 3 accounts", subs, "bench ", "400 requests", "req/s average"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("progress lacks %q:\n%s", want, out)
+				}
+			}
+			checkText(t, s, tc.mix)
+		})
+	}
+}
+
+// checkOperations checks that s has the n requests, each under an
+// operation of mix.
+func checkOperations(t *testing.T, s *Summary, mix Mix, n int64) {
+	t.Helper()
+	if s.Overall.Requests != n {
+		t.Errorf("overall %d requests, want %d", s.Overall.Requests, n)
 	}
 	var sum int64
-	for _, o := range s.Operations {
-		sum += o.Requests
+	for o := range numOps {
+		got := s.Operations[o.String()].Requests
+		if (got > 0) != (mix[o] > 0) || s.Mix[o.String()] != mix[o] {
+			t.Errorf("%s: %d requests at weight %d, want some exactly when the weight %d is positive", o, got, s.Mix[o.String()], mix[o])
+		}
+		sum += got
 	}
-	if sum != 400 {
-		t.Errorf("operations sum to %d requests, want 400", sum)
+	if sum != n || len(s.Operations) != int(numOps) {
+		t.Errorf("%d operations sum to %d requests, want %d and %d", len(s.Operations), sum, numOps, n)
 	}
+}
+
+// checkAgainstFake compares what s recorded with what f answered.
+func checkAgainstFake(t *testing.T, f *fakeLedger, s *Summary, mix Mix) {
+	t.Helper()
 	const amends, reads = "POST /v1/tenants/{t}/subscriptions/{s}/amendments", "GET /v1/tenants/{t}/subscriptions/{s}"
-	checkCount(t, "amend 409s", errCount(s.Operations["amend"], 409, "conflict"), f.count(amends+" 409"))
-	checkCount(t, "amend requests", s.Operations["amend"].Requests, f.count(amends+" 200")+f.count(amends+" 409"))
-	checkCount(t, "read 503s", errCount(s.Operations["read"], 503, "projection_lag"), f.count(reads+" 503"))
+	amend, hot, read := s.Operations["amend"], s.Operations["hot"], s.Operations["read"]
+	checkCount(t, "amendment 409s", errCount(amend, 409, "conflict")+errCount(hot, 409, "conflict"), f.count(amends+" 409"))
+	checkCount(t, "amendment requests", amend.Requests+hot.Requests, f.count(amends+" 200")+f.count(amends+" 409"))
+	checkCount(t, "read 503s", errCount(read, 503, "projection_lag"), f.count(reads+" 503"))
 	checkCount(t, "read-your-writes 503s", s.ReadYourWrites.ProjectionLag, f.count(reads+" 503"))
-	checkCount(t, "reads with min position", s.ReadYourWrites.Reads, s.Operations["read"].Requests)
-	checkCount(t, "creates", s.Operations["create"].Requests+8, f.count("POST /v1/tenants/{t}/subscriptions 201"))
-	if f.count(amends+" 409") == 0 || f.count(reads+" 503") == 0 {
+	checkCount(t, "reads with min position", s.ReadYourWrites.Reads, read.Requests)
+	checkCount(t, "creates", s.Operations["create"].Requests+int64(s.Setup.Subscriptions), f.count("POST /v1/tenants/{t}/subscriptions 201"))
+	if (mix[OpAmend]+mix[OpHot] > 0 && f.count(amends+" 409") == 0) || (mix[OpRead] > 0 && f.count(reads+" 503") == 0) {
 		t.Errorf("the fake answered no 409 or no 503: %v", f.answered)
-	}
-	checkLatencies(t, s)
-	if s.ProjectionLag.Samples < 1 || s.ProjectionLag.Projections["audit"].MaxSeconds != 0.125 {
-		t.Errorf("projection lag %+v, want samples with audit at 0.125 s", s.ProjectionLag)
 	}
 	if len(f.anomalies) > 0 {
 		t.Errorf("the fake saw: %v", f.anomalies)
 	}
-	out := progress.String()
-	for _, want := range []string{"setup: 1 product, 3 accounts", "setup: 8 subscriptions", "bench ", "400 requests", "req/s average"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("progress lacks %q:\n%s", want, out)
+}
+
+// checkStreams checks which subscriptions f saw amended: amended of them,
+// the hot one, when mix has hot, by all the clients, and none other
+// amended to the quantity it had.
+func checkStreams(t *testing.T, f *fakeLedger, s *Summary, mix Mix, amended, clients int) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.amended) != amended {
+		t.Errorf("%d subscriptions amended, want %d", len(f.amended), amended)
+	}
+	hot := s.Setup.HotSubscription
+	if (hot != "") != (mix[OpHot] > 0) || s.Setup.Subscriptions != 8+min(mix[OpHot], 1) {
+		t.Errorf("setup %+v with hot weighing %d", s.Setup, mix[OpHot])
+	}
+	if hot == "" {
+		return
+	}
+	var n int64
+	for _, c := range f.amended[hot] {
+		n += int64(c)
+	}
+	checkCount(t, "hot amendments", s.Operations["hot"].OK, n)
+	if len(f.amended[hot]) < clients {
+		t.Errorf("the hot subscription amended by %d clients, want all %d", len(f.amended[hot]), clients)
+	}
+	for sub := range f.repeats {
+		if sub != hot {
+			t.Errorf("subscription %s, not the hot one, amended to the quantity it had", sub)
 		}
 	}
+	if mix[OpRead] > 0 && f.reads[hot] == 0 {
+		t.Errorf("no read of the hot subscription: %v", f.reads)
+	}
+}
+
+// checkText checks that the text summary has a line for hot exactly when
+// the mix has it.
+func checkText(t *testing.T, s *Summary, mix Mix) {
+	t.Helper()
 	var text bytes.Buffer
 	if err := s.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("progress:\n%s\nsummary:\n%s", out, text.String())
+	hasHot := false
+	for line := range strings.Lines(text.String()) {
+		if f := strings.Fields(line); len(f) == 10 && f[0] == "hot" {
+			hasHot = true
+		}
+	}
+	if hasHot != (mix[OpHot] > 0) {
+		t.Errorf("hot line %t in the text summary with hot weighing %d:\n%s", hasHot, mix[OpHot], text.String())
+	}
+	t.Logf("summary:\n%s", text.String())
+}
+
+func TestSetupHotSubscription(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mix  Mix
+		hot  bool
+	}{
+		{name: "default mix", mix: DefaultMix},
+		{name: "hot weighs 0", mix: Mix{OpAmend: 1, OpHot: 0}},
+		{name: "hot", mix: Mix{OpHot: 1, OpRead: 1}, hot: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, srv := startFake(t)
+			cfg := testConfig(f, srv.URL, &syncBuffer{})
+			cfg.Mix = tc.mix
+			a := newAPI(cfg)
+			defer a.close()
+			workers, sum, err := setup(t.Context(), a, cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer disconnect(workers)
+			hot := workers[0].world.hot
+			checkCount(t, "subscriptions", sum.Subscriptions, f.count("POST /v1/tenants/{t}/subscriptions 201"))
+			if (hot != nil) != tc.hot || sum.Subscriptions != 8+min(tc.mix[OpHot], 1) {
+				t.Fatalf("hot subscription %+v, setup %+v; want one exactly when hot weighs more than 0", hot, sum)
+			}
+			if !tc.hot {
+				return
+			}
+			f.mu.Lock()
+			account := f.accountOf[hot.id]
+			f.mu.Unlock()
+			if sum.HotSubscription != hot.id || account != workers[0].world.accounts[0] {
+				t.Errorf("hot subscription %s on account %s, setup says %s; want it on the first account %s",
+					hot.id, account, sum.HotSubscription, workers[0].world.accounts[0])
+			}
+			checkReadAfterHot(t, f, workers[len(workers)-1])
+		})
+	}
+}
+
+// checkReadAfterHot checks that a read after w's hot amendment reads the
+// hot subscription at the amendment's position.
+func checkReadAfterHot(t *testing.T, f *fakeLedger, w *worker) {
+	t.Helper()
+	res := w.amendHot(t.Context())
+	if res.op != OpHot || res.err != nil || !res.reply.ok() || res.reply.position == 0 {
+		t.Fatalf("hot amendment %+v, want a success with a position", res)
+	}
+	if got := w.read(t.Context()); got.op != OpRead || !got.minPos {
+		t.Fatalf("read %+v, want one with Ledger-Min-Position", got)
+	}
+	f.mu.Lock()
+	got := f.lastRead
+	f.mu.Unlock()
+	if want := (readSeen{sub: w.world.hot.id, minPos: res.reply.position}); got != want {
+		t.Errorf("read %+v after the hot amendment, want %+v", got, want)
+	}
 }
 
 func checkCount[A, B int | int64](t *testing.T, what string, got A, want B) {

@@ -14,16 +14,21 @@ import (
 )
 
 // world is what setup made in the tenant: the product and its charges,
-// and the accounts.
+// the accounts, and the hot subscription when the mix has op hot.
 type world struct {
 	productID   string
 	seatCharge  string
 	usageCharge string
 	accounts    []string
+	// hot is the subscription every worker amends with op hot, or nil; its
+	// quantity field is left alone, hotSent counts its amendments sent.
+	hot     *subRef
+	hotSent atomic.Int64
 }
 
-// setup creates the catalog, the accounts and each worker's pool of
-// subscriptions over HTTP; none of it is measured.
+// setup creates the catalog, the accounts, each worker's pool of
+// subscriptions and, when the mix has hot, the hot subscription over
+// HTTP; none of it is measured.
 func setup(ctx context.Context, a *api, cfg Config, log io.Writer) ([]*worker, SetupSummary, error) {
 	start := time.Now()
 	w := &world{}
@@ -43,12 +48,21 @@ func setup(ctx context.Context, a *api, cfg Config, log io.Writer) ([]*worker, S
 		workers[i] = newWorker(i, a, c, w, cfg.Mix)
 	}
 	err := parallel(cfg.Clients, cfg.Clients, func(i int) error { return fillPool(ctx, workers[i], i, cfg.Pool) })
+	if err == nil && cfg.Mix[OpHot] > 0 {
+		err = createHot(ctx, workers[0])
+	}
 	if err != nil {
 		disconnect(workers)
 		return nil, SetupSummary{}, err
 	}
 	s := SetupSummary{Seconds: round(time.Since(start).Seconds(), 3), Accounts: len(w.accounts), Subscriptions: cfg.Clients * cfg.Pool}
-	fmt.Fprintf(log, "setup: %d subscriptions (%d per client) in %s\n", s.Subscriptions, cfg.Pool, time.Since(start).Round(time.Millisecond))
+	hot := ""
+	if w.hot != nil {
+		s.Subscriptions++
+		s.HotSubscription = w.hot.id
+		hot = ", and the hot one " + w.hot.id
+	}
+	fmt.Fprintf(log, "setup: %d subscriptions (%d per client%s) in %s\n", s.Subscriptions, cfg.Pool, hot, time.Since(start).Round(time.Millisecond))
 	return workers, s, nil
 }
 
@@ -142,6 +156,20 @@ func fillPool(ctx context.Context, w *worker, i, n int) error {
 		w.pool = append(w.pool, ref)
 		w.wrote(r, ref)
 	}
+	return nil
+}
+
+// createHot creates the world's hot subscription through w, on the first
+// account.
+func createHot(ctx context.Context, w *worker) error {
+	r, ref, err := w.newSubscription(ctx, w.world.accounts[0])
+	if err != nil {
+		return fmt.Errorf("create hot subscription: %w", err)
+	}
+	if r.status != http.StatusCreated {
+		return r.failure("create hot subscription")
+	}
+	w.world.hot = ref
 	return nil
 }
 

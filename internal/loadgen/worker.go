@@ -22,7 +22,8 @@ type subRef struct {
 }
 
 // worker is one client of the load: its own subscriptions, so that no
-// two workers write to the same stream, and its last write's position.
+// two workers write to the same stream but the world's hot one, and its
+// last write's position.
 type worker struct {
 	api     *api
 	http    *wire
@@ -60,6 +61,8 @@ func (w *worker) do(ctx context.Context) result {
 		return w.create(ctx)
 	case OpAmend:
 		return w.amend(ctx)
+	case OpHot:
+		return w.amendHot(ctx)
 	case OpUsage:
 		return w.usage(ctx)
 	default:
@@ -129,16 +132,34 @@ func (w *worker) create(ctx context.Context) result {
 func (w *worker) amend(ctx context.Context) result {
 	s := w.nextSub()
 	q := 3 - s.quantity
-	body := map[string]any{
-		"effective_date": today(),
-		"changes":        []map[string]any{{"type": "change_quantity", "item_id": s.seatItem, "quantity": q}},
-	}
-	r, err := w.http.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions/%s/amendments", s.id), body, 0, nil)
+	r, err := w.changeSeats(ctx, s, q)
 	if err == nil && r.ok() {
 		s.quantity = q
 	}
 	w.wrote(r, s)
 	return result{op: OpAmend, reply: r, err: err}
+}
+
+// amendHot changes the seat quantity of the hot subscription, which
+// every worker amends, without If-Match: 1 and 2 in turn in the order
+// the workers send them, which is not always the order the server
+// appends them in.
+func (w *worker) amendHot(ctx context.Context) result {
+	s := w.world.hot
+	q := 1 + int(w.world.hotSent.Add(1)%2)
+	r, err := w.changeSeats(ctx, s, q)
+	w.wrote(r, s)
+	return result{op: OpHot, reply: r, err: err}
+}
+
+// changeSeats amends s, effective today, with one change of its seat
+// quantity to q.
+func (w *worker) changeSeats(ctx context.Context, s *subRef, q int) (reply, error) {
+	body := map[string]any{
+		"effective_date": today(),
+		"changes":        []map[string]any{{"type": "change_quantity", "item_id": s.seatItem, "quantity": q}},
+	}
+	return w.http.call(ctx, http.MethodPost, w.api.tenantPath("/subscriptions/%s/amendments", s.id), body, 0, nil)
 }
 
 // usage records a few usage records with fresh ids on the next
