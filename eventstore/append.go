@@ -150,13 +150,13 @@ func (req AppendRequest) Events() []EventData {
 
 // OutcomeKnown reports whether an append that returned err certainly
 // wrote nothing: it was refused (ErrConcurrency, ErrInvalidEvent,
-// ErrDuplicateEventID, ErrKeyReused, ErrLogRestored). Any other error,
+// ErrDuplicateEventID, ErrKeyReused, ErrLogRestored, ErrRefused). Any other error,
 // such as a timeout or a lost connection, leaves the outcome unknown: the
 // events may have been committed. Repeat the same request, with the same
 // event ids, to learn it: a repeat of what was recorded is a Duplicate
 // (or, with a key, a replay).
 func OutcomeKnown(err error) bool {
-	for _, known := range []error{ErrConcurrency, ErrInvalidEvent, ErrDuplicateEventID, ErrKeyReused, ErrLogRestored} {
+	for _, known := range []error{ErrConcurrency, ErrInvalidEvent, ErrDuplicateEventID, ErrKeyReused, ErrLogRestored, ErrRefused} {
 		if errors.Is(err, known) {
 			return true
 		}

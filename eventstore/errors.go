@@ -21,3 +21,8 @@ var ErrDuplicateEventID = errors.New("eventstore: event id already recorded")
 // it, so the store refuses to append. Nothing was written. See
 // docs/eventstore.md ("Positions across restores") for the repair.
 var ErrLogRestored = errors.New("eventstore: the log's positions are ahead of the store's; it was restored or moved and must be rebased")
+
+// ErrRefused reports an append the backend refused for a reason of its
+// own, such as a position past what it can store, a timeout it enforced,
+// or a cancellation it confirmed. Nothing was written.
+var ErrRefused = errors.New("eventstore: the backend refused the append")

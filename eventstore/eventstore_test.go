@@ -134,6 +134,7 @@ func TestOutcomeKnown(t *testing.T) {
 		{eventstore.ErrDuplicateEventID, true},
 		{eventstore.ErrKeyReused, true},
 		{eventstore.ErrLogRestored, true},
+		{fmt.Errorf("append: %w: numeric value out of range", eventstore.ErrRefused), true},
 		{context.DeadlineExceeded, false},
 		{errors.New("connection reset by peer"), false},
 	}

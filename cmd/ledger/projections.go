@@ -62,7 +62,7 @@ func withStore(cmd *cobra.Command, run func(ctx context.Context, db *pgresolve.D
 		return err
 	}
 	ctx := cmd.Context()
-	db, store, closeAll, err := openStore(ctx, cfg, logger)
+	db, store, closeAll, err := openStore(ctx, cfg, logger, false)
 	if err != nil {
 		return err
 	}

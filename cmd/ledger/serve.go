@@ -56,7 +56,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	b := readBuild()
 	logger.Info("starting", "version", b.version, "revision", b.revision,
 		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String(), "gogc", gogc)
-	db, store, closeAll, err := openStore(ctx, cfg, logger)
+	db, store, closeAll, err := openStore(ctx, cfg, logger, true)
 	if err != nil {
 		return err
 	}

@@ -37,8 +37,10 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgres
 }
 
 // openStore opens the database, applies the migrations and opens the event
-// store on it. closeAll stops the store, then closes the database.
-func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (db *pgresolve.DB, store *postgres.Store, closeAll func() error, err error) {
+// store on it; with checked, it refuses a log whose positions must be
+// rebased first (see `ledger eventstore rebase`). closeAll stops the
+// store, then closes the database.
+func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger, checked bool) (db *pgresolve.DB, store *postgres.Store, closeAll func() error, err error) {
 	db, err = openDB(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, nil, err
@@ -47,5 +49,11 @@ func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger) (db 
 		return nil, nil, nil, errors.Join(fmt.Errorf("migrate: %w", err), db.Close())
 	}
 	store = postgres.New(db.Pool, postgres.WithLogger(logger))
-	return db, store, func() error { store.Close(); return db.Close() }, nil
+	closeAll = func() error { store.Close(); return db.Close() }
+	if checked {
+		if err := store.CheckPositions(ctx); err != nil {
+			return nil, nil, nil, errors.Join(err, closeAll())
+		}
+	}
+	return db, store, closeAll, nil
 }

@@ -39,9 +39,10 @@ type claimData struct {
 
 func claimStream(id uuid.UUID) string { return ClaimStreamPrefix + id.String() }
 
-// checkStreamName refuses stream names the ledger's global log would hide.
+// checkStreamName refuses stream names the ledger's global log would hide
+// and those of the streams the package keeps for itself.
 func checkStreamName(stream string) error {
-	if strings.HasPrefix(stream, "$") || strings.HasPrefix(stream, ClaimStreamPrefix) {
+	if strings.HasPrefix(stream, "$") || strings.HasPrefix(stream, ClaimStreamPrefix) || strings.HasPrefix(stream, KeyStreamPrefix) {
 		return fmt.Errorf("%w: stream name %q is reserved", eventstore.ErrInvalidEvent, stream)
 	}
 	return nil

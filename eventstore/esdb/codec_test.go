@@ -206,6 +206,7 @@ func TestIsSystem(t *testing.T) {
 		{"$$subscription-1", "$metadata", true},
 		{"$projections-x-result", "Result", true},
 		{ClaimStreamPrefix + uuid.NewString(), ClaimEventType, true},
+		{KeyStreamPrefix + "0123abcd", KeyEventType, true},
 	}
 	for _, tc := range cases {
 		if got := isSystem(&esdb.RecordedEvent{StreamID: tc.stream, EventType: tc.typ}); got != tc.want {
@@ -223,7 +224,9 @@ func TestCheckStreamName(t *testing.T) {
 		{"subscription-1", true},
 		{"ledger-events", true},
 		{"$system", false},
+		{"ledger-keys", true},
 		{ClaimStreamPrefix + uuid.NewString(), false},
+		{KeyStreamPrefix + "0123abcd", false},
 	}
 	for _, tc := range cases {
 		err := checkStreamName(tc.stream)

@@ -32,6 +32,25 @@
 // System streams and system events (names and types beginning with "$") are
 // not part of the ledger's global log: ReadAll, Subscribe and Head skip them.
 //
+// # Appends
+//
+// Append takes the whole eventstore.AppendRequest: one or several streams,
+// conditions on other streams and an idempotency key. The server, through
+// this client, appends to one stream at a time, checks an expected revision
+// only on the stream it writes, and has no transaction around several
+// writes. So a single stream's expectation is checked by the server,
+// atomically; conditions, and the expectations of several streams, are
+// checked by reading the streams' versions just before writing; several
+// streams are written one after another; and a key is recorded in a stream
+// of its own after the events. Event ids are claimed across streams (see
+// ClaimStreamPrefix) and keys recorded (see KeyStreamPrefix) in streams the
+// package reserves, with "$" event types that the global log never shows.
+//
+// The store is therefore eventstore.Limited: it cannot keep
+// eventstore.ConditionsInLogOrder, eventstore.AtomicStreams or
+// eventstore.AtomicKeys (see Store.Unkept), and a program that runs on it
+// prints Store.Warnings when it starts.
+//
 // The package needs a server that returns $all positions on stream reads:
 // EventStoreDB 22.6 or later, or any KurrentDB.
 package esdb

@@ -13,7 +13,8 @@ import (
 )
 
 // Store is an eventstore.Store kept in an EventStoreDB or KurrentDB server.
-// It is safe for concurrent use.
+// It is safe for concurrent use. It is eventstore.Limited (see Unkept): a
+// program that runs on it prints Warnings when it starts.
 type Store struct {
 	client *esdb.Client
 }

@@ -25,5 +25,8 @@ func TestConformance(t *testing.T) {
 			t.Errorf("close: %v", err)
 		}
 	})
+	for _, w := range store.Warnings() {
+		t.Log(w)
+	}
 	storetest.Run(t, func(*testing.T) eventstore.Store { return store })
 }

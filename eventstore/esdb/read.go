@@ -120,7 +120,12 @@ func revisionOf(v uint64) uint64 {
 // eachInStream visits up to count events of stream from revision from on.
 // A missing stream has no events.
 func (s *Store) eachInStream(ctx context.Context, stream string, from, count uint64, visit visitor) error {
-	opts := esdb.ReadStreamOptions{From: esdb.Revision(from)}
+	return s.eachWith(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(from)}, count, visit)
+}
+
+// eachWith visits up to count events of stream, read as opts say. A
+// missing stream has no events.
+func (s *Store) eachWith(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64, visit visitor) error {
 	rs, err := s.client.ReadStream(ctx, stream, opts, count)
 	if err != nil {
 		return ctxErr(ctx, err)

@@ -317,11 +317,23 @@ func (s *Store) runAlone(ctx context.Context, st *statement) (eventstore.AppendR
 	case isUniqueViolation(err):
 		return s.diagnose(ctx, st)
 	case err != nil:
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.name(), err)
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.name(), refused(err))
 	case !written:
 		return s.diagnose(ctx, st)
 	}
 	return res, nil
+}
+
+// refused marks err as eventstore.ErrRefused when the server reported
+// it: the append's transaction then ended without committing. Any other
+// error (a lost connection, a context that ended before the answer) leaves
+// the outcome unknown.
+func refused(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("%w: %w", eventstore.ErrRefused, err)
+	}
+	return err
 }
 
 // sendAppend sends b, whose last statement is st's insert, and reads what

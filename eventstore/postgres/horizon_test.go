@@ -103,8 +103,9 @@ func waitForHorizon(t *testing.T, pool *pgxpool.Pool, p eventstore.Position) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var passed bool
-		err := pool.QueryRow(t.Context(),
-			`SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536 > $1`, int64(p)).Scan(&passed)
+		err := pool.QueryRow(t.Context(), `
+SELECT (SELECT position_base FROM event_log) + pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536 > $1`,
+			int64(p)).Scan(&passed)
 		if err != nil {
 			t.Fatalf("read horizon: %v", err)
 		}
@@ -135,7 +136,6 @@ func contains(evs []eventstore.Event, p eventstore.Position) bool {
 	}
 	return false
 }
-
 
 // insertInTx writes event to stream inside tx, as an append's insert
 // would, and leaves tx open: a transaction that holds the horizon back.

@@ -40,8 +40,9 @@ type Store struct {
 	wake   *broadcaster
 	notify chan struct{} // signals the notifier that events were committed
 
-	readAllSQL string // the global-log query; replaced only by tests
-	noLocks    bool   // appends take no advisory locks; set only by tests, to show what the locks prevent
+	heldSince  firstSeen // since when the horizon has held readers back
+	readAllSQL string    // the global-log query; replaced only by tests
+	noLocks    bool      // appends take no advisory locks; set only by tests, to show what the locks prevent
 
 	appending atomic.Int64  // appends in progress: alone, one is not grouped
 	queue     chan *queued  // single-event appends offered for grouping

@@ -21,9 +21,13 @@ const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_noti
 // caught up, then waits for a wake-up (a local append, a NOTIFY from
 // another process, or the poll interval) and reads again. When committed
 // events wait behind a transaction still running, it reads again after a
-// short, growing pause instead.
+// pause that doubles from 1 ms to 10 ms; once the same wait has lasted
+// longer than heldBackAfter, the pause goes on doubling up to the poll
+// interval and wake-ups no longer cut it short: a transaction left open
+// holds readers back for as long as it stays open, and reading again at
+// every append would only load the server.
 func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, handle eventstore.Handler) error {
-	pause := minPause
+	w := waiter{pause: minPause}
 	for {
 		woken := s.wake.wait() // taken before reading, so no wake-up is missed
 		batch, err := s.ReadAll(ctx, after, s.opts.batchSize)
@@ -34,15 +38,19 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, handle
 			if err := handle(ctx, batch); err != nil {
 				return err
 			}
-			after, pause = batch[len(batch)-1].Position, minPause
+			after, w = batch[len(batch)-1].Position, waiter{pause: minPause}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			continue
 		}
-		idle, err := s.idleFor(ctx, after, &pause)
+		head, err := s.Head(ctx)
 		if err != nil {
 			return subscriptionErr(ctx, err)
+		}
+		idle, wakes := w.next(head > after, s.opts.pollInterval, time.Now())
+		if !wakes {
+			woken = nil
 		}
 		timer := time.NewTimer(idle)
 		select {
@@ -57,28 +65,39 @@ func (s *Store) Subscribe(ctx context.Context, after eventstore.Position, handle
 }
 
 // minPause and maxPause bound the pause before reading again when events
-// wait behind the transaction horizon: the pause doubles from the first to
-// the second, so a reader learns soon that the horizon moved.
+// wait behind the transaction horizon, while the wait is young: the pause
+// doubles from the first to the second, so a reader learns soon that the
+// horizon moved. heldBackAfter is when a wait is no longer young.
 const (
-	minPause = time.Millisecond
-	maxPause = 10 * time.Millisecond
+	minPause      = time.Millisecond
+	maxPause      = 10 * time.Millisecond
+	heldBackAfter = time.Second
 )
 
-// idleFor returns how long a caught-up subscriber at after may wait for a
-// wake-up: the poll interval, or, while committed events wait behind a
-// transaction still running, a pause that doubles up to maxPause.
-func (s *Store) idleFor(ctx context.Context, after eventstore.Position, pause *time.Duration) (time.Duration, error) {
-	head, err := s.Head(ctx)
-	if err != nil {
-		return 0, err
+// waiter is a caught-up subscriber's pause between reads.
+type waiter struct {
+	pause time.Duration
+	since time.Time // when events were first found waiting behind the horizon
+}
+
+// next returns how long to wait before reading again, and whether a
+// wake-up may cut that short: the poll interval, while nothing waits
+// behind the horizon; else the pause, doubled for the next time.
+func (w *waiter) next(behind bool, poll time.Duration, now time.Time) (time.Duration, bool) {
+	if !behind {
+		*w = waiter{pause: minPause}
+		return poll, true
 	}
-	if head <= after {
-		*pause = minPause
-		return s.opts.pollInterval, nil
+	if w.since.IsZero() {
+		w.since = now
 	}
-	wait := min(*pause, s.opts.pollInterval)
-	*pause = min(2**pause, maxPause)
-	return wait, nil
+	young := now.Sub(w.since) < heldBackAfter
+	wait, limit := min(w.pause, poll), poll
+	if young {
+		limit = maxPause
+	}
+	w.pause = min(2*w.pause, limit)
+	return wait, young
 }
 
 func subscriptionErr(ctx context.Context, err error) error {

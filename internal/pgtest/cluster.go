@@ -1,0 +1,184 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ledger/internal/pguuid"
+)
+
+// Cluster is a Postgres server of a test's own, started from the system's
+// binaries in a directory of its own, on a spare port, for tests that must
+// do to a server what they may not do to the shared one: restore into it,
+// restart it, kill it. Its transaction ids start afresh, as those of a
+// newly made server do.
+type Cluster struct {
+	Port    int
+	dir     string
+	bin     string
+	runAs   []string // the command prefix that runs as the server's user
+	sockets string
+}
+
+// NewCluster initialises and starts a cluster, stopped and removed when tb
+// ends. As root it runs the server as the user "postgres" (initdb refuses
+// root); it skips tb when that is not possible, or when no server
+// binaries are installed.
+func NewCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	bin := binDir()
+	if bin == "" {
+		tb.Skip("no PostgreSQL server binaries (pg_config --bindir, /usr/lib/postgresql/*/bin)")
+	}
+	c := &Cluster{bin: bin}
+	dir, err := os.MkdirTemp("", "ledger-pgtest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	c.dir, c.sockets = filepath.Join(dir, "data"), dir
+	if os.Geteuid() == 0 {
+		c.runAs = asPostgres(tb, dir)
+	}
+	c.Port = sparePort(tb)
+	c.run(tb, "initdb", "-D", c.dir, "-A", "trust", "-U", "postgres", "--no-sync")
+	c.run(tb, "pg_ctl", "-D", c.dir, "-w", "-l", filepath.Join(dir, "server.log"), "start",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.Port, c.sockets))
+	tb.Cleanup(func() { c.run(tb, "pg_ctl", "-D", c.dir, "-w", "-m", "immediate", "stop") })
+	return c
+}
+
+// asPostgres prepares dir for the server's user "postgres" and returns
+// the prefix that runs a command as that user.
+func asPostgres(tb testing.TB, dir string) []string {
+	tb.Helper()
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		tb.Skip("running as root with no user postgres to run a private server as")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		tb.Fatal(err)
+	}
+	runuser, err := exec.LookPath("runuser")
+	if err != nil {
+		tb.Skip("running as root without runuser to start a private server as postgres")
+	}
+	return []string{runuser, "-u", "postgres", "--"}
+}
+
+// run runs one of the server's programs, failing tb with its output.
+func (c *Cluster) run(tb testing.TB, program string, args ...string) {
+	tb.Helper()
+	argv := append(slices.Clone(c.runAs), append([]string{filepath.Join(c.bin, program)}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = os.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v\n%s", program, err, out)
+	}
+}
+
+// Config returns the settings to connect to database on c.
+func (c *Cluster) Config(tb testing.TB, database string) *pgx.ConnConfig {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s sslmode=disable", c.Port, database))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// Pool creates database on c, empty, and returns a pool to it, closed
+// when tb ends.
+func (c *Cluster) Pool(tb testing.TB, database string) *pgxpool.Pool {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.ConnectConfig(ctx, c.Config(tb, "postgres"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{database}.Sanitize()); err != nil {
+		tb.Fatal(err)
+	}
+	poolCfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	poolCfg.ConnConfig = c.Config(tb, database)
+	poolCfg.AfterConnect = pguuid.AfterConnect
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pool.Close)
+	return pool
+}
+
+// Bin is the path of one of the server's client programs, such as
+// pg_dump.
+func (c *Cluster) Bin(program string) string { return filepath.Join(c.bin, program) }
+
+// ConnString is cfg as a libpq keyword string, for the client programs.
+func ConnString(cfg *pgx.ConnConfig) string {
+	s := fmt.Sprintf("host=%s port=%d dbname=%s", cfg.Host, cfg.Port, cfg.Database)
+	if cfg.User != "" {
+		s += " user=" + cfg.User
+	}
+	return s
+}
+
+func binDir() string {
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if dir := filepath.Clean(string(trimNewline(out))); isServerDir(dir) {
+			return dir
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.Reverse(dirs)
+	for _, dir := range dirs {
+		if isServerDir(dir) {
+			return dir
+		}
+	}
+	return ""
+}
+
+func isServerDir(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, "initdb"))
+	return err == nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// sparePort returns a TCP port free on the loopback interface a moment
+// ago.
+func sparePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
