@@ -13,6 +13,10 @@ import (
 type statusResponse struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// HeldBackSeconds and Holder say, with reason readers_held_back, how
+	// long and by which session the event log's readers are held back.
+	HeldBackSeconds float64 `json:"held_back_seconds,omitempty"`
+	Holder          string  `json:"holder,omitempty"`
 }
 
 // healthz answers while the process runs.
@@ -20,9 +24,10 @@ func (s *server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
 }
 
-// readyz answers 200 while the database answers a ping within ReadyTimeout
-// and no projection lags more than the server's maximum lag; 503 with the
-// reason otherwise, without the driver's words.
+// readyz answers 200 while the database answers a ping within ReadyTimeout,
+// no transaction has held the event log's readers back for longer than the
+// server's maximum lag, and no projection lags more than that; 503 with
+// the reason otherwise, without the driver's words.
 func (s *server) readyz(c echo.Context) error {
 	unavailable := func(reason string) error {
 		return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: reason})
@@ -35,6 +40,18 @@ func (s *server) readyz(c echo.Context) error {
 	if err := s.db.Ping(ctx); err != nil {
 		s.logger.Warn("not ready: database ping failed", "error", err)
 		return unavailable("database")
+	}
+	if s.readers != nil {
+		age, holder, err := s.readers(ctx)
+		if err != nil {
+			s.logger.Warn("not ready: transaction horizon unknown", "error", err)
+			return unavailable("database")
+		}
+		if age > s.maxLag {
+			s.logger.Warn("not ready: a transaction holds the event log's readers back", "held_back_seconds", age.Seconds(), "holder", holder)
+			return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: "readers_held_back",
+				HeldBackSeconds: age.Round(time.Millisecond).Seconds(), Holder: holder})
+		}
 	}
 	if s.pool != nil {
 		statuses, err := projections.Status(ctx, s.pool)

@@ -2,6 +2,8 @@ package http
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 
 	"ledger/commands"
 	"ledger/domain"
+	"ledger/eventstore"
 	"ledger/eventstore/postgres"
 	"ledger/internal/pgtest"
 	"ledger/projections"
@@ -61,5 +64,74 @@ func TestReadyzFailsWhileProjectionsLag(t *testing.T) {
 			t.Fatalf("readyz after the projections ran = %d %s, want 200", code, body)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readyz fails, naming the session, while a transaction left open holds
+// the event log's readers back for longer than MaxLag, and stops failing
+// for that once it ends.
+func TestReadyzFailsWhileReadersAreHeldBack(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a server of its own")
+	}
+	ctx := t.Context()
+	// A server of its own: the transaction it leaves open would hold back
+	// every reader of a shared one.
+	pool := pgtest.NewCluster(t).Pool(t, "readyz")
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.New(pool)
+	t.Cleanup(store.Close)
+	readers := func(ctx context.Context) (time.Duration, string, error) {
+		h, err := store.HeldBack(ctx)
+		return h.Age(time.Now()), fmt.Sprintf("pid %d", h.PID), err
+	}
+	srv := NewServer(Deps{DB: pool, MaxLag: 200 * time.Millisecond, Readers: readers})
+	open, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Rollback(context.Background())
+	var pid int32
+	if err := open.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		t.Fatal(err)
+	}
+	e, err := eventstore.NewEvent("Held", map[string]int{}, eventstore.Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, eventstore.To("held", eventstore.NoStream(), e)); err != nil {
+		t.Fatal(err)
+	}
+	readyz := func() (int, statusResponse) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		var st statusResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Code, st
+	}
+	want := fmt.Sprintf("pid %d", pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		code, st := readyz()
+		if code == http.StatusServiceUnavailable && st.Reason == "readers_held_back" && st.Holder == want && st.HeldBackSeconds > 0.2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz with readers held back by %s = %d %+v, want 503 readers_held_back naming it", want, code, st)
+		}
+	}
+	if err := open.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if code, st := readyz(); code == http.StatusOK {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("readyz after the transaction ended = %d %+v, want 200", code, st)
+		}
 	}
 }

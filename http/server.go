@@ -58,7 +58,15 @@ type Deps struct {
 	// Now is the clock of reads ("today" of subscriptions and reports);
 	// time.Now when nil.
 	Now func() time.Time
+	// Readers, when set, tells /readyz whether a transaction left open
+	// holds the event log's readers back.
+	Readers HeldBack
 }
+
+// HeldBack reports how long the event log's readers have been held back
+// by a transaction still running (0 when none is), and a description of
+// that transaction's session for operators.
+type HeldBack func(ctx context.Context) (age time.Duration, holder string, err error)
 
 // server is the handlers' state.
 type server struct {
@@ -68,12 +76,13 @@ type server struct {
 	logger   *slog.Logger
 	maxLag   time.Duration
 	now      func() time.Time
+	readers  HeldBack
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
 // Serve it with Serve.
 func NewServer(d Deps) *echo.Echo {
-	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now}
+	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now, readers: d.Readers}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

@@ -9,12 +9,14 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"ledger/commands"
+	"ledger/eventstore/postgres"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
 	"ledger/outbound"
@@ -83,8 +85,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
+	readers := heldBack(store)
+	registry.MustRegister(heldBackGauge(readers))
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
-		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry,
+		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
 		Commands: commands.New(store, commands.WithLogger(logger)),
 	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
@@ -92,4 +96,38 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// heldBack tells how long a transaction left open has held the event
+// log's readers back, and whose.
+func heldBack(store *postgres.Store) ledgerhttp.HeldBack {
+	return func(ctx context.Context) (time.Duration, string, error) {
+		h, err := store.HeldBack(ctx)
+		if err != nil || !h.Waiting {
+			return 0, "", err
+		}
+		holder := "a session the database user may not see (grant it pg_read_all_stats to see which)"
+		if h.PID != 0 {
+			holder = fmt.Sprintf("pid %d in database %q (%s, application %q), in a transaction since %s",
+				h.PID, h.Database, h.State, h.Application, h.Since.UTC().Format(time.RFC3339))
+		}
+		return h.Age(time.Now()), holder, nil
+	}
+}
+
+// heldBackGauge is the metric of how long the event log's readers have
+// been held back, read at each scrape.
+func heldBackGauge(readers ledgerhttp.HeldBack) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ledger_eventstore_readers_held_back_seconds",
+		Help: "How long a transaction still running has held the event log's readers back: committed events wait unread behind it (0 when none does, -1 when the database cannot tell).",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		age, _, err := readers(ctx)
+		if err != nil {
+			return -1
+		}
+		return age.Seconds()
+	})
 }

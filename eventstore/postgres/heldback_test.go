@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
+	"ledger/internal/pgtest"
 )
 
 func TestWaiterBacksOff(t *testing.T) {
@@ -56,7 +57,17 @@ func TestWaiterBacksOff(t *testing.T) {
 // delivers the event once the transaction ends.
 func TestHeldBackReaders(t *testing.T) {
 	t.Parallel()
-	writer, pool := newTestStore(t)
+	if testing.Short() {
+		t.Skip("starts a server of its own")
+	}
+	// A server of its own: the transaction it leaves open would hold back
+	// every reader of a shared one.
+	pool := pgtest.NewCluster(t).Pool(t, "heldback")
+	if err := Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	writer := New(pool)
+	t.Cleanup(writer.Close)
 	reads := &countingTracer{}
 	reader := New(tracedPool(t, pool, reads))
 	t.Cleanup(reader.Close)
@@ -73,8 +84,6 @@ func TestHeldBackReaders(t *testing.T) {
 	}
 	res := mustAppend(t, writer, eventstore.To("held-back", eventstore.NoStream(), newEvent(t, "Held")))
 
-	// The horizon is the whole server's: another test's transaction,
-	// older than this one, may hold it for a moment.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		h, err := reader.HeldBack(ctx)
 		if err == nil && h.Waiting && h.PID == pid && h.State == "idle in transaction" && h.Age(time.Now()) > 0 {
