@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"ledger/commands"
+	"ledger/eventstore"
+	"ledger/eventstore/esdb"
 	"ledger/eventstore/postgres"
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
@@ -36,7 +38,7 @@ func newServeCmd() *cobra.Command {
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
-	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL)
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL)
 	return cmd
 }
 
@@ -58,11 +60,16 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	b := readBuild()
 	logger.Info("starting", "version", b.version, "revision", b.revision,
 		"http_addr", cfg.HTTPAddr, "data_dir", cfg.DataDir, "log_level", cfg.LogLevel.String(), "gogc", gogc)
-	db, store, closeAll, err := openStore(ctx, cfg, logger, true)
+	db, pgStore, closeAll, err := openStore(ctx, cfg, logger, true)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeAll()) }()
+	store, readers, closeLog, err := openLog(cfg, pgStore, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, closeLog()) }()
 	registry := prometheus.NewRegistry()
 	metrics := projections.NewMetrics(db.Pool)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)
@@ -85,8 +92,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String())
-	readers := heldBack(store)
-	registry.MustRegister(heldBackGauge(readers))
+	if readers != nil {
+		registry.MustRegister(heldBackGauge(readers))
+	}
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
 		Commands: commands.New(store, commands.WithLogger(logger)),
@@ -96,6 +104,25 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// openLog returns the event log: the one in PostgreSQL, beside the read
+// models, or with LEDGER_EVENTSTORE_URL the one in EventStoreDB or
+// KurrentDB, whose missing guarantees it logs as warnings. readers is nil
+// for a log outside PostgreSQL, whose readers no transaction holds back.
+func openLog(cfg config.Config, pgStore *postgres.Store, logger *slog.Logger) (eventstore.Store, ledgerhttp.HeldBack, func() error, error) {
+	if cfg.EventstoreURL == "" {
+		return pgStore, heldBack(pgStore), func() error { return nil }, nil
+	}
+	store, err := esdb.Open(cfg.EventstoreURL)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger.Info("event log in EventStoreDB/KurrentDB; read models in PostgreSQL")
+	for _, w := range store.Warnings() {
+		logger.Warn("event log guarantee not kept", "detail", w)
+	}
+	return store, nil, store.Close, nil
 }
 
 // heldBack tells how long a transaction left open has held the event

@@ -37,6 +37,10 @@ type Config struct {
 	// published to: nats://… (JetStream) or amqp://… (RabbitMQ). It may
 	// hold a password: never log it.
 	PublishURL string
+	// EventstoreURL, when set, is the EventStoreDB or KurrentDB server
+	// that keeps the event log (esdb://… or esdb+discover://…), the read
+	// models staying in PostgreSQL. It may hold a password: never log it.
+	EventstoreURL string
 }
 
 // Setting names one configurable value.
@@ -50,6 +54,7 @@ const (
 	LogLevel
 	ShutdownTimeout
 	PublishURL
+	EventstoreURL
 )
 
 type spec struct {
@@ -70,6 +75,8 @@ var specs = [...]spec{
 		"how long in-flight requests may take to finish on shutdown (Go duration)", applyShutdownTimeout},
 	PublishURL: {"publish-url", "LEDGER_PUBLISH_URL", "",
 		"broker to publish every event to: nats://host:4222 or amqp://user:pass@host:5672/ (default: none)", applyPublishURL},
+	EventstoreURL: {"eventstore-url", "LEDGER_EVENTSTORE_URL", "",
+		"EventStoreDB/KurrentDB server to keep the event log in: esdb://host:2113?tls=false (default: the log in PostgreSQL)", applyEventstoreURL},
 }
 
 // Flag returns the command-line flag name of s, without dashes.
@@ -120,7 +127,7 @@ func resolve(f *pflag.Flag, env string, lookupEnv func(string) (string, bool)) s
 }
 
 func settingError(s Setting, value string, err error) error {
-	if s == DatabaseURL || s == PublishURL {
+	if s == DatabaseURL || s == PublishURL || s == EventstoreURL {
 		return fmt.Errorf("invalid %s (--%s): %s", s.Env(), s.Flag(), scrubPassword(err.Error(), value))
 	}
 	return fmt.Errorf("invalid %s (--%s) %q: %w", s.Env(), s.Flag(), value, err)
@@ -149,6 +156,21 @@ func applyPublishURL(cfg *Config, v string) error {
 		return fmt.Errorf("scheme %q: must be nats, amqp or amqps", u.Scheme)
 	}
 	cfg.PublishURL = v
+	return nil
+}
+
+func applyEventstoreURL(cfg *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "esdb" && u.Scheme != "esdb+discover" {
+		return fmt.Errorf("scheme %q: must be esdb or esdb+discover", u.Scheme)
+	}
+	cfg.EventstoreURL = v
 	return nil
 }
 

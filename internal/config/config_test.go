@@ -12,7 +12,7 @@ import (
 )
 
 var all = []config.Setting{
-	config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout,
+	config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL,
 }
 
 func load(t *testing.T, settings []config.Setting, args []string, env map[string]string) (config.Config, error) {
@@ -64,6 +64,11 @@ func TestLoadResolvesFlagThenEnvThenDefault(t *testing.T) {
 			name: "empty env counts as unset",
 			env:  map[string]string{"LEDGER_HTTP_ADDR": "", "LEDGER_LOG_LEVEL": ""},
 			want: func(*config.Config) {},
+		},
+		{
+			name: "event store url",
+			env:  map[string]string{"LEDGER_EVENTSTORE_URL": "esdb://admin:changeit@kurrent:2113?tls=false"},
+			want: func(c *config.Config) { c.EventstoreURL = "esdb://admin:changeit@kurrent:2113?tls=false" },
 		},
 		{
 			name: "key value database url and ipv6 address",
@@ -139,6 +144,12 @@ func TestLoadRejectsInvalidSettings(t *testing.T) {
 			notWant: "s3cret",
 		},
 		{
+			name:    "event store url of another scheme keeps its password secret",
+			args:    []string{"--eventstore-url=kurrentdb://u:s3cret@kurrent:2113"},
+			want:    []string{"invalid LEDGER_EVENTSTORE_URL (--eventstore-url): ", "must be esdb or esdb+discover"},
+			notWant: "s3cret",
+		},
+		{
 			name: "every invalid setting is reported",
 			env:  map[string]string{"LEDGER_HTTP_ADDR": "abc", "LEDGER_LOG_LEVEL": "loud"},
 			want: []string{"LEDGER_HTTP_ADDR", "LEDGER_LOG_LEVEL"},
@@ -188,6 +199,8 @@ func TestSettingNames(t *testing.T) {
 		{config.DataDir, "data-dir", "LEDGER_DATA_DIR", "./.ledger"},
 		{config.LogLevel, "log-level", "LEDGER_LOG_LEVEL", "info"},
 		{config.ShutdownTimeout, "shutdown-timeout", "LEDGER_SHUTDOWN_TIMEOUT", "15s"},
+		{config.PublishURL, "publish-url", "LEDGER_PUBLISH_URL", ""},
+		{config.EventstoreURL, "eventstore-url", "LEDGER_EVENTSTORE_URL", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
