@@ -89,15 +89,7 @@ func TestReadyzFailsWhileReadersAreHeldBack(t *testing.T) {
 		return h.Age(time.Now()), fmt.Sprintf("pid %d", h.PID), err
 	}
 	srv := NewServer(Deps{DB: pool, MaxLag: 200 * time.Millisecond, Readers: readers})
-	open, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Rollback(context.Background())
-	var pid int32
-	if err := open.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
-		t.Fatal(err)
-	}
+	open, pid := pgtest.OpenTransaction(t, pool)
 	e, err := eventstore.NewEvent("Held", map[string]int{}, eventstore.Metadata{})
 	if err != nil {
 		t.Fatal(err)

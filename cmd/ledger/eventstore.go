@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -61,14 +60,11 @@ every old one. It changes nothing on a log that needs no rebase.`,
 			if err != nil {
 				return err
 			}
-			db, err := openDB(cmd.Context(), cfg, logger)
+			db, err := openMigrated(cmd.Context(), cfg, logger)
 			if err != nil {
 				return err
 			}
 			defer func() { err = errors.Join(err, db.Close()) }()
-			if err := postgres.Migrate(cmd.Context(), db.Pool); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
 			r, err := postgres.Rebase(cmd.Context(), db.Pool)
 			if err != nil {
 				return err

@@ -2,11 +2,9 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"ledger/eventstore/postgres"
 	"ledger/internal/config"
 )
 
@@ -20,14 +18,11 @@ func newMigrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, err := openDB(cmd.Context(), cfg, logger)
+			db, err := openMigrated(cmd.Context(), cfg, logger)
 			if err != nil {
 				return err
 			}
 			defer func() { err = errors.Join(err, db.Close()) }()
-			if err := postgres.Migrate(cmd.Context(), db.Pool); err != nil {
-				return fmt.Errorf("migrate: %w", err)
-			}
 			logger.Info("migrations applied", "source", db.Source)
 			return nil
 		},

@@ -36,17 +36,27 @@ func openDB(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgres
 	return db, nil
 }
 
+// openMigrated opens the database and applies the migrations it lacks;
+// closing it also stops an embedded server.
+func openMigrated(ctx context.Context, cfg config.Config, logger *slog.Logger) (*pgresolve.DB, error) {
+	db, err := openDB(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := postgres.Migrate(ctx, db.Pool); err != nil {
+		return nil, errors.Join(fmt.Errorf("migrate: %w", err), db.Close())
+	}
+	return db, nil
+}
+
 // openStore opens the database, applies the migrations and opens the event
 // store on it; with checked, it refuses a log whose positions must be
 // rebased first (see `ledger eventstore rebase`). closeAll stops the
 // store, then closes the database.
 func openStore(ctx context.Context, cfg config.Config, logger *slog.Logger, checked bool) (db *pgresolve.DB, store *postgres.Store, closeAll func() error, err error) {
-	db, err = openDB(ctx, cfg, logger)
+	db, err = openMigrated(ctx, cfg, logger)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if err := postgres.Migrate(ctx, db.Pool); err != nil {
-		return nil, nil, nil, errors.Join(fmt.Errorf("migrate: %w", err), db.Close())
 	}
 	store = postgres.New(db.Pool, postgres.WithLogger(logger))
 	closeAll = func() error { store.Close(); return db.Close() }

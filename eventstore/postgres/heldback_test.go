@@ -73,25 +73,11 @@ func TestHeldBackReaders(t *testing.T) {
 	t.Cleanup(reader.Close)
 	ctx := t.Context()
 
-	open, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer open.Rollback(context.Background())
-	var pid int32
-	if err := open.QueryRow(ctx, `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
-		t.Fatal(err)
-	}
+	open, pid := pgtest.OpenTransaction(t, pool)
 	res := mustAppend(t, writer, eventstore.To("held-back", eventstore.NoStream(), newEvent(t, "Held")))
-
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		h, err := reader.HeldBack(ctx)
-		if err == nil && h.Waiting && h.PID == pid && h.State == "idle in transaction" && h.Age(time.Now()) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("held back = %+v, %v; want readers held back by session %d, idle in transaction", h, err, pid)
-		}
+	h, err := reader.HeldBack(ctx)
+	if err != nil || !h.Waiting || h.PID != pid || h.State != "idle in transaction" || h.Age(time.Now()) <= 0 {
+		t.Fatalf("held back = %+v, %v; want readers held back by session %d, idle in transaction", h, err, pid)
 	}
 
 	delivered := make(chan eventstore.Position, 1)

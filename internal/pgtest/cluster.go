@@ -182,3 +182,21 @@ func sparePort(tb testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// OpenTransaction begins a transaction on pool that takes a transaction id,
+// and so holds the server's transaction horizon, until it ends; it
+// returns the transaction and its session's pid. It is rolled back when tb
+// ends, if still open.
+func OpenTransaction(tb testing.TB, pool *pgxpool.Pool) (pgx.Tx, int32) {
+	tb.Helper()
+	tx, err := pool.Begin(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { tx.Rollback(context.Background()) })
+	var pid int32
+	if err := tx.QueryRow(context.Background(), `SELECT pg_backend_pid(), pg_current_xact_id()::text`).Scan(&pid, new(string)); err != nil {
+		tb.Fatal(err)
+	}
+	return tx, pid
+}
