@@ -91,36 +91,30 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		}
 		now := s.now().UTC()
 		p, err := s.authenticate(ctx, v, req)
+		if err == nil && key != nil && attempt == 0 {
+			if res, found, err := s.store.LookupKey(ctx, *key); err != nil || found {
+				return executed{res: res, principal: p}, keyErr(err)
+			}
+		}
 		var d decision
 		if err == nil {
 			req.Principal = p
-			if key != nil && attempt == 0 {
-				if res, found, err := s.store.LookupKey(ctx, *key); err != nil || found {
-					return executed{res: res, principal: p}, keyErr(err)
-				}
-			}
 			d, err = c.decide(ctx, v, req, now)
 		}
-		if err != nil || d.empty() && key == nil {
-			if moved, rerr := v.refresh(ctx, false); rerr != nil || moved {
-				if rerr != nil {
-					return executed{}, rerr
-				}
-				continue
-			}
-			err = s.refuse(ctx, v, req, err, now)
-			if !errors.Is(err, eventstore.ErrConcurrency) {
-				return executed{decision: d, principal: p}, err
-			}
-		} else {
-			var res eventstore.AppendResult
+		var res eventstore.AppendResult
+		switch {
+		case err == nil && (!d.empty() || key != nil):
 			res, err = s.appendDecided(ctx, v, req, c, d, key, now)
-			if err == nil {
-				return executed{decision: d, res: res, principal: p}, nil
+		case !v.fresh():
+			if _, err := v.refresh(ctx, false); err != nil {
+				return executed{}, err
 			}
-			if !errors.Is(err, eventstore.ErrConcurrency) {
-				return executed{}, keyErr(err)
-			}
+			continue // a refusal or a no-op stands only on fresh states
+		default:
+			err = s.refuse(ctx, v, req, err, now)
+		}
+		if !errors.Is(err, eventstore.ErrConcurrency) {
+			return executed{decision: d, res: res, principal: p}, keyErr(err)
 		}
 		if err := s.contended(ctx, c.name, attempt, contendedAt); err != nil {
 			return executed{}, err

@@ -46,11 +46,14 @@ const txCapacity = 1 << 16
 const (
 	positionExpr = `log.base + pg_current_xact_id()::text::bigint * 65536`
 
-	// notRestored holds while no position in the log lies beyond what a
-	// transaction the snapshot knows of could have made.
-	notRestored = `
-  AND (SELECT coalesce(max(position), 0) FROM events)
-      < log.base + pg_snapshot_xmax(pg_current_snapshot())::text::bigint * 65536`
+	// aboveFloor* hold while the append's positions lie above the
+	// floor, the last of its parameters: the highest position the store
+	// has seen committed. A transaction that takes its id after an event
+	// committed has a greater id, so this fails only when the log was
+	// restored or moved under the store (see positions.go).
+	aboveFloorOne   = "\n  AND " + positionExpr + " > $11"
+	aboveFloorMany  = "\n           AND " + positionExpr + " > $16"
+	aboveFloorGroup = "\n  AND " + positionExpr + " > $12"
 
 	logBase = `log AS (SELECT position_base AS base FROM event_log)`
 )
@@ -59,7 +62,7 @@ const (
 // the common case, with the event's fields as scalar parameters. $1
 // stream, $2 expectation (0 any, 1 exact, 2 exists), $3 exact version,
 // $4..$8 the event's id, type, schema version, data and metadata, $9 and
-// $10 the conditions' streams and versions.
+// $10 the conditions' streams and versions, $11 the floor.
 const appendOneSQL = `
 WITH ` + logBase + `,
 cur AS (SELECT coalesce(max(version), 0) AS v FROM events WHERE stream = $1)
@@ -69,15 +72,15 @@ FROM log, cur
 WHERE ($2 = 0 OR ($2 = 1 AND cur.v = $3) OR ($2 = 2 AND cur.v > 0))
   AND NOT EXISTS (
     SELECT 1 FROM unnest($9::text[], $10::bigint[]) AS c(stream, v)
-    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + notRestored + `
+    WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + aboveFloorOne + `
 RETURNING stream, version, position`
 
 // appendSQL appends to several streams under conditions, and records an
 // idempotency key. $1..$3 the streams with their expectations and exact
 // versions; $4..$9 the events, each with the place of its stream in $1
 // (from 1); $10 and $11 the conditions; $12..$15 the key's caller (null:
-// no key), key, fingerprint and result. It returns a row per event
-// written, and one of nulls when it recorded the key.
+// no key), key, fingerprint and result; $16 the floor. It returns a row
+// per event written, and one of nulls when it recorded the key.
 const appendSQL = `
 WITH ` + logBase + `,
 s AS (
@@ -91,7 +94,7 @@ gate AS (
            AND NOT EXISTS (
                SELECT 1 FROM unnest($10::text[], $11::bigint[]) AS c(stream, v)
                WHERE (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)
-           AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE caller = $12::text AND key = $13::text)` + notRestored + ` AS ok
+           AND NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE caller = $12::text AND key = $13::text)` + aboveFloorMany + ` AS ok
     FROM log
 ),
 ins AS (
@@ -157,6 +160,9 @@ func (s *Store) Append(ctx context.Context, req eventstore.AppendRequest) (event
 		}
 		if errors.Is(err, errRetry) {
 			err = fmt.Errorf("append to %s: %d attempts found it changing: %w", st.name(), attempt+1, eventstore.ErrConcurrency)
+		}
+		if err == nil {
+			s.saw(res.Position)
 		}
 		if err == nil && !res.Duplicate && !res.Replayed {
 			s.committed()
@@ -307,11 +313,15 @@ func (st *statement) groupable() bool { return st.one != nil }
 // runAlone runs st in a transaction of its own, and explains an append
 // that wrote nothing.
 func (s *Store) runAlone(ctx context.Context, st *statement) (eventstore.AppendResult, error) {
+	floor, err := s.floor(ctx)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.name(), err)
+	}
 	b := &pgx.Batch{}
 	if !s.noLocks {
 		queueLocks(b, st.locks)
 	}
-	b.Queue(st.query, st.args...)
+	b.Queue(st.query, append(st.args, floor)...)
 	res, written, err := s.sendAppend(ctx, b, st)
 	switch {
 	case isUniqueViolation(err):

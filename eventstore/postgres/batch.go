@@ -43,7 +43,7 @@ const (
 // stream, where that stream's expectation and the append's conditions
 // hold; parameters $1..$8 as appendOneSQL's, one array element per append,
 // and $9..$11 the conditions of every append, each with its append's place
-// in the arrays (from 1). Positions number the events within their
+// in the arrays (from 1); $12 the floor (see aboveFloorOne). Positions number the events within their
 // transaction in the arrays' order.
 const appendGroupSQL = `
 WITH ` + logBase + `
@@ -56,7 +56,7 @@ FROM log,
 WHERE (b.mode = 0 OR (b.mode = 1 AND cur.v = b.exact) OR (b.mode = 2 AND cur.v > 0))
   AND NOT EXISTS (
     SELECT 1 FROM unnest($9::int[], $10::text[], $11::bigint[]) AS c(n, stream, v)
-    WHERE c.n = b.n AND (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + notRestored + `
+    WHERE c.n = b.n AND (SELECT coalesce(max(version), 0) FROM events WHERE stream = c.stream) <> c.v)` + aboveFloorGroup + `
 RETURNING stream, version, position`
 
 // The states of a queued append.
@@ -183,6 +183,7 @@ func (s *Store) runGroup(conn *groupConn, g *group) {
 	}
 	for _, q := range g.members {
 		res, ok := got[q.st.one.stream]
+		s.saw(res.Position)
 		q.done <- grouped{res: res, appended: ok, err: err}
 	}
 	if len(got) > 0 {
@@ -239,6 +240,10 @@ func (s *Store) insertGroup(ctx context.Context, conn *groupConn, g *group) (map
 		}
 		locks = append(locks, q.st.locks...)
 	}
+	floor, err := s.floor(ctx)
+	if err != nil {
+		return nil, err
+	}
 	c, err := conn.get(ctx, s.pool)
 	if err != nil {
 		return nil, err
@@ -247,7 +252,7 @@ func (s *Store) insertGroup(ctx context.Context, conn *groupConn, g *group) (map
 	if !s.noLocks {
 		queueLocks(b, mergeLocks(locks))
 	}
-	b.Queue(appendGroupSQL, streams, modes, exacts, ids, types, svs, data, metas, condOf, condStreams, condVersions)
+	b.Queue(appendGroupSQL, streams, modes, exacts, ids, types, svs, data, metas, condOf, condStreams, condVersions, floor)
 	br := c.SendBatch(ctx, b)
 	got, err := readGroup(br, !s.noLocks)
 	if err = errors.Join(err, br.Close()); err != nil {

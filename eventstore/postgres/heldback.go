@@ -42,11 +42,17 @@ func (h HeldBack) Age(now time.Time) time.Duration {
 }
 
 // heldBackSQL finds whether a committed event lies at or above the
-// horizon, and the session whose transaction is the horizon.
+// horizon (with min, so that the planner walks the index from the
+// horizon, whatever it guesses of how far that is), and the session whose
+// transaction is the horizon.
 const heldBackSQL = `
-WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+WITH h AS (
+    SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin,
+           position_base + pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536 AS horizon
+    FROM event_log
+)
 SELECT h.xmin,
-       EXISTS (SELECT 1 FROM events WHERE position >= (SELECT position_base FROM event_log) + h.xmin * 65536),
+       (SELECT min(position) FROM events WHERE position >= (SELECT horizon FROM h)) IS NOT NULL,
        a.pid, a.datname, a.state, a.application_name, a.xact_start
 FROM h LEFT JOIN pg_stat_activity a ON a.backend_xid::text::bigint = h.xmin % 4294967296`
 

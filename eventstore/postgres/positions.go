@@ -19,17 +19,40 @@ import (
 //
 //	position_base + transaction id * 65536 + index in the transaction
 //
-// where position_base (table event_log) is 0 until a rebase raises it; an
-// append refuses to write, with eventstore.ErrLogRestored, while the log
-// holds a position beyond what the server's transactions could have made;
-// CheckPositions tells the same at start-up; and Rebase, run once after
-// the move, raises the base so that positions go on above every old one.
+// where position_base (table event_log) is 0 until a rebase raises it. An
+// append refuses to write unless its positions lie above the floor: the
+// highest position the store has seen committed (in its appends, its
+// reads and the log's head, which it reads before its first append and
+// whenever a subscriber idles). A transaction that takes its id after an
+// event committed has a greater id, so the floor holds on a log that
+// stays on its server, and fails, with eventstore.ErrLogRestored, on one
+// whose server's ids restart lower. CheckPositions tells the same at
+// start-up, from the log alone; Rebase, run once after the move, raises
+// the base so that positions go on above every old one.
 
 // restoredSQL is true when the log holds a position that no transaction
 // the current snapshot knows of could have made.
 const restoredSQL = `
 SELECT (SELECT coalesce(max(position), 0) FROM events)
     >= (SELECT position_base FROM event_log) + pg_snapshot_xmax(pg_current_snapshot())::text::bigint * 65536`
+
+// floor returns the highest position the store has seen committed,
+// reading the log's head the first time.
+func (s *Store) floor(ctx context.Context) (int64, error) {
+	if !s.seeded.Load() {
+		if _, err := s.Head(ctx); err != nil {
+			return 0, err
+		}
+		s.seeded.Store(true)
+	}
+	return s.seen.Load(), nil
+}
+
+// saw raises the floor to p, a position seen committed.
+func (s *Store) saw(p eventstore.Position) {
+	for seen := s.seen.Load(); int64(p) > seen && !s.seen.CompareAndSwap(seen, int64(p)); seen = s.seen.Load() {
+	}
+}
 
 // CheckPositions returns eventstore.ErrLogRestored when the log's
 // positions run ahead of this server's transaction ids: the database was

@@ -40,9 +40,11 @@ type Store struct {
 	wake   *broadcaster
 	notify chan struct{} // signals the notifier that events were committed
 
-	heldSince  firstSeen // since when the horizon has held readers back
-	readAllSQL string    // the global-log query; replaced only by tests
-	noLocks    bool      // appends take no advisory locks; set only by tests, to show what the locks prevent
+	heldSince  firstSeen    // since when the horizon has held readers back
+	seen       atomic.Int64 // the highest position seen committed: the floor of appends
+	seeded     atomic.Bool  // the log's head has been read into seen
+	readAllSQL string       // the global-log query; replaced only by tests
+	noLocks    bool         // appends take no advisory locks; set only by tests, to show what the locks prevent
 
 	appending atomic.Int64  // appends in progress: alone, one is not grouped
 	queue     chan *queued  // single-event appends offered for grouping

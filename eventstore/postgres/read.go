@@ -47,6 +47,7 @@ func (s *Store) ReadStreams(ctx context.Context, reads []eventstore.StreamRead) 
 		rows, err := results.Query()
 		if err == nil {
 			out[i], err = scanEvents(rows)
+			s.sawEvents(out[i])
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", r.Stream, err)
@@ -82,7 +83,15 @@ func (s *Store) queryEvents(ctx context.Context, what, query string, args ...any
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
+	s.sawEvents(events)
 	return events, nil
+}
+
+// sawEvents raises the floor of appends to the positions of events.
+func (s *Store) sawEvents(events []eventstore.Event) {
+	for _, e := range events {
+		s.saw(e.Position)
+	}
 }
 
 // Head implements eventstore.Store.
@@ -91,6 +100,7 @@ func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
 	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
 		return 0, fmt.Errorf("read head: %w", err)
 	}
+	s.saw(eventstore.Position(head))
 	return eventstore.Position(head), nil
 }
 
