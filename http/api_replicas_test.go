@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -108,4 +110,64 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// TestHotSubscriptionOverHTTP has 32 clients amend one subscription at
+// once, without If-Match, through two replicas: every answer is 200, each
+// with a version of its own, and the subscription's version rises by
+// exactly 32.
+func TestHotSubscriptionOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t)
+	a.documentChecks = false
+	b := a.replica(nil)
+	x := a.do(t, "POST", a.path("/products"), a.adminKey, `{"name":"Pro","sku":"PRO","charges":[
+		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
+	wantStatus(t, x, http.StatusCreated)
+	var product struct {
+		ID      string
+		Charges []struct{ ID string }
+	}
+	x.decode(t, &product)
+	x = a.do(t, "POST", a.path("/accounts"), a.adminKey, `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`)
+	wantStatus(t, x, http.StatusCreated)
+	var acc struct{ ID string }
+	x.decode(t, &acc)
+	x = a.do(t, "POST", a.path("/subscriptions"), a.adminKey, fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01",
+		"term":{"type":"evergreen"},"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, acc.ID, product.ID, product.Charges[0].ID))
+	wantStatus(t, x, http.StatusCreated)
+	var sub struct {
+		ID      string
+		Version uint64
+		Items   []struct{ ID string }
+	}
+	x.decode(t, &sub)
+	versions := make([]string, 32)
+	var wg sync.WaitGroup
+	for i := range versions {
+		replica := []*api{a, b}[i%2]
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"effective_date":"2026-12-01","changes":[{"type":"change_quantity","item_id":%q,"quantity":%d}]}`, sub.Items[0].ID, 2+i%3)
+			req := httptest.NewRequest("POST", a.path("/subscriptions/%s/amendments", sub.ID), strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+a.adminKey)
+			rec := httptest.NewRecorder()
+			replica.srv.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Errorf("amendment %d: %d %s", i, rec.Code, rec.Body)
+			}
+			versions[i] = rec.Header().Get("ETag")
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, v := range versions {
+		if seen[v] {
+			t.Fatalf("two amendments answered version %s", v)
+		}
+		seen[v] = true
+	}
+	if want := fmt.Sprintf(`"%d"`, sub.Version+32); !seen[want] {
+		t.Fatalf("no amendment answered version %s; got %v", want, versions)
+	}
 }
