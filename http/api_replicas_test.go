@@ -38,22 +38,11 @@ func TestWritesAcrossReplicas(t *testing.T) {
 	b := a.replica(logger)
 	admin := a.adminKey
 
-	x := a.do(t, "POST", a.path("/products"), admin, `{"name":"Pro","sku":"PRO","charges":[
-		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
-	wantStatus(t, x, http.StatusCreated)
-	var product struct {
-		ID      string
-		Charges []struct{ ID string }
-	}
-	x.decode(t, &product)
-	account := `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`
-	x = a.do(t, "POST", a.path("/accounts"), admin, account)
-	wantStatus(t, x, http.StatusCreated)
-	var acc struct{ ID string }
-	x.decode(t, &acc)
+	sh := stockShop(t, a)
+	account := sh.accountBody
 	subscribe := fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01","term":{"type":"evergreen"},
-		"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, acc.ID, product.ID, product.Charges[0].ID)
-	x = a.do(t, "POST", a.path("/subscriptions"), admin, subscribe)
+		"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, sh.account, sh.product, sh.charge)
+	x := a.do(t, "POST", a.path("/subscriptions"), admin, subscribe)
 	wantStatus(t, x, http.StatusCreated)
 	var sub struct {
 		ID    string
@@ -74,7 +63,7 @@ func TestWritesAcrossReplicas(t *testing.T) {
 	routes := []struct{ method, path, body string }{
 		{"POST", a.path("/products"), `{"name":"Lite","sku":"LITE","charges":[{"name":"Seat","type":"recurring","price":"9","currency":"USD","billing_period":"month"}]}`},
 		{"POST", a.path("/accounts"), account},
-		{"PUT", a.path("/accounts/%s/billing", acc.ID), `{"contact_name":"Hank","email":"ap@globex.test"}`},
+		{"PUT", a.path("/accounts/%s/billing", sh.account), `{"contact_name":"Hank","email":"ap@globex.test"}`},
 		{"POST", a.path("/subscriptions"), subscribe},
 		{"POST", a.path("/subscriptions/%s/amendments", sub.ID), amend},
 		{"POST", a.path("/subscriptions/%s/cancel", sub.ID), `{"policy":"end_of_term"}`},
@@ -121,20 +110,9 @@ func TestHotSubscriptionOverHTTP(t *testing.T) {
 	a := newAPI(t)
 	a.documentChecks = false
 	b := a.replica(nil)
-	x := a.do(t, "POST", a.path("/products"), a.adminKey, `{"name":"Pro","sku":"PRO","charges":[
-		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
-	wantStatus(t, x, http.StatusCreated)
-	var product struct {
-		ID      string
-		Charges []struct{ ID string }
-	}
-	x.decode(t, &product)
-	x = a.do(t, "POST", a.path("/accounts"), a.adminKey, `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`)
-	wantStatus(t, x, http.StatusCreated)
-	var acc struct{ ID string }
-	x.decode(t, &acc)
-	x = a.do(t, "POST", a.path("/subscriptions"), a.adminKey, fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01",
-		"term":{"type":"evergreen"},"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, acc.ID, product.ID, product.Charges[0].ID))
+	sh := stockShop(t, a)
+	x := a.do(t, "POST", a.path("/subscriptions"), a.adminKey, fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01",
+		"term":{"type":"evergreen"},"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, sh.account, sh.product, sh.charge))
 	wantStatus(t, x, http.StatusCreated)
 	var sub struct {
 		ID      string
@@ -170,4 +148,32 @@ func TestHotSubscriptionOverHTTP(t *testing.T) {
 	if want := fmt.Sprintf(`"%d"`, sub.Version+32); !seen[want] {
 		t.Fatalf("no amendment answered version %s; got %v", want, versions)
 	}
+}
+
+// shop is what the replica and linearizability tests set up: a product
+// with a monthly seat charge, and an account.
+type shop struct {
+	product, charge, account string
+	accountBody              string
+}
+
+// stockShop creates a's shop as its tenant's admin.
+func stockShop(t *testing.T, a *api) shop {
+	t.Helper()
+	x := a.do(t, "POST", a.path("/products"), a.adminKey, `{"name":"Pro","sku":"PRO","charges":[
+		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
+	wantStatus(t, x, http.StatusCreated)
+	var product struct {
+		ID      string
+		Charges []struct{ ID string }
+	}
+	x.decode(t, &product)
+	sh := shop{product: product.ID, charge: product.Charges[0].ID,
+		accountBody: `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`}
+	x = a.do(t, "POST", a.path("/accounts"), a.adminKey, sh.accountBody)
+	wantStatus(t, x, http.StatusCreated)
+	var acc struct{ ID string }
+	x.decode(t, &acc)
+	sh.account = acc.ID
+	return sh
 }

@@ -91,8 +91,7 @@ type jepsen struct {
 	replicas    [2]*httptest.Server
 	client      *http.Client
 	operatorKey string
-	product     struct{ ID, Charge string }
-	account     string
+	shop        shop
 	start       time.Time
 	rounds      int
 	tally       sync.Map // outcome → *atomic.Int64
@@ -111,21 +110,8 @@ func newJepsen(t *testing.T, wrap func(eventstore.Store) eventstore.Store) *jeps
 			Logger: slog.New(slog.DiscardHandler)}))
 		t.Cleanup(j.replicas[i].Close)
 	}
-	x := a.do(t, "POST", a.path("/products"), a.adminKey, `{"name":"Pro","sku":"PRO","charges":[
-		{"name":"Seat","type":"recurring","price":"49","currency":"USD","billing_period":"month"}]}`)
-	wantStatus(t, x, http.StatusCreated)
-	var product struct {
-		ID      string
-		Charges []struct{ ID string }
-	}
-	x.decode(t, &product)
-	j.product.ID, j.product.Charge = product.ID, product.Charges[0].ID
-	x = a.do(t, "POST", a.path("/accounts"), a.adminKey, `{"name":"Globex","currency":"USD","billing":{"contact_name":"Hank","email":"hank@globex.test"}}`)
-	wantStatus(t, x, http.StatusCreated)
-	var acc struct{ ID string }
-	x.decode(t, &acc)
-	j.account = acc.ID
-	x = a.do(t, "POST", fmt.Sprintf("/v1/partners/%s/users", a.partner), a.partnerKey, `{"name":"Ops","role":"partner_operator"}`)
+	j.shop = stockShop(t, a)
+	x := a.do(t, "POST", fmt.Sprintf("/v1/partners/%s/users", a.partner), a.partnerKey, `{"name":"Ops","role":"partner_operator"}`)
 	wantStatus(t, x, http.StatusCreated)
 	var op struct{ Key string }
 	x.decode(t, &op)
@@ -198,7 +184,7 @@ func (j *jepsen) round(t *testing.T, length time.Duration) []porcupine.Operation
 		t.Fatalf("grant: %d %s", x.status, x.body)
 	}
 	x := j.do(t, "POST", j.path("/subscriptions"), j.adminKey, fmt.Sprintf(`{"account_id":%q,"start_date":"2026-11-01","term":{"type":"evergreen"},
-		"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, j.account, j.product.ID, j.product.Charge))
+		"items":[{"product_id":%q,"charge_id":%q,"quantity":1}]}`, j.shop.account, j.shop.product, j.shop.charge))
 	wantStatus(t, x, http.StatusCreated)
 	var sub struct {
 		ID    string
