@@ -91,11 +91,7 @@ func (s *Service) principalOf(ctx context.Context, v *view, key string) (domain.
 // authenticate so; a command authenticates its key itself, on the states
 // it decides and appends on.
 func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principal, error) {
-	v := s.newView()
-	if err := v.read(ctx, true, authStreams(Request{Key: key})...); err != nil {
-		return domain.Principal{}, err
-	}
-	return s.principalOf(ctx, v, key)
+	return s.resolveKey(ctx, key, true)
 }
 
 // Recognize resolves an API key on the state kept of its owner, reading
@@ -105,8 +101,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (domain.Principa
 // command that follows authenticates the key again, on the states its
 // append is conditioned on.
 func (s *Service) Recognize(ctx context.Context, key string) (domain.Principal, error) {
+	return s.resolveKey(ctx, key, false)
+}
+
+// resolveKey resolves key on a view of its owner's stream, read from the
+// store with check, else taken as kept when it is.
+func (s *Service) resolveKey(ctx context.Context, key string, check bool) (domain.Principal, error) {
 	v := s.newView()
-	if err := v.read(ctx, false, authStreams(Request{Key: key})...); err != nil {
+	if err := v.read(ctx, check, authStreams(Request{Key: key})...); err != nil {
 		return domain.Principal{}, err
 	}
 	return s.principalOf(ctx, v, key)

@@ -106,7 +106,7 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		case err == nil && (!d.empty() || key != nil):
 			res, err = s.appendDecided(ctx, v, req, c, d, key, now)
 		case !v.fresh():
-			if _, err := v.refresh(ctx, false); err != nil {
+			if err := v.refresh(ctx, false); err != nil {
 				return executed{}, err
 			}
 			continue // a refusal or a no-op stands only on fresh states
@@ -119,7 +119,7 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		if err := s.contended(ctx, c.name, attempt, contendedAt); err != nil {
 			return executed{}, err
 		}
-		if _, err := v.refresh(ctx, true); err != nil {
+		if err := v.refresh(ctx, true); err != nil {
 			return executed{}, err
 		}
 	}

@@ -38,7 +38,7 @@ func (s *Service) query(ctx context.Context, req Request, decide func(ctx contex
 		if err := s.contended(ctx, "read", attempt, contendedAt); err != nil {
 			return err
 		}
-		if _, err := v.refresh(ctx, true); err != nil {
+		if err := v.refresh(ctx, true); err != nil {
 			return err
 		}
 	}

@@ -27,13 +27,12 @@ type view struct {
 	streams map[string]*held
 }
 
-// held is one stream of a view: a state at base (nil for the empty state)
-// and the events read after it, up to version.
+// held is one stream of a view: a state (nil for the empty state) and the
+// events read after it, up to version.
 type held struct {
 	version  uint64
 	position eventstore.Position // of the event at version; 0 when unknown or none
 	state    any
-	base     uint64
 	events   []eventstore.Event
 	// checked says that the store was read for this stream during the
 	// command, so that version was its latest a moment ago.
@@ -71,7 +70,7 @@ func (v *view) read(ctx context.Context, check bool, streams ...string) error {
 			continue
 		}
 		if snap, ok := v.s.snapshots.get(stream); ok {
-			v.streams[stream] = &held{version: snap.version, position: snap.position, state: snap.state, base: snap.version}
+			v.streams[stream] = &held{version: snap.version, position: snap.position, state: snap.state}
 			kept = append(kept, stream)
 			continue
 		}
@@ -81,14 +80,13 @@ func (v *view) read(ctx context.Context, check bool, streams ...string) error {
 	if missing || check {
 		fetch = append(fetch, kept...)
 	}
-	_, err := v.fetch(ctx, fetch)
-	return err
+	return v.fetch(ctx, fetch)
 }
 
 // refresh reads, in one round trip, every stream of v that was not read
 // from the store during the command (with all, every stream), from the
-// version v holds it at; it reports whether any had moved.
-func (v *view) refresh(ctx context.Context, all bool) (moved bool, err error) {
+// version v holds it at.
+func (v *view) refresh(ctx context.Context, all bool) error {
 	var streams []string
 	for stream, h := range v.streams {
 		if all || !h.checked {
@@ -109,11 +107,10 @@ func (v *view) fresh() bool {
 	return true
 }
 
-// fetch reads streams after the versions v holds them at, together, and
-// reports whether any had moved.
-func (v *view) fetch(ctx context.Context, streams []string) (moved bool, err error) {
+// fetch reads streams after the versions v holds them at, together.
+func (v *view) fetch(ctx context.Context, streams []string) error {
 	if len(streams) == 0 {
-		return false, nil
+		return nil
 	}
 	reads := make([]eventstore.StreamRead, len(streams))
 	for i, stream := range streams {
@@ -121,14 +118,14 @@ func (v *view) fetch(ctx context.Context, streams []string) (moved bool, err err
 	}
 	results, err := eventstore.ReadStreams(ctx, v.s.store, reads)
 	if err != nil {
-		return false, fmt.Errorf("read %d streams: %w", len(reads), err)
+		return fmt.Errorf("read %d streams: %w", len(reads), err)
 	}
 	for i, stream := range streams {
 		events := results[i]
 		for page := events; len(page) == readLimit; {
 			more, err := v.s.store.ReadStream(ctx, stream, page[len(page)-1].Version+1, readLimit)
 			if err != nil {
-				return false, fmt.Errorf("read %s: %w", stream, err)
+				return fmt.Errorf("read %s: %w", stream, err)
 			}
 			events, page = append(events, more...), more
 		}
@@ -138,9 +135,9 @@ func (v *view) fetch(ctx context.Context, streams []string) (moved bool, err err
 			continue
 		}
 		last := events[len(events)-1]
-		h.events, h.version, h.position, moved = append(h.events, events...), last.Version, last.Position, true
+		h.events, h.version, h.position = append(h.events, events...), last.Version, last.Position
 	}
-	return moved, nil
+	return nil
 }
 
 // load returns a copy of the state of stream that v holds, and its
@@ -161,7 +158,7 @@ func load[A any, P state[A]](ctx context.Context, v *view, stream string) (*A, u
 		return nil, 0, fmt.Errorf("load %s: %w", stream, err)
 	}
 	if len(h.events) > 0 {
-		h.state, h.base, h.events = agg, h.version, nil
+		h.state, h.events = agg, nil
 		if h.checked {
 			v.s.snapshots.put(stream, h.version, h.position, P(agg).Clone())
 		}
@@ -173,7 +170,7 @@ func load[A any, P state[A]](ctx context.Context, v *view, stream string) (*A, u
 // advance records that an append took stream to version at position, its
 // state now agg, which v's service keeps.
 func (v *view) advance(stream string, agg any, version uint64, position eventstore.Position) {
-	v.streams[stream] = &held{version: version, position: position, state: agg, base: version, checked: true}
+	v.streams[stream] = &held{version: version, position: position, state: agg, checked: true}
 	v.s.snapshots.put(stream, version, position, agg)
 }
 

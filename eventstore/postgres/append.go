@@ -32,9 +32,10 @@ import (
 // G past v, and A writes nothing. Two writers of one stream take turns the
 // same way, so a stream's versions follow its positions.
 //
-// The insert also refuses to write when the log holds a position that the
-// snapshot's transactions could not have made: the database was restored
-// or moved and its positions not rebased (see positions.go).
+// The insert also refuses to write unless its positions lie above the
+// floor, the highest position the store has seen committed: a log
+// restored or moved to a server whose transaction ids restart lower fails
+// it (see positions.go).
 
 // txCapacity is how many events one transaction can append: the low 16 bits
 // of a position number the events within their transaction.
@@ -313,16 +314,14 @@ func (st *statement) groupable() bool { return st.one != nil }
 // runAlone runs st in a transaction of its own, and explains an append
 // that wrote nothing.
 func (s *Store) runAlone(ctx context.Context, st *statement) (eventstore.AppendResult, error) {
-	floor, err := s.floor(ctx)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", st.name(), err)
-	}
-	b := &pgx.Batch{}
-	if !s.noLocks {
-		queueLocks(b, st.locks)
-	}
-	b.Queue(st.query, append(st.args, floor)...)
-	res, written, err := s.sendAppend(ctx, b, st)
+	var (
+		res     eventstore.AppendResult
+		written bool
+	)
+	err := s.sendInsert(ctx, s.pool, st.locks, st.query, st.args, func(rows pgx.Rows) (err error) {
+		res, written, err = st.scan(rows)
+		return err
+	})
 	switch {
 	case isUniqueViolation(err):
 		return s.diagnose(ctx, st)
@@ -332,6 +331,40 @@ func (s *Store) runAlone(ctx context.Context, st *statement) (eventstore.AppendR
 		return s.diagnose(ctx, st)
 	}
 	return res, nil
+}
+
+// batchSender is what sends an append's batch: the pool, or the grouping
+// worker's connection.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// sendInsert runs an append as one transaction in one round trip: the
+// statement that takes locks (unless a test turned locks off), then the
+// insert query with args and, last, the floor; it hands the insert's rows
+// to scan. The append committed only if the error is nil: the commit's
+// own failure is reported when the batch closes.
+func (s *Store) sendInsert(ctx context.Context, to batchSender, locks []advisoryLock, query string, args []any, scan func(pgx.Rows) error) error {
+	floor, err := s.floor(ctx)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	if !s.noLocks {
+		queueLocks(b, locks)
+	}
+	b.Queue(query, append(args[:len(args):len(args)], floor)...)
+	br := to.SendBatch(ctx, b)
+	for range b.Len() - 1 {
+		if _, err := br.Exec(); err != nil {
+			return errors.Join(err, br.Close())
+		}
+	}
+	rows, err := br.Query()
+	if err == nil {
+		err = scan(rows)
+	}
+	return errors.Join(err, br.Close())
 }
 
 // refused marks err as eventstore.ErrRefused when the server reported
@@ -344,24 +377,6 @@ func refused(err error) error {
 		return fmt.Errorf("%w: %w", eventstore.ErrRefused, err)
 	}
 	return err
-}
-
-// sendAppend sends b, whose last statement is st's insert, and reads what
-// it wrote. written is false when the insert wrote nothing. The append
-// committed only if err is nil: the commit's own failure is reported when
-// the batch closes.
-func (s *Store) sendAppend(ctx context.Context, b *pgx.Batch, st *statement) (res eventstore.AppendResult, written bool, err error) {
-	br := s.pool.SendBatch(ctx, b)
-	for range b.Len() - 1 {
-		if _, err = br.Exec(); err != nil {
-			return res, false, errors.Join(err, br.Close())
-		}
-	}
-	rows, err := br.Query()
-	if err == nil {
-		res, written, err = st.scan(rows)
-	}
-	return res, written, errors.Join(err, br.Close())
 }
 
 // scan reads the rows of st's insert: a row per event written, and for

@@ -240,40 +240,25 @@ func (s *Store) insertGroup(ctx context.Context, conn *groupConn, g *group) (map
 		}
 		locks = append(locks, q.st.locks...)
 	}
-	floor, err := s.floor(ctx)
-	if err != nil {
-		return nil, err
-	}
 	c, err := conn.get(ctx, s.pool)
 	if err != nil {
 		return nil, err
 	}
-	b := &pgx.Batch{}
-	if !s.noLocks {
-		queueLocks(b, mergeLocks(locks))
-	}
-	b.Queue(appendGroupSQL, streams, modes, exacts, ids, types, svs, data, metas, condOf, condStreams, condVersions, floor)
-	br := c.SendBatch(ctx, b)
-	got, err := readGroup(br, !s.noLocks)
-	if err = errors.Join(err, br.Close()); err != nil {
+	var got map[string]eventstore.AppendResult
+	args := []any{streams, modes, exacts, ids, types, svs, data, metas, condOf, condStreams, condVersions}
+	err = s.sendInsert(ctx, c, mergeLocks(locks), appendGroupSQL, args, func(rows pgx.Rows) (err error) {
+		got, err = scanGroup(rows)
+		return err
+	})
+	if err != nil {
 		conn.closeIfBroken()
 		return nil, err
 	}
 	return got, nil
 }
 
-// readGroup reads the results of a group's batch: the locks, when it took
-// them, then a row per append written.
-func readGroup(br pgx.BatchResults, locked bool) (map[string]eventstore.AppendResult, error) {
-	if locked {
-		if _, err := br.Exec(); err != nil {
-			return nil, err
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, err
-	}
+// scanGroup reads the rows of a group's insert: a row per append written.
+func scanGroup(rows pgx.Rows) (map[string]eventstore.AppendResult, error) {
 	defer rows.Close()
 	got := make(map[string]eventstore.AppendResult)
 	for rows.Next() {

@@ -22,7 +22,7 @@ func (s *Store) diagnose(ctx context.Context, st *statement) (eventstore.AppendR
 			return res, err
 		}
 	}
-	if res, dup, err := findRecorded(ctx, s.pool, st.req); dup || err != nil {
+	if res, dup, err := s.findRecorded(ctx, st.req); dup || err != nil {
 		return res, err
 	}
 	if err := s.checkVersions(ctx, st.req); err != nil {
@@ -70,7 +70,7 @@ FROM unnest($1::text[]) WITH ORDINALITY AS x(stream, n) ORDER BY x.n`, streams)
 // findRecorded reports whether every event of req is already recorded,
 // each in the stream req names, and refuses an id recorded in another
 // stream or a repeat of only some events.
-func findRecorded(ctx context.Context, q querier, req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
+func (s *Store) findRecorded(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, bool, error) {
 	streamOf := make(map[uuid.UUID]int)
 	var ids []uuid.UUID
 	for i, st := range req.Streams {
@@ -82,7 +82,7 @@ func findRecorded(ctx context.Context, q querier, req eventstore.AppendRequest) 
 	if len(ids) == 0 {
 		return eventstore.AppendResult{}, false, nil
 	}
-	rows, err := q.Query(ctx, `SELECT event_id, stream, version, position FROM events WHERE event_id = ANY($1)`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT event_id, stream, version, position FROM events WHERE event_id = ANY($1)`, ids)
 	if err != nil {
 		return eventstore.AppendResult{}, false, fmt.Errorf("append: find recorded ids: %w", err)
 	}
@@ -118,10 +118,4 @@ func findRecorded(ctx context.Context, q querier, req eventstore.AppendRequest) 
 	default:
 		return eventstore.AppendResult{}, false, fmt.Errorf("append: %d of %d events already recorded: %w", found, len(ids), eventstore.ErrDuplicateEventID)
 	}
-}
-
-// querier is what a read needs of a pool or a connection.
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
