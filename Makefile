@@ -1,7 +1,7 @@
 # The two commands every contributor needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test build vet lint-openapi bench bench-ceiling
+.PHONY: run test build vet generate lint-openapi bench bench-ceiling
 
 ## run: start the ledger server (finds or starts a Postgres by itself)
 run:
@@ -14,6 +14,11 @@ test: vet
 vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+
+## generate: regenerate what go:generate makes: the API client of
+## internal/apiclient from http/openapi.yaml (oapi-codegen, from the module proxy)
+generate:
+	$(GO) generate ./...
 
 ## lint-openapi: lint the API's OpenAPI document (Redocly CLI, from npm)
 lint-openapi:

@@ -21,6 +21,10 @@ type command struct {
 	// input is the command as the caller sent it, for the idempotency
 	// fingerprint; it must not hold ids the service generates.
 	input any
+	// scope is the owner of the path the command was sent on, a tenant
+	// or a partner, as its stream: an idempotency key means nothing
+	// outside it.
+	scope string
 	// writes are the streams the command may append to: writers of one
 	// stream in this process take turns (see turns).
 	writes []string
@@ -75,7 +79,7 @@ const contentionBackoff = 50 * time.Millisecond
 // idempotency key reads everything afresh and, once its caller is
 // authenticated, answers with the key's record if the key was used before.
 func (s *Service) execute(ctx context.Context, v *view, req Request, c command) (executed, error) {
-	key, err := idempotencyKey(req, c.name, c.input)
+	key, err := idempotencyKey(req, c)
 	if err != nil {
 		return executed{}, err
 	}
@@ -213,7 +217,9 @@ func (s *Service) appendUntilKnown(ctx context.Context, areq eventstore.AppendRe
 	for pause := 10 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		select {
 		case <-wait.Done():
-			return eventstore.AppendResult{}, fmt.Errorf("append: outcome unknown after %s: %w", outcomeWait, first)
+			// The last error too: a database that went away while this
+			// waited answers as the outage it is (dberr.Unavailable).
+			return eventstore.AppendResult{}, fmt.Errorf("append: outcome unknown after %s: %w", outcomeWait, errors.Join(first, err))
 		case <-time.After(pause):
 		}
 		res, err = s.store.Append(wait, areq)
@@ -224,20 +230,24 @@ func (s *Service) appendUntilKnown(ctx context.Context, areq eventstore.AppendRe
 	}
 }
 
-// idempotencyKey returns the key of req for command name with input, or
-// nil when the caller sent none. Keys belong to the calling principal.
-func idempotencyKey(req Request, name string, input any) (*eventstore.IdempotencyKey, error) {
+// idempotencyKey returns the key of req for c, or nil when the caller sent
+// none. A key belongs to the calling principal within c's scope: the same
+// key from the same caller on another tenant or partner is another key.
+func idempotencyKey(req Request, c command) (*eventstore.IdempotencyKey, error) {
 	if req.IdempotencyKey == "" {
 		return nil, nil
 	}
 	if len(req.IdempotencyKey) > eventstore.MaxKeyLen {
 		return nil, domain.Invalid("Idempotency-Key", "must have at most 255 characters")
 	}
-	fp, err := fingerprint(name, input)
+	if c.scope == "" {
+		return nil, fmt.Errorf("%s: an idempotency key with no scope", c.name)
+	}
+	fp, err := fingerprint(c.name, c.input)
 	if err != nil {
 		return nil, err
 	}
-	return &eventstore.IdempotencyKey{Caller: req.caller(), Key: req.IdempotencyKey, Fingerprint: fp}, nil
+	return &eventstore.IdempotencyKey{Caller: c.scope + "/" + req.caller(), Key: req.IdempotencyKey, Fingerprint: fp}, nil
 }
 
 // keyErr turns a reused idempotency key into the domain's refusal and
@@ -253,11 +263,11 @@ func keyErr(err error) error {
 func (s *Service) envelope(meta eventstore.Metadata, decided []domain.Event) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(decided))
 	for i, e := range decided {
-		name, data, err := domain.MarshalEvent(e)
+		name, version, data, err := domain.MarshalEvent(e)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = eventstore.EventData{ID: s.newID(), Type: name, SchemaVersion: 1, Data: data, Metadata: meta}
+		out[i] = eventstore.EventData{ID: s.newID(), Type: name, SchemaVersion: version, Data: data, Metadata: meta}
 	}
 	return out, nil
 }

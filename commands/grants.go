@@ -49,8 +49,7 @@ func (s *Service) PutPartnerAccess(ctx context.Context, req Request, partnerID u
 		},
 	})
 	if out.Replayed {
-		// A grant is the access stream's first event; a change comes later.
-		created = out.Version == 1
+		created = out.Created
 	}
 	return AccessPut{Outcome: out, Created: created}, err
 }

@@ -89,7 +89,7 @@ func (w *world) denials(t *testing.T) []*domain.AccessDenied {
 	}
 	var out []*domain.AccessDenied
 	for _, e := range evs {
-		decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+		decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,7 @@ type plan[A any] struct {
 type keyedResult struct {
 	Stream   string    `json:"stream"`
 	Subject  uuid.UUID `json:"subject,omitzero"`
+	Created  bool      `json:"created,omitempty"`
 	Version  uint64    `json:"version,omitempty"`
 	Position uint64    `json:"position,omitempty"`
 }
@@ -48,7 +49,7 @@ type keyedResult struct {
 // request left it.
 func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan[A]) (Outcome[A], error) {
 	c := command{
-		name: p.name, input: p.input,
+		name: p.name, input: p.input, scope: keyScope[A](req, p.stream),
 		writes: []string{p.stream},
 		reads:  append([]string{p.stream}, p.reads...),
 		decide: func(ctx context.Context, v *view, req Request, now time.Time) (decision, error) {
@@ -66,7 +67,7 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 			return decision{writes: []write{{stream: p.stream, version: version, events: events}}}, nil
 		},
 		record: func(v *view, d decision) ([]byte, error) {
-			rec := keyedResult{Stream: p.stream, Subject: p.subject}
+			rec := keyedResult{Stream: p.stream, Subject: p.subject, Created: created(d)}
 			if d.empty() {
 				rec.Version, rec.Position = v.streams[p.stream].version, uint64(v.position(p.stream))
 			}
@@ -92,7 +93,7 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 	for _, e := range ex.decision.writes[0].events {
 		P(agg).Apply(e)
 	}
-	out.Version, out.Position, out.Subject = ex.res.Version, ex.res.Position, p.subject
+	out.Version, out.Position, out.Subject, out.Created = ex.res.Version, ex.res.Position, p.subject, created(ex.decision)
 	v.advance(p.stream, P(agg).Clone(), out.Version, out.Position)
 	return out, nil
 }
@@ -112,8 +113,23 @@ func replay[A any, P state[A]](ctx context.Context, s *Service, res eventstore.A
 	if err != nil {
 		return Outcome[A]{}, err
 	}
-	return Outcome[A]{State: agg, Stream: rec.Stream, Version: version, Position: position, Subject: rec.Subject, Replayed: true}, nil
+	return Outcome[A]{State: agg, Stream: rec.Stream, Version: version, Position: position, Subject: rec.Subject,
+		Created: rec.Created, Replayed: true}, nil
 }
+
+// keyScope is the owner of the path of a command on the aggregate A of
+// stream: a tenant or a partner changing itself (its users) is the owner;
+// any other aggregate belongs to req's tenant.
+func keyScope[A any](req Request, stream string) string {
+	switch any((*A)(nil)).(type) {
+	case *domain.Tenant, *domain.Partner:
+		return stream
+	}
+	return TenantStream(req.TenantID)
+}
+
+// created says whether d begins its aggregate's stream.
+func created(d decision) bool { return !d.empty() && d.writes[0].version == 0 }
 
 func precondition(stream string, cause error) error {
 	return &domain.Error{Kind: domain.ErrPrecondition, Code: domain.CodePreconditionFailed,

@@ -98,7 +98,10 @@ type Outcome[A any] struct {
 	Position eventstore.Position
 	// Subject is the id of what the command created inside the aggregate,
 	// such as a tenant's new user, when it created something there.
-	Subject  uuid.UUID
+	Subject uuid.UUID
+	// Created is true when the command's events began the aggregate's
+	// stream: it created the aggregate.
+	Created  bool
 	Replayed bool
 	// Principal is who the command ran for: the key's user, as
 	// authenticated by the command.

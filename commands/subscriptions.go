@@ -53,10 +53,13 @@ type AmendSubscription struct {
 }
 
 // CancelSubscription is the command to cancel a subscription.
+// WithdrawScheduled withdraws, in the same append, the scheduled changes
+// that would take effect after the cancel date.
 type CancelSubscription struct {
-	Policy string      `json:"policy"`
-	Date   domain.Date `json:"date,omitzero"`
-	Reason string      `json:"reason,omitempty"`
+	Policy            string      `json:"policy"`
+	Date              domain.Date `json:"date,omitzero"`
+	Reason            string      `json:"reason,omitempty"`
+	WithdrawScheduled bool        `json:"withdraw_scheduled,omitempty"`
 }
 
 // CreateSubscription subscribes an account of req's tenant
@@ -95,32 +98,80 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 	})
 }
 
-// AmendSubscription applies an amendment (subscriptions.amend).
+// AmendSubscription applies an amendment (subscriptions.amend). One that
+// removes an item is decided on the subscription's usage too.
 func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UUID, cmd AmendSubscription) (Outcome[domain.Subscription], error) {
 	changes := make([]domain.ChangeInput, len(cmd.Changes))
 	var productIDs []uuid.UUID
-	overrides := false
+	overrides, removes := false, false
 	for i, c := range cmd.Changes {
 		changes[i] = domain.ChangeInput{Type: c.Type, ProductID: c.ProductID, ChargeID: c.ChargeID, Quantity: c.Quantity, UnitPrice: c.UnitPrice, ItemID: c.ItemID}
 		productIDs, overrides = append(productIDs, c.ProductID), overrides || c.UnitPrice != nil
+		removes = removes || domain.ChangeType(c.Type) == domain.ChangeRemoveItem
 	}
-	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides, productStreams(req, productIDs),
+	reads := productStreams(req, productIDs)
+	if removes {
+		reads = append(reads, UsageStream(req.TenantID, id))
+	}
+	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides, reads,
 		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			products, err := loadProducts(ctx, v, req, productIDs)
 			if err != nil {
 				return nil, err
 			}
-			return sub.Amend(domain.AmendSubscription{EffectiveDate: cmd.EffectiveDate, Changes: changes, NewID: s.newID},
+			events, err := sub.Amend(domain.AmendSubscription{EffectiveDate: cmd.EffectiveDate, Changes: changes, NewID: s.newID},
 				products, req.Principal.Actor(), now)
+			if err != nil || !removes {
+				return events, err
+			}
+			return keepUsage(ctx, v, req, sub, events)
 		})
 }
 
-// CancelSubscription cancels a subscription (subscriptions.cancel).
+// CancelSubscription cancels a subscription (subscriptions.cancel),
+// decided on its usage too.
 func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Outcome[domain.Subscription], error) {
-	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false, nil,
-		func(_ context.Context, _ *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
-			return sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason}, req.Principal.Actor(), now)
+	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false, []string{UsageStream(req.TenantID, id)},
+		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+			events, err := sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason,
+				WithdrawScheduled: cmd.WithdrawScheduled}, req.Principal.Actor(), now)
+			if err != nil {
+				return nil, err
+			}
+			return keepUsage(ctx, v, req, sub, events)
 		})
+}
+
+// WithdrawScheduledChange withdraws a scheduled change of a subscription
+// before it takes effect (subscriptions.amend), decided on the
+// subscription's usage too.
+func (s *Service) WithdrawScheduledChange(ctx context.Context, req Request, id, change uuid.UUID) (Outcome[domain.Subscription], error) {
+	input := struct {
+		Change uuid.UUID `json:"change_id"`
+	}{change}
+	return s.onSubscription(ctx, req, "WithdrawScheduledChange", id, input, domain.PermSubscriptionsAmend, false, []string{UsageStream(req.TenantID, id)},
+		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+			events, err := sub.WithdrawScheduledChange(change, req.Principal.Actor(), now)
+			if err != nil {
+				return nil, err
+			}
+			return keepUsage(ctx, v, req, sub, events)
+		})
+}
+
+// keepUsage refuses events decided on sub that would leave usage recorded
+// on it behind (domain.CheckUsageKept). Its usage stream joins the view,
+// so the append is conditioned on it: usage recorded after this read
+// makes the command decide again.
+func keepUsage(ctx context.Context, v *view, req Request, sub *domain.Subscription, events []domain.Event) ([]domain.Event, error) {
+	usage, _, err := load[domain.SubscriptionUsage](ctx, v, UsageStream(req.TenantID, sub.ID))
+	if err != nil {
+		return nil, err
+	}
+	if err := domain.CheckUsageKept(sub, usage, events); err != nil {
+		return nil, err
+	}
+	return events, nil
 }
 
 // onSubscription runs a command on an existing subscription, authorized

@@ -68,7 +68,7 @@ func (s *Service) RecordUsage(ctx context.Context, req Request, cmd RecordUsage)
 	}
 	var duplicates int
 	c := command{
-		name: "RecordUsage", input: cmd,
+		name: "RecordUsage", input: cmd, scope: TenantStream(req.TenantID),
 		writes: writes,
 		reads:  append(reads, writes...),
 		decide: func(ctx context.Context, v *view, req Request, now time.Time) (d decision, err error) {

@@ -234,9 +234,9 @@ func loadAt[A any, P state[A]](ctx context.Context, store eventstore.Store, stre
 
 func applyAll[A any, P state[A]](agg *A, events []eventstore.Event) error {
 	for _, e := range events {
-		decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+		decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return fmt.Errorf("event %d: %w", e.Version, err)
+			return fmt.Errorf("decode event at position %d (%s version %d): %w", e.Position, e.Stream, e.Version, err)
 		}
 		P(agg).Apply(decoded)
 	}

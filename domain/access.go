@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -307,8 +306,8 @@ func (g *PartnerAccess) Revoke(reason string, by Actor, now time.Time) ([]Event,
 		return nil, NotFound("partner access")
 	}
 	reason = strings.TrimSpace(reason)
-	if utf8.RuneCountInString(reason) > maxRevokeReasonChars {
-		return nil, Invalid("reason", "at most %d characters", maxRevokeReasonChars)
+	if err := checkLength("reason", reason, maxRevokeReasonChars); err != nil {
+		return nil, err
 	}
 	if g.Revoked {
 		return nil, nil

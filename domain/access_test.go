@@ -186,7 +186,7 @@ func TestPartnerAccessRefusals(t *testing.T) {
 			func(g *PartnerAccess) ([]Event, error) { return g.Change(other, iamAdmin, iamNow) }, ErrInvalid, "validation_failed"},
 		{"long reason", []func(g *PartnerAccess) ([]Event, error){iamPut(iamTerms(RolePartnerViewer, true), iamNow)},
 			func(g *PartnerAccess) ([]Event, error) { return g.Revoke(strings.Repeat("r", 501), iamAdmin, iamNow) },
-			ErrInvalid, "validation_failed"},
+			ErrRule, CodeValueTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -341,8 +341,10 @@ func TestPartnerAccessEventNames(t *testing.T) {
 		if e.EventType() != name {
 			t.Errorf("%T.EventType() = %q, want %q", e, e.EventType(), name)
 		}
-		if _, err := UnmarshalEvent(name, []byte("{}")); err != nil {
+		if _, version, data, err := MarshalEvent(e); err != nil {
 			t.Errorf("%s is not registered: %v", name, err)
+		} else if _, err := UnmarshalEvent(name, version, data); err != nil {
+			t.Errorf("%s does not decode: %v", name, err)
 		}
 	}
 }

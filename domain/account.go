@@ -34,10 +34,9 @@ const (
 const (
 	DefaultPaymentTermsDays = 30
 	MaxPaymentTermsDays     = 120
-	maxNameChars            = 200
+	maxNameChars            = MaxNameChars
 	maxAddressChars         = 1000
 	maxTaxIDChars           = 64
-	maxEmailChars           = 254
 	maxReasonChars          = 500
 )
 
@@ -265,9 +264,12 @@ func normalizeEmail(field, s string) (string, *Error) {
 	if s == "" {
 		return "", Invalid(field, "is required")
 	}
+	if err := checkLength(field, s, MaxEmailChars); err != nil {
+		return "", err
+	}
 	addr, err := mail.ParseAddress(s)
 	at := strings.LastIndexByte(s, '@')
-	if err != nil || addr.Name != "" || addr.Address != s || len(s) > maxEmailChars || at < 1 {
+	if err != nil || addr.Name != "" || addr.Address != s || at < 1 {
 		return "", Invalid(field, "%q is not an email address", s)
 	}
 	domain := strings.ToLower(s[at+1:])
@@ -278,8 +280,8 @@ func normalizeEmail(field, s string) (string, *Error) {
 	return s[:at+1] + domain, nil
 }
 
-// cleanText trims s and checks it is one line of at most max characters,
-// present when required.
+// cleanText trims s and checks it is one line of at most max characters
+// (else CodeValueTooLong), present when required.
 func cleanText(field, s string, required bool, max int) (string, *Error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -287,23 +289,18 @@ func cleanText(field, s string, required bool, max int) (string, *Error) {
 		return "", Invalid(field, "is required")
 	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return "", Invalid(field, "must be one line of text")
-	case utf8.RuneCountInString(s) > max:
-		return "", Invalid(field, "at most %d characters", max)
 	}
-	return s, nil
+	return s, checkLength(field, s, max)
 }
 
 // cleanMultiline is cleanText for optional text that may span lines.
 func cleanMultiline(field, s string, max int) (string, *Error) {
 	s = strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
 	bad := func(r rune) bool { return r != '\n' && unicode.IsControl(r) }
-	switch {
-	case !utf8.ValidString(s) || strings.IndexFunc(s, bad) >= 0:
+	if !utf8.ValidString(s) || strings.IndexFunc(s, bad) >= 0 {
 		return "", Invalid(field, "must be text")
-	case utf8.RuneCountInString(s) > max:
-		return "", Invalid(field, "at most %d characters", max)
 	}
-	return s, nil
+	return s, checkLength(field, s, max)
 }
 
 // faults gathers the refusals of one command so that every field at fault

@@ -51,16 +51,38 @@ func (p *Product) Clone() *Product {
 // Clone returns a deep copy of s.
 func (s *Subscription) Clone() *Subscription {
 	c := *s
-	c.Items = slices.Clone(s.Items)
-	for i := range c.Items {
-		c.Items[i].Quantities = slices.Clone(s.Items[i].Quantities)
+	c.Items = cloneItems(s.Items)
+	c.ItemsBefore = cloneItems(s.ItemsBefore)
+	c.Scheduled = slices.Clone(s.Scheduled)
+	for i := range c.Scheduled {
+		c.Scheduled[i].Changes = cloneChanges(s.Scheduled[i].Changes)
 	}
 	return &c
+}
+
+func cloneItems(items []Item) []Item {
+	c := slices.Clone(items)
+	for i := range c {
+		c[i].Quantities = slices.Clone(items[i].Quantities)
+	}
+	return c
+}
+
+func cloneChanges(changes []Change) []Change {
+	c := slices.Clone(changes)
+	for i := range c {
+		if changes[i].Item != nil {
+			spec := *changes[i].Item
+			c[i].Item = &spec
+		}
+	}
+	return c
 }
 
 // Clone returns a deep copy of u.
 func (u *SubscriptionUsage) Clone() *SubscriptionUsage {
 	c := *u
 	c.Seen = maps.Clone(u.Seen)
+	c.LastUsed = maps.Clone(u.LastUsed)
 	return &c
 }

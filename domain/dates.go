@@ -31,14 +31,37 @@ func DateOf(t time.Time) Date {
 	return Date{year: y, month: m, day: d}
 }
 
-// ParseDate reads s as YYYY-MM-DD (years 0001 to 9999), or returns a
-// refusal naming field.
+// ParseDate reads s, a date as a caller gives it: YYYY-MM-DD from MinDate
+// to MaxDate. A malformed date is refused as invalid, a well-formed one
+// outside the bounds (1899-12-31, 10000-01-01) with CodeDateOutOfRange;
+// both refusals name field.
 func ParseDate(field, s string) (Date, error) {
-	t, err := time.Parse(dateLayout, s)
-	if err != nil || len(s) != len(dateLayout) || t.Year() < 1 {
-		return Date{}, Invalid(field, "%q is not a date of the form YYYY-MM-DD", s)
+	d, err := parseDate(field, s)
+	if err != nil {
+		return Date{}, err
 	}
-	return DateOf(t), nil
+	if err := checkDate(field, "the date", d); err != nil {
+		return Date{}, err
+	}
+	return d, nil
+}
+
+// parseDate reads s as YYYY-MM-DD in years 0001 to 9999, as events hold
+// dates (those recorded before the bounds may precede MinDate). A year
+// of five digits or more, or year 0000, is refused with
+// CodeDateOutOfRange, naming field unless it is empty.
+func parseDate(field, s string) (Date, error) {
+	t, err := time.Parse(dateLayout, s)
+	switch {
+	case err == nil && len(s) == len(dateLayout) && t.Year() >= 1:
+		return DateOf(t), nil
+	case err == nil && len(s) == len(dateLayout), isFarDate(s):
+		return Date{}, dateOutOfRange(field, "the date "+s)
+	}
+	if field == "" {
+		field = "date"
+	}
+	return Date{}, Invalid(field, "%q is not a date of the form YYYY-MM-DD", s)
 }
 
 // IsZero reports whether d is the zero Date, which is no date.
@@ -131,7 +154,9 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	return json.Marshal(d.String())
 }
 
-// UnmarshalJSON decodes "YYYY-MM-DD", or null as the zero Date.
+// UnmarshalJSON decodes "YYYY-MM-DD", or null as the zero Date. It reads
+// every date an event may hold (years 0001 to 9999); the commands check
+// the bounds of the dates they are given.
 func (d *Date) UnmarshalJSON(data []byte) error {
 	if bytes.Equal(data, []byte("null")) {
 		*d = Date{}
@@ -141,7 +166,7 @@ func (d *Date) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("date: %w", err)
 	}
-	parsed, err := ParseDate("date", s)
+	parsed, err := parseDate("", s)
 	if err != nil {
 		return err
 	}

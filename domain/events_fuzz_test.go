@@ -2,6 +2,7 @@ package domain
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"testing"
@@ -40,43 +41,148 @@ func fxSampleEvents(t fxTB) []Event {
 	return append(events, usage...)
 }
 
-// FuzzUnmarshalEvent decodes arbitrary data as each registered event type:
-// it never panics, and what it decodes encodes to data that decodes to an
-// equal event (decimals and instants compared by value) and encodes the
-// same again.
+// FuzzUnmarshalEvent decodes arbitrary data as each registered event type
+// at a schema version: it never panics; what it decodes strictly, lenient
+// encoding/json reads alike (strictness only refuses) and holds no key
+// twice; at the current version it encodes to no member the data lacked
+// (none unknown, none missing, none of another case) and to data that
+// decodes to an equal event (decimals and instants compared by value) and
+// encodes the same again.
 func FuzzUnmarshalEvent(f *testing.F) {
 	names := EventTypes()
 	slices.Sort(names)
 	for _, e := range fxSampleEvents(f) {
-		name, data, err := MarshalEvent(e)
+		name, version, data, err := MarshalEvent(e)
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(uint(slices.Index(names, name)), data)
+		f.Add(uint(slices.Index(names, name)), version, data)
 	}
-	f.Add(uint(0), []byte(`{"quantity":"1e999999999"}`))
-	f.Add(uint(1), []byte(`{"cancel_date":"2025-02-30"}`))
-	f.Fuzz(func(t *testing.T, which uint, data []byte) {
+	f.Add(uint(0), 1, []byte(`{"quantity":"1e999999999"}`))
+	f.Add(uint(1), 1, []byte(`{"cancel_date":"2025-02-30"}`))
+	sub := uint(slices.Index(names, "SubscriptionCreated"))
+	for _, seed := range []string{gdV0SubscriptionCreated,
+		`{"subscription_id":"0196a1e2-7c40-7b1e-9a52-3f6d2c8e4b10","SUBSCRIPTION_ID":"0196a1e2-7c40-7b1e-9a52-3f6d2c8e4b10"}`,
+		`{"items":[{"price":"1"}],"items":[]}`, "{\"currency\":\"EU\xffR\"}", `{"currency":"\ud800"}`,
+	} {
+		f.Add(sub, 0, []byte(seed))
+		f.Add(sub, 1, []byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, which uint, version int, data []byte) {
 		name := names[which%uint(len(names))]
-		e, err := UnmarshalEvent(name, data)
+		e, err := UnmarshalEvent(name, version, data)
 		if err != nil || fxHugeDecimal(reflect.ValueOf(e)) {
 			return
 		}
-		name1, b1, err := MarshalEvent(e)
-		if err != nil || name1 != name {
+		fxCheckStrict(t, name, version, data, e)
+		name1, v1, b1, err := MarshalEvent(e)
+		if err != nil || name1 != name || v1 != SchemaVersion(name) {
 			t.Fatalf("decoded %s %s does not encode: %v", name, data, err)
 		}
-		e2, err := UnmarshalEvent(name, b1)
+		e2, err := UnmarshalEvent(name, v1, b1)
 		if err != nil {
 			t.Fatalf("encoded %s %s does not decode: %v", name, b1, err)
 		}
 		if !fxSameValue(reflect.ValueOf(e), reflect.ValueOf(e2)) {
 			t.Fatalf("%s round trip differs:\n%#v\n%#v", name, e, e2)
 		}
-		if _, b2, err := MarshalEvent(e2); err != nil || !bytes.Equal(b1, b2) {
+		if _, _, b2, err := MarshalEvent(e2); err != nil || !bytes.Equal(b1, b2) {
 			t.Fatalf("%s encodes as %s then %s (%v)", name, b1, b2, err)
 		}
+		if version == v1 && !fxMembersWithin(t, b1, data) {
+			t.Fatalf("%s v%d %s decoded, but encodes as %s, with a member it lacks", name, version, data, b1)
+		}
 	})
+}
+
+// fxCheckStrict checks e, decoded strictly from data, against what
+// encoding/json makes of data, at the current version: the same event,
+// and no object in data with a key twice.
+func fxCheckStrict(t *testing.T, name string, version int, data []byte, e Event) {
+	t.Helper()
+	if version != SchemaVersion(name) {
+		return
+	}
+	lenient := registry[name].newEvent()
+	if err := json.Unmarshal(data, lenient); err != nil || !fxSameValue(reflect.ValueOf(e), reflect.ValueOf(lenient)) {
+		t.Fatalf("%s %s decodes strictly as %#v, leniently as %#v (%v)", name, data, e, lenient, err)
+	}
+	if fxDuplicateKey(json.NewDecoder(bytes.NewReader(data))) {
+		t.Fatalf("%s %s decodes strictly with a key given twice", name, data)
+	}
+}
+
+// fxDuplicateKey reports whether the next value of dec is or holds an
+// object with a key given twice, reading its tokens.
+func fxDuplicateKey(dec *json.Decoder) bool {
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			if k, _ := key.(string); seen[k] {
+				return true
+			}
+			seen[key.(string)] = true
+			if fxDuplicateKey(dec) {
+				return true
+			}
+		}
+		_, _ = dec.Token()
+	case json.Delim('['):
+		for dec.More() {
+			if fxDuplicateKey(dec) {
+				return true
+			}
+		}
+		_, _ = dec.Token()
+	}
+	return false
+}
+
+// fxMembersWithin reports whether every member of every object in the
+// JSON out is in the object at the same place in in, case included, and
+// arrays have the same lengths.
+func fxMembersWithin(t *testing.T, out, in []byte) bool {
+	t.Helper()
+	var o, i any
+	if json.Unmarshal(out, &o) != nil || json.Unmarshal(in, &i) != nil {
+		t.Fatalf("%s or %s is not JSON", out, in)
+	}
+	return fxWithin(o, i)
+}
+
+func fxWithin(out, in any) bool {
+	switch o := out.(type) {
+	case map[string]any:
+		i, ok := in.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range o {
+			if iv, ok := i[k]; !ok || !fxWithin(v, iv) {
+				return false
+			}
+		}
+	case []any:
+		i, ok := in.([]any)
+		if !ok || len(i) != len(o) {
+			return false
+		}
+		for n := range o {
+			if !fxWithin(o[n], i[n]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var (

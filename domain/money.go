@@ -53,20 +53,23 @@ func (c Currency) Present(amount decimal.Decimal) string {
 	return amount.Round(c.MinorUnits()).StringFixed(c.MinorUnits())
 }
 
-// maxPriceScale bounds the decimal places of a price as given.
-const maxPriceScale = 10
-
-// ParsePrice reads a non-negative decimal string such as "49.00", with at
-// most 10 decimal places, or returns a refusal naming field.
+// ParsePrice reads a non-negative decimal string such as "49.00", or
+// returns a refusal naming field: invalid when malformed or negative,
+// CodeInvalidPrice when it has more than MaxPriceDigits digits before
+// the point or MaxPriceScale after it.
 func ParsePrice(field, s string) (decimal.Decimal, error) {
+	if intDigits(s) > MaxPriceDigits {
+		return decimal.Decimal{}, priceError(field, "has more than %d digits before the point", MaxPriceDigits)
+	}
 	d, err := decimal.NewFromString(s)
 	switch {
 	case err != nil || strings.ContainsAny(s, "eE") || strings.TrimSpace(s) != s:
 		return decimal.Decimal{}, Invalid(field, "%q is not a decimal amount such as \"49.00\"", s)
 	case d.IsNegative():
 		return decimal.Decimal{}, Invalid(field, "must not be negative")
-	case -d.Exponent() > maxPriceScale:
-		return decimal.Decimal{}, Invalid(field, "has more than %d decimal places", maxPriceScale)
+	}
+	if err := checkPrice(field, d); err != nil {
+		return decimal.Decimal{}, err
 	}
 	return d, nil
 }

@@ -19,12 +19,11 @@ const (
 	StatusCancelled           Status = "cancelled"
 )
 
-// Limits of a subscription.
+// Limits of a subscription's quantities; its items and dates are
+// bounded in bounds.go.
 const (
-	MinQuantity      = 1
-	MaxQuantity      = 1_000_000
-	MaxItemsPerOrder = 100
-	maxItemsInTotal  = 1000
+	MinQuantity = 1
+	MaxQuantity = 1_000_000
 )
 
 // ItemSpec is what an item is when it is added, by a subscription's
@@ -99,6 +98,11 @@ type Subscription struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	Version        uint64
+	// Scheduled, ItemsBefore and ChangeDateBefore are what withdrawing a
+	// scheduled change needs (see subscription_scheduled.go).
+	Scheduled        []ScheduledChange
+	ItemsBefore      []Item
+	ChangeDateBefore Date
 }
 
 // SubscriptionCreated records a new subscription with its first items,
@@ -197,11 +201,9 @@ func (s *Subscription) Apply(e Event) {
 		}
 		s.CreatedBy, s.CreatedAt, s.UpdatedAt = e.CreatedBy, e.CreatedAt, e.CreatedAt
 	case *SubscriptionAmended:
-		s.Items = slices.Clone(s.Items)
-		for _, c := range e.Changes {
-			s.applyChange(c, e.EffectiveDate)
-		}
-		s.LastChangeDate, s.UpdatedAt = e.EffectiveDate, e.AmendedAt
+		s.applyAmended(e)
+	case *ScheduledChangeWithdrawn:
+		s.applyWithdrawn(e)
 	case *SubscriptionCancelled:
 		s.CancelDate, s.CancelPolicy, s.CancelReason = e.CancelDate, e.Policy, e.Reason
 		s.UpdatedAt = e.CancelledAt
@@ -257,13 +259,17 @@ func (s *Subscription) Create(cmd CreateSubscription, account *Account, products
 	if cmd.StartDate.IsZero() {
 		f.add(Invalid("start_date", "is required"))
 	}
+	f.add(checkDate("start_date", "the start date", cmd.StartDate))
 	term, err := newTerm(cmd.Term)
 	f.add(err)
+	if err == nil {
+		f.add(checkTermEnd(cmd.StartDate, term))
+	}
 	switch n := len(cmd.Items); {
 	case n == 0:
 		f.add(RuleError(CodeNoItems, "a subscription needs at least one item").AtField("items"))
-	case n > MaxItemsPerOrder:
-		f.add(Invalid("items", "at most %d items", MaxItemsPerOrder))
+	case n > MaxItems:
+		f.add(tooManyItems("items", n))
 	}
 	newID := idSource(cmd.NewID)
 	specs := make([]ItemSpec, 0, len(cmd.Items))
@@ -309,6 +315,8 @@ func resolveItem(prefix string, in ItemInput, cur Currency, tenant uuid.UUID, pr
 		override, err := ParsePrice(prefix+"unit_price", *in.UnitPrice)
 		f.addErr(err)
 		price = override
+	} else if found {
+		f.add(checkPrice(prefix+"charge_id", price))
 	}
 	if f.first != nil {
 		return spec, f.err().(*Error)

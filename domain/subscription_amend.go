@@ -18,9 +18,6 @@ const (
 	ChangeQuantity   ChangeType = "change_quantity"
 )
 
-// MaxChanges is the most changes one amendment makes.
-const MaxChanges = 100
-
 // Change is one change of an amendment, as recorded: add_item carries the
 // new item, resolved from the catalog with its new id; remove_item and
 // change_quantity name the item, and change_quantity its new quantity.
@@ -106,6 +103,8 @@ func (s *Subscription) checkAmendable(cmd AmendSubscription, today Date) error {
 		return RuleError(CodeSubscriptionNotActive, "the subscription's term ended on %s", end)
 	case eff.IsZero():
 		return Invalid("effective_date", "is required")
+	case !eff.InBounds():
+		return dateOutOfRange("effective_date", "the effective date "+eff.String())
 	case eff.Before(s.StartDate):
 		return RuleError(CodeEffectiveDateBeforeStart, "the subscription starts on %s", s.StartDate).AtField("effective_date")
 	case eff.Before(s.LastChangeDate):
@@ -115,11 +114,22 @@ func (s *Subscription) checkAmendable(cmd AmendSubscription, today Date) error {
 	case len(cmd.Changes) == 0:
 		return Invalid("changes", "an amendment makes at least one change")
 	case len(cmd.Changes) > MaxChanges:
-		return Invalid("changes", "an amendment makes at most %d changes", MaxChanges)
-	case len(s.Items)+len(cmd.Changes) > maxItemsInTotal:
-		return Invalid("changes", "a subscription has at most %d items in its history", maxItemsInTotal)
+		return tooManyChanges(len(cmd.Changes))
+	case len(s.Items)+addedItems(cmd.Changes) > MaxItems:
+		return tooManyItems("changes", len(s.Items)+addedItems(cmd.Changes))
 	}
 	return nil
+}
+
+// addedItems counts the add_item changes of an amendment.
+func addedItems(changes []ChangeInput) int {
+	n := 0
+	for _, c := range changes {
+		if ChangeType(c.Type) == ChangeAddItem {
+			n++
+		}
+	}
+	return n
 }
 
 // resolveChanges checks the changes in order against a working view of

@@ -32,11 +32,14 @@ type SubscriptionCancelled struct {
 func (*SubscriptionCancelled) EventType() string { return "SubscriptionCancelled" }
 
 // CancelSubscription is the command to cancel a subscription. Date is for
-// the specific_date policy only.
+// the specific_date policy only. WithdrawScheduled withdraws the scheduled
+// changes that would take effect after the cancel date, which otherwise
+// refuse it.
 type CancelSubscription struct {
-	Policy string
-	Date   Date
-	Reason string
+	Policy            string
+	Date              Date
+	Reason            string
+	WithdrawScheduled bool
 }
 
 // Cancel decides a cancellation. Today is now's UTC date. The cancel date
@@ -49,10 +52,14 @@ type CancelSubscription struct {
 //   - specific_date: Date, which must be neither before the start date nor
 //     in the past (invalid).
 //
-// The cancel date may not precede an amendment's effective date, nor
-// follow the end of a term that does not renew (invalid). A second
-// cancellation is refused with CodeAlreadyCancelled, and one of a
-// subscription whose term ended with CodeSubscriptionNotActive.
+// The cancel date may not precede a scheduled change's effective date
+// (CodeScheduledChangePending, naming it) unless cmd.WithdrawScheduled,
+// which withdraws those changes first, in the same decision; nor an
+// amendment's in effect, nor follow the end of a term that does not renew
+// (invalid), nor pass MaxDate (CodeDateOutOfRange: an end of term or
+// monthly anniversary after 9999-12-31). A second cancellation is refused with
+// CodeAlreadyCancelled, and one of a subscription whose term ended with
+// CodeSubscriptionNotActive.
 func (s *Subscription) Cancel(cmd CancelSubscription, by Actor, now time.Time) ([]Event, error) {
 	today := DateOf(now)
 	switch {
@@ -71,16 +78,20 @@ func (s *Subscription) Cancel(cmd CancelSubscription, by Actor, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDate(field, "the cancel date", date); err != nil {
+		return nil, err
+	}
 	if end := s.EndDate(); !end.IsZero() && date.After(end) {
 		return nil, Invalid(field, "the term ends on %s, before %s", end, date)
 	}
-	if date.Before(s.LastChangeDate) {
-		return nil, Invalid(field, "an amendment takes effect on %s; cancel on or after it", s.LastChangeDate)
+	events, err := s.withdrawAfter(date, field, cmd.WithdrawScheduled, by, now)
+	if err != nil {
+		return nil, err
 	}
-	return []Event{&SubscriptionCancelled{
+	return append(events, &SubscriptionCancelled{
 		SubscriptionID: s.ID, AccountID: s.AccountID, Policy: CancelPolicy(cmd.Policy),
 		CancelDate: date, Reason: reason, CancelledBy: by, CancelledAt: now.UTC(),
-	}}, nil
+	}), nil
 }
 
 // cancelDate returns the cancel date by cmd's policy, with the field to

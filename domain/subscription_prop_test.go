@@ -158,7 +158,7 @@ func fxDrawCancel(rt *rapid.T, today Date) CancelSubscription {
 
 var fxRefusalCodes = []string{CodeInvalid, CodeInvalidQuantity, CodeUnknownProduct, CodeUnknownCharge,
 	CodeCurrencyMismatch, CodeNoItems, CodeInvalidTerm, CodeSubscriptionNotActive, CodeEffectiveDateBeforeStart,
-	CodeUnknownItem, CodeItemAlreadyRemoved, CodeWouldRemoveLastItem, CodeAlreadyCancelled}
+	CodeUnknownItem, CodeItemAlreadyRemoved, CodeWouldRemoveLastItem, CodeAlreadyCancelled, CodeScheduledChangePending}
 
 func fxCheckRefusal(rt *rapid.T, events []Event, err error) {
 	var e *Error

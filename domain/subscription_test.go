@@ -98,11 +98,11 @@ func fxRoundTrip(t fxTB, events []Event) []Event {
 	t.Helper()
 	out := make([]Event, 0, len(events))
 	for _, e := range events {
-		name, data, err := MarshalEvent(e)
+		name, version, data, err := MarshalEvent(e)
 		if err != nil {
 			t.Fatalf("marshal %T: %v", e, err)
 		}
-		back, err := UnmarshalEvent(name, data)
+		back, err := UnmarshalEvent(name, version, data)
 		if err != nil {
 			t.Fatalf("unmarshal %s %s: %v", name, data, err)
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const maxMemberNameChars = 200
+const maxMemberNameChars = MaxNameChars
 
 // UserStatus says whether a user's key still works.
 type UserStatus string
@@ -202,14 +202,14 @@ func prefixFields(err error, prefix string) error {
 }
 
 // checkMemberName trims a tenant's, partner's or user's name and checks
-// that it is present and at most 200 characters.
+// that it is present and at most 200 characters (else CodeValueTooLong).
 func checkMemberName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
+	if name == "" {
 		return "", Invalid(field, "must not be empty")
-	case utf8.RuneCountInString(name) > maxMemberNameChars:
-		return "", Invalid(field, "at most %d characters", maxMemberNameChars)
+	}
+	if err := checkLength(field, name, maxMemberNameChars); err != nil {
+		return "", err
 	}
 	return name, nil
 }
@@ -229,6 +229,8 @@ func decideAddMember(users map[uuid.UUID]User, u NewUser, validRole func(Role) b
 		return u, Invalid("role", "%q is not %s", u.Role, roles)
 	case u.KeyHash == "":
 		return u, Invalid("key_hash", "must not be empty")
+	case utf8.RuneCountInString(u.KeyHash) > MaxKeyChars:
+		return u, checkLength("key_hash", u.KeyHash, MaxKeyChars)
 	}
 	if _, dup := users[u.ID]; dup {
 		return u, Conflict("user already exists")

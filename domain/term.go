@@ -52,6 +52,20 @@ func newTerm(in TermInput) (Term, *Error) {
 	return t, nil
 }
 
+// checkTermEnd refuses a term whose first end, start plus its months,
+// would pass MaxDate (CodeDateOutOfRange): the read model stores it, and
+// a termed subscription ends or renews on it. A start out of bounds is
+// refused on its own.
+func checkTermEnd(start Date, t Term) *Error {
+	if t.Type != TermTermed || !start.InBounds() {
+		return nil
+	}
+	if end := start.AddMonths(t.Months); !end.InBounds() {
+		return dateOutOfRange("term.months", "the end of the first term, "+end.String()+",")
+	}
+	return nil
+}
+
 // CurrentTermEnd returns the end of the term that contains date d: the
 // first day no longer in it, or the zero Date for an evergreen
 // subscription. Without auto-renewal that is start date plus months,

@@ -8,12 +8,10 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// Limits of usage recording.
+// Limits of usage recording; its quantities are bounded in bounds.go.
 const (
-	MaxUsageRecords    = 1000
-	maxUsageScale      = 10
-	usageClockSkew     = 5 * time.Minute
-	maxUsageQuantityEx = 15
+	MaxUsageRecords = 1000
+	usageClockSkew  = 5 * time.Minute
 )
 
 // UsageRecord is one record of usage as a caller reports it. Index is its
@@ -55,6 +53,8 @@ type SubscriptionUsage struct {
 	SubscriptionID uuid.UUID
 	Seen           map[uuid.UUID]struct{}
 	Version        uint64
+	// LastUsed is the latest day with usage of each item (usage_kept.go).
+	LastUsed map[uuid.UUID]Date
 }
 
 // Apply evolves the usage stream by one of its events.
@@ -67,6 +67,7 @@ func (u *SubscriptionUsage) Apply(e Event) {
 		}
 		u.SubscriptionID = e.SubscriptionID
 		u.Seen[e.RecordID] = struct{}{}
+		u.noteUsed(e)
 	}
 }
 
@@ -117,10 +118,7 @@ func usageEvent(r UsageRecord, sub *Subscription, now time.Time) (*UsageRecorded
 	if r.SubscriptionID != sub.ID {
 		f.add(Invalid(p+"subscription_id", "does not name subscription %s", sub.ID))
 	}
-	if !usageQuantityOK(r.Quantity) {
-		f.add(Invalid(p+"quantity", "must be greater than zero, below 10^%d, with at most %d decimal places",
-			maxUsageQuantityEx, maxUsageScale))
-	}
+	f.add(checkUsageQuantity(p+"quantity", r.Quantity))
 	switch {
 	case r.OccurredAt.IsZero():
 		f.add(Invalid(p+"occurred_at", "is required"))
@@ -147,15 +145,4 @@ func usageEvent(r UsageRecord, sub *Subscription, now time.Time) (*UsageRecorded
 		ChargeID: it.ChargeID, Unit: it.Unit, Quantity: canonicalDecimal(r.Quantity),
 		OccurredAt: r.OccurredAt.UTC(), RecordedAt: now.UTC(),
 	}, nil
-}
-
-// usageQuantityOK reports whether q is a usage quantity: positive, below
-// 10^15, with at most 10 decimal places. The exponent is checked first,
-// so that an absurd one costs nothing.
-func usageQuantityOK(q decimal.Decimal) bool {
-	if q.Exponent() < -maxUsageScale-20 || q.Exponent() > maxUsageQuantityEx {
-		return false
-	}
-	limit := decimal.New(1, maxUsageQuantityEx)
-	return q.IsPositive() && q.LessThan(limit) && q.Equal(q.Truncate(maxUsageScale))
 }

@@ -9,8 +9,9 @@ var ErrKeyReused = errors.New("eventstore: idempotency key reused for another re
 // IdempotencyKey identifies a caller's request for safe retries: the same
 // caller sending the same key again gets the first result back.
 type IdempotencyKey struct {
-	// Caller is whoever owns the key, such as a user id; keys of different
-	// callers never meet.
+	// Caller is whoever owns the key, in the scope it is used in, such as
+	// a tenant and a user; keys of different callers never meet. The
+	// store treats it as opaque.
 	Caller string
 	// Key is the caller's key.
 	Key string

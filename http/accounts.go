@@ -55,7 +55,10 @@ func (s *server) listAccounts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := projections.ListAccounts(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), p)
+	ctx := c.Request().Context()
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.AccountView], error) {
+		return projections.ListAccounts(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), p)
+	})
 	if err != nil {
 		return err
 	}
@@ -78,7 +81,10 @@ func (s *server) getAccount(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	view, err := projections.GetAccount(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), account)
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.AccountView, error) {
+		return projections.GetAccount(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), account)
+	})
 	if err != nil {
 		return err
 	}
@@ -114,7 +120,10 @@ func (s *server) listProducts(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := projections.ListProducts(c.Request().Context(), s.pool, req.TenantID, p)
+	ctx := c.Request().Context()
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.ProductView], error) {
+		return projections.ListProducts(ctx, db, req.TenantID, p)
+	})
 	if err != nil {
 		return err
 	}
@@ -130,7 +139,10 @@ func (s *server) getProduct(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	view, err := projections.GetProduct(c.Request().Context(), s.pool, req.TenantID, product)
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.ProductView, error) {
+		return projections.GetProduct(ctx, db, req.TenantID, product)
+	})
 	if err != nil {
 		return err
 	}

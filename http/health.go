@@ -17,6 +17,9 @@ type statusResponse struct {
 	// long and by which session the event log's readers are held back.
 	HeldBackSeconds float64 `json:"held_back_seconds,omitempty"`
 	Holder          string  `json:"holder,omitempty"`
+	// Parked counts the events the projections parked, when there are
+	// any: the read models stay ready, but their streams are stale.
+	Parked int64 `json:"parked,omitempty"`
 }
 
 // healthz answers while the process runs.
@@ -27,7 +30,8 @@ func (s *server) healthz(c echo.Context) error {
 // readyz answers 200 while the database answers a ping within ReadyTimeout,
 // no transaction has held the event log's readers back for longer than the
 // server's maximum lag, and no projection lags more than that; 503 with
-// the reason otherwise, without the driver's words.
+// the reason otherwise, without the driver's words. Parked events leave it
+// ready, and it counts them.
 func (s *server) readyz(c echo.Context) error {
 	unavailable := func(reason string) error {
 		return c.JSON(http.StatusServiceUnavailable, statusResponse{Status: "unavailable", Reason: reason})
@@ -53,6 +57,7 @@ func (s *server) readyz(c echo.Context) error {
 				HeldBackSeconds: age.Round(time.Millisecond).Seconds(), Holder: holder})
 		}
 	}
+	var parked int64
 	if s.pool != nil {
 		statuses, err := projections.Status(ctx, s.pool)
 		if err != nil {
@@ -64,7 +69,8 @@ func (s *server) readyz(c echo.Context) error {
 				s.logger.Warn("not ready: projection lags", "projection", st.Name, "lag_seconds", st.LagSeconds)
 				return unavailable("projections")
 			}
+			parked += st.Parked
 		}
 	}
-	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+	return c.JSON(http.StatusOK, statusResponse{Status: "ready", Parked: parked})
 }

@@ -112,7 +112,10 @@ func (s *server) listPartnerTenants(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	list, err := projections.ListPartnerTenants(c.Request().Context(), s.pool, partner, p, s.now())
+	ctx := c.Request().Context()
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.AccessView], error) {
+		return projections.ListPartnerTenants(ctx, db, partner, p, s.now())
+	})
 	if err != nil {
 		return err
 	}
@@ -162,7 +165,10 @@ func (s *server) getAccess(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	view, err := projections.GetPartnerAccess(c.Request().Context(), s.pool, req.TenantID, partner, s.now())
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.AccessView, error) {
+		return projections.GetPartnerAccess(ctx, db, req.TenantID, partner, s.now())
+	})
 	if err != nil {
 		return err
 	}
@@ -184,7 +190,10 @@ func (s *server) listAccess(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	list, err := projections.ListPartnerAccess(c.Request().Context(), s.pool, req.TenantID, p, s.now())
+	ctx := c.Request().Context()
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.AccessView], error) {
+		return projections.ListPartnerAccess(ctx, db, req.TenantID, p, s.now())
+	})
 	if err != nil {
 		return err
 	}

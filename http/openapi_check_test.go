@@ -122,7 +122,8 @@ func TestCheckAgainstDocument(t *testing.T) {
 			`"items":[{"id":"0193a1b2-0000-7000-8000-00000000000b","product_id":"0193a1b2-0000-7000-8000-000000000007",` +
 			`"charge_id":"0193a1b2-0000-7000-8000-000000000008","name":"Seats","type":"recurring","quantity":5,` +
 			`"unit_price":"49.00","billing_period":"month","unit":null,"effective_from":"2026-01-01","effective_to":null}],` +
-			`"mrr":"245.00","version":2,"created_by":` + actor + `,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z"}`
+			`"mrr":"245.00","version":2,"created_by":` + actor + `,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-02T00:00:00Z",` +
+			`"scheduled_changes":[]}`
 		usage = `{"records":[` +
 			`{"id":"0193a1b2-0000-7000-8000-00000000000c","subscription_id":"0193a1b2-0000-7000-8000-000000000006",` +
 			`"item_id":"0193a1b2-0000-7000-8000-00000000000d","quantity":"12.5","occurred_at":"2026-01-05T10:00:00Z"},` +

@@ -60,6 +60,7 @@ func TestDocumentedRoutesAreTheContract(t *testing.T) {
 		{"GET", "/v1/tenants/:tenant_id/subscriptions/:subscription_id/history"},
 		{"POST", "/v1/tenants/:tenant_id/subscriptions/:subscription_id/amendments"},
 		{"POST", "/v1/tenants/:tenant_id/subscriptions/:subscription_id/cancel"},
+		{"DELETE", "/v1/tenants/:tenant_id/subscriptions/:subscription_id/scheduled-changes/:change_id"},
 		{"POST", "/v1/tenants/:tenant_id/usage"},
 		{"GET", "/v1/tenants/:tenant_id/usage/summary"},
 		{"GET", "/v1/tenants/:tenant_id/reports/mrr"},

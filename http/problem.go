@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ledger/domain"
+	"ledger/internal/dberr"
 	"ledger/projections"
 )
 
@@ -22,6 +23,7 @@ const (
 	codeTooLarge         = "payload_too_large"
 	codeUnsupportedMedia = "unsupported_media_type"
 	codeProjectionLag    = "projection_lag"
+	codeReadModelStale   = "read_model_stale"
 	codeTimeout          = "timeout"
 	codeInternal         = "internal"
 )
@@ -68,6 +70,10 @@ var titles = map[int]string{
 	http.StatusServiceUnavailable:    "Service unavailable",
 }
 
+// codeDatabaseUnavailable answers a request the database could not serve
+// because it was unreachable: an outage, never a bug.
+const codeDatabaseUnavailable = "database_unavailable"
+
 // problemOf turns any error a handler returned into the problem sent.
 // Errors it does not know become a bare 500: their text never leaves.
 func problemOf(err error) (p problem, known bool) {
@@ -79,9 +85,21 @@ func problemOf(err error) (p problem, known bool) {
 			}
 		}
 	}
+	var stale *projections.StaleError
+	if errors.As(err, &stale) {
+		return newProblem(http.StatusServiceUnavailable, codeReadModelStale, staleDetail(stale), nil), true
+	}
+	if errors.Is(err, domain.ErrUnreadableEvent) {
+		// Logged (known is false): an operator must upcast or park it.
+		return newProblem(http.StatusServiceUnavailable, codeReadModelStale,
+			"an event of this resource's stream cannot be read by this version of the ledger", nil), false
+	}
 	if errors.Is(err, projections.ErrLagging) {
 		return newProblem(http.StatusServiceUnavailable, codeProjectionLag,
 			"the read models have not reached the requested position yet", nil), true
+	}
+	if dberr.Unavailable(err) {
+		return newProblem(http.StatusServiceUnavailable, codeDatabaseUnavailable, "the database is unreachable; retry later", nil), true
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return newProblem(http.StatusServiceUnavailable, codeTimeout, "the request took too long", nil), true
@@ -91,6 +109,15 @@ func problemOf(err error) (p problem, known bool) {
 		return echoProblem(herr)
 	}
 	return newProblem(http.StatusInternalServerError, codeInternal, "", nil), false
+}
+
+// staleDetail says which stream's events the read model lacks, or, for a
+// list or report, that some of the tenant's do.
+func staleDetail(e *projections.StaleError) string {
+	if e.Stream == "" {
+		return "the read model lacks events of this tenant that it could not apply; they are parked until the streams are rebuilt"
+	}
+	return "the read model lacks events of stream " + e.Stream + " that it could not apply; they are parked until the stream is rebuilt"
 }
 
 // echoProblem turns echo's own errors (no route, body too large,

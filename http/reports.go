@@ -62,7 +62,9 @@ func (s *server) usageSummary(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	lines, err := projections.UsageSummary(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), *sub, from, to)
+	lines, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) ([]projections.UsageLine, error) {
+		return projections.UsageSummary(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), *sub, from, to)
+	})
 	if err != nil {
 		return err
 	}
@@ -84,7 +86,10 @@ func (s *server) mrrReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	view, err := projections.MRRReport(c.Request().Context(), s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, s.today())
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.MRRView, error) {
+		return projections.MRRReport(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, s.today())
+	})
 	if err != nil {
 		return err
 	}
@@ -105,7 +110,10 @@ func (s *server) auditEvents(c echo.Context) error {
 		return err
 	}
 	viewer := projections.AuditViewer{OwnPartnerOnly: domain.AuditScopeOwnPartnerOnly(req.Principal), PartnerID: req.Principal.PartnerID}
-	list, err := projections.AuditEvents(c.Request().Context(), s.pool, req.TenantID, viewer, filter, p)
+	ctx := c.Request().Context()
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.AuditItem], error) {
+		return projections.AuditEvents(ctx, db, req.TenantID, viewer, filter, p)
+	})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	v1.GET("/tenants/:tenant_id/subscriptions/:subscription_id/history", s.subscriptionHistory)
 	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/amendments", s.amendSubscription)
 	v1.POST("/tenants/:tenant_id/subscriptions/:subscription_id/cancel", s.cancelSubscription)
+	v1.DELETE("/tenants/:tenant_id/subscriptions/:subscription_id/scheduled-changes/:change_id", s.withdrawScheduledChange)
 
 	v1.POST("/tenants/:tenant_id/usage", s.recordUsage)
 	v1.GET("/tenants/:tenant_id/usage/summary", s.usageSummary)

@@ -60,6 +60,24 @@ func (s *server) cancelSubscription(c echo.Context) error {
 	return s.subscriptionWritten(c, http.StatusOK, out)
 }
 
+// withdrawScheduledChange withdraws a scheduled change of a subscription
+// before it takes effect.
+func (s *server) withdrawScheduledChange(c echo.Context) error {
+	req, id, err := subscriptionCommand(c)
+	if err != nil {
+		return err
+	}
+	change, err := pathID(c, "change_id")
+	if err != nil {
+		return err
+	}
+	out, err := s.commands.WithdrawScheduledChange(c.Request().Context(), req, id, change)
+	if err != nil {
+		return err
+	}
+	return s.subscriptionWritten(c, http.StatusOK, out)
+}
+
 func (s *server) subscriptionWritten(c echo.Context, status int, out commands.Outcome[domain.Subscription]) error {
 	view, err := projections.SubscriptionViewOf(out.State, s.today())
 	if err != nil {
@@ -94,7 +112,9 @@ func (s *server) listSubscriptions(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	list, err := projections.ListSubscriptions(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, p, s.today())
+	list, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.List[projections.SubscriptionView], error) {
+		return projections.ListSubscriptions(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, p, s.today())
+	})
 	if err != nil {
 		return err
 	}
@@ -131,7 +151,9 @@ func (s *server) getSubscription(c echo.Context) error {
 	if err := s.caughtUp(c); err != nil {
 		return err
 	}
-	view, err := projections.GetSubscription(ctx, s.pool, req.TenantID, projections.ScopeOf(req.Principal, grant), id, s.today())
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.SubscriptionView, error) {
+		return projections.GetSubscription(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), id, s.today())
+	})
 	if err != nil {
 		return err
 	}

@@ -102,9 +102,9 @@ func (q partnerTables) queue(b *pgx.Batch, e eventstore.Event) error {
 	if !partnerEventTypes[e.Type] {
 		return nil
 	}
-	decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+	decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 	if err != nil {
-		return fmt.Errorf("event at %d: %w", e.Position, err)
+		return fmt.Errorf("decode event at position %d: %w", e.Position, err)
 	}
 	v, pos := int64(e.Version), int64(e.Position)
 	switch ev := decoded.(type) {

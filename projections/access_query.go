@@ -34,6 +34,9 @@ const accessColumns = `tenant_id, partner_id, role, all_accounts, account_ids, a
 // status included, ordered by partner id, with each status at now
 // (GET /v1/tenants/{t}/partners).
 func ListPartnerAccess(ctx context.Context, db Querier, tenant uuid.UUID, page Page, now time.Time) (List[AccessView], error) {
+	if err := staleTenant(ctx, db, Partners{}.Name(), tenant); err != nil {
+		return List[AccessView]{}, err
+	}
 	list, err := listAccess(ctx, db, "tenant_id", tenant, "partner_id", page, now)
 	if err != nil {
 		return List[AccessView]{}, fmt.Errorf("list partner access: %w", err)
@@ -45,6 +48,9 @@ func ListPartnerAccess(ctx context.Context, db Querier, tenant uuid.UUID, page P
 // every tenant and of every status, ordered by tenant id, with each
 // status at now (GET /v1/partners/{p}/tenants).
 func ListPartnerTenants(ctx context.Context, db Querier, partner uuid.UUID, page Page, now time.Time) (List[AccessView], error) {
+	if err := stalePartnerGrants(ctx, db, partner); err != nil {
+		return List[AccessView]{}, err
+	}
 	list, err := listAccess(ctx, db, "partner_id", partner, "tenant_id", page, now)
 	if err != nil {
 		return List[AccessView]{}, fmt.Errorf("list partner tenants: %w", err)
@@ -53,16 +59,21 @@ func ListPartnerTenants(ctx context.Context, db Querier, partner uuid.UUID, page
 }
 
 // GetPartnerAccess returns tenant's grant to partner with its status at
-// now, or a domain NotFound when tenant never granted partner access.
+// now, or a domain NotFound when tenant never granted partner access. The
+// reads of grants are a *StaleError while events of one they read are
+// parked.
 func GetPartnerAccess(ctx context.Context, db Querier, tenant, partner uuid.UUID, now time.Time) (AccessView, error) {
 	row := db.QueryRow(ctx, `SELECT `+accessColumns+` FROM `+table(LiveSchema, "partner_access")+`
 WHERE tenant_id = $1 AND partner_id = $2`, tenant, partner)
 	v, err := scanAccess(row, now)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return AccessView{}, domain.NotFound("partner access")
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return AccessView{}, fmt.Errorf("get partner access: %w", err)
+	}
+	if err := staleStream(ctx, db, Partners{}.Name(), streamName("access", tenant, partner)); err != nil {
+		return AccessView{}, err
 	}
 	if err != nil {
-		return AccessView{}, fmt.Errorf("get partner access: %w", err)
+		return AccessView{}, domain.NotFound("partner access")
 	}
 	return v, nil
 }

@@ -78,7 +78,7 @@ func (l *audLog) add(stream string, who audWho, subj audSubject, evs ...domain.E
 	l.t.Helper()
 	var out []eventstore.Event
 	for _, ev := range evs {
-		typ, data, err := domain.MarshalEvent(ev)
+		typ, version, data, err := domain.MarshalEvent(ev)
 		if err != nil {
 			l.t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func (l *audLog) add(stream string, who audWho, subj audSubject, evs ...domain.E
 			meta.CausationID, meta.IdempotencyKey = fmt.Sprintf("cause-%d", n), fmt.Sprintf("key-%d", n)
 		}
 		e := eventstore.Event{ID: uuid.Must(uuid.NewV7()), Stream: stream, Version: l.versions[stream],
-			Position: l.pos, Type: typ, SchemaVersion: 1, Data: data, Metadata: meta,
+			Position: l.pos, Type: typ, SchemaVersion: version, Data: data, Metadata: meta,
 			RecordedAt: l.clock.Add(time.Millisecond)}
 		l.events = append(l.events, e)
 		l.subjects[e.Position] = subj

@@ -61,9 +61,9 @@ func queueAccount(b *pgx.Batch, t string, e eventstore.Event) error {
 	default:
 		return nil
 	}
-	decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+	decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 	if err != nil {
-		return fmt.Errorf("event at %d: %w", e.Position, err)
+		return fmt.Errorf("decode event at position %d: %w", e.Position, err)
 	}
 	switch ev := decoded.(type) {
 	case *domain.AccountCreated:

@@ -40,8 +40,12 @@ const accountColumns = `account_id, name, currency, status, billing, version, cr
 
 // ListAccounts returns one page of tenant's accounts in the caller's
 // scope, ordered by id: a partner sees the accounts its grant lists and
-// those its users created.
+// those its users created. It is a *StaleError while events of an account
+// of the tenant are parked.
 func ListAccounts(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, page Page) (List[AccountView], error) {
+	if err := staleTenant(ctx, db, Accounts{}.Name(), tenant); err != nil {
+		return List[AccountView]{}, err
+	}
 	cond, args := scope.where("account_id", "created_by_partner", 2)
 	return keysetList[AccountView]{
 		what: "list accounts",
@@ -52,17 +56,21 @@ func ListAccounts(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope
 }
 
 // GetAccount returns tenant's account id, or domain.NotFound when it does
-// not exist or is outside the caller's scope.
+// not exist or is outside the caller's scope; a *StaleError when events of
+// the account are parked.
 func GetAccount(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, id uuid.UUID) (AccountView, error) {
 	cond, args := scope.where("account_id", "created_by_partner", 3)
 	row := db.QueryRow(ctx, `SELECT `+accountColumns+` FROM `+table(LiveSchema, "accounts")+`
 WHERE tenant_id = $1 AND account_id = $2 AND `+cond, append([]any{tenant, id}, args...)...)
 	v, err := acctScan(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return AccountView{}, domain.NotFound("account")
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return AccountView{}, fmt.Errorf("get account: %w", err)
+	}
+	if err := staleSeen(ctx, db, err == nil || scope.All, Accounts{}.Name(), streamName("account", tenant, id)); err != nil {
+		return AccountView{}, err
 	}
 	if err != nil {
-		return AccountView{}, fmt.Errorf("get account: %w", err)
+		return AccountView{}, domain.NotFound("account")
 	}
 	return v, nil
 }

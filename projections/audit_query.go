@@ -69,13 +69,17 @@ const auditColumns = `position, event_id, stream, version, type, occurred_at, re
 // AuditEvents returns one page of tenant's audit log as viewer may see it,
 // narrowed by f, ascending by position
 // (GET /v1/tenants/{t}/audit/events). Every filter runs in SQL; the
-// cursor is the last position of the page.
+// cursor is the last position of the page. It is a *StaleError while
+// events of the tenant are parked in the audit log.
 func AuditEvents(ctx context.Context, db Querier, tenant uuid.UUID, viewer AuditViewer, f AuditFilter, page Page) (List[AuditItem], error) {
 	if err := page.Check(); err != nil {
 		return List[AuditItem]{}, err
 	}
 	if viewer.OwnPartnerOnly && viewer.PartnerID == uuid.Nil {
 		return List[AuditItem]{}, errors.New("audit events: an own-partner viewer needs its partner id")
+	}
+	if err := staleTenant(ctx, db, Audit{}.Name(), tenant); err != nil {
+		return List[AuditItem]{}, err
 	}
 	w, err := auditWhere(tenant, viewer, f, page.Cursor)
 	if err != nil {

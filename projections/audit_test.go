@@ -387,7 +387,7 @@ func TestAuditRefusesMalformedMetadata(t *testing.T) {
 	l := audNewLog(t)
 	e := l.add("audit-x", audWho{uuid.New(), domain.Actor{Type: domain.ActorSystem}}, audSubject{}, &domain.AccessDenied{})[0]
 	e.Metadata.TenantID = "not-a-uuid"
-	err := applyBatch(t.Context(), pool, LiveSchema, Audit{}, []eventstore.Event{e})
+	err := applyUnguarded(t.Context(), pool, LiveSchema, Audit{}, []eventstore.Event{e}, Audit{}.Apply)
 	if err == nil {
 		t.Fatal("an event of a malformed tenant id was applied")
 	}
@@ -410,10 +410,10 @@ func BenchmarkAuditApply(b *testing.B) {
 		b.StopTimer()
 		for i := range batch {
 			pos++
-			_, data, _ := domain.MarshalEvent(&domain.UsageRecorded{RecordID: uuid.New(), SubscriptionID: sub, AccountID: acc,
+			_, version, data, _ := domain.MarshalEvent(&domain.UsageRecorded{RecordID: uuid.New(), SubscriptionID: sub, AccountID: acc,
 				ItemID: uuid.New(), Quantity: decimal.NewFromInt(3), RecordedBy: actor, RecordedAt: audT0})
 			batch[i] = eventstore.Event{ID: uuid.New(), Stream: audStream("usage", tenant, sub), Version: uint64(pos), Position: pos,
-				Type: "UsageRecorded", Data: data, RecordedAt: audT0, Metadata: eventstore.Metadata{TenantID: tenant.String(),
+				Type: "UsageRecorded", SchemaVersion: version, Data: data, RecordedAt: audT0, Metadata: eventstore.Metadata{TenantID: tenant.String(),
 					Actor:     eventstore.Actor{Type: string(actor.Type), ID: actor.ID.String(), PartnerID: actor.PartnerID.String()},
 					RequestID: "req", CorrelationID: "corr", OccurredAt: audT0}}
 		}

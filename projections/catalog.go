@@ -51,9 +51,9 @@ func (Catalog) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []even
 		if e.Type != "ProductCreated" {
 			continue
 		}
-		decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+		decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return fmt.Errorf("catalog: event at %d: %w", e.Position, err)
+			return fmt.Errorf("catalog: decode event at position %d: %w", e.Position, err)
 		}
 		ev, ok := decoded.(*domain.ProductCreated)
 		if !ok {

@@ -41,8 +41,12 @@ type ChargeView struct {
 const productColumns = `product_id, name, sku, charges, version, created_by, created_at`
 
 // ListProducts returns one page of tenant's catalog, ordered by id. Every
-// principal of the tenant with catalog.read sees all of it.
+// principal of the tenant with catalog.read sees all of it. It is a
+// *StaleError while events of a product of the tenant are parked.
 func ListProducts(ctx context.Context, db Querier, tenant uuid.UUID, page Page) (List[ProductView], error) {
+	if err := staleTenant(ctx, db, Catalog{}.Name(), tenant); err != nil {
+		return List[ProductView]{}, err
+	}
 	return keysetList[ProductView]{
 		what: "list products",
 		sql:  `SELECT ` + productColumns + ` FROM ` + table(LiveSchema, "catalog_products") + ` WHERE tenant_id = $1`,
@@ -52,16 +56,19 @@ func ListProducts(ctx context.Context, db Querier, tenant uuid.UUID, page Page) 
 }
 
 // GetProduct returns tenant's product id, or domain.NotFound when the
-// tenant has none.
+// tenant has none; a *StaleError when events of the product are parked.
 func GetProduct(ctx context.Context, db Querier, tenant, id uuid.UUID) (ProductView, error) {
 	row := db.QueryRow(ctx, `SELECT `+productColumns+` FROM `+table(LiveSchema, "catalog_products")+`
 WHERE tenant_id = $1 AND product_id = $2`, tenant, id)
 	v, err := catScan(row)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ProductView{}, domain.NotFound("product")
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return ProductView{}, fmt.Errorf("get product: %w", err)
+	}
+	if err := staleStream(ctx, db, Catalog{}.Name(), streamName("product", tenant, id)); err != nil {
+		return ProductView{}, err
 	}
 	if err != nil {
-		return ProductView{}, fmt.Errorf("get product: %w", err)
+		return ProductView{}, domain.NotFound("product")
 	}
 	return v, nil
 }

@@ -10,7 +10,8 @@ import (
 	"ledger/eventstore"
 )
 
-// setupSchema creates schema with its checkpoints table, and the tables
+// setupSchema creates schema with its checkpoints and parked events
+// tables, and the tables
 // of each projection that has no checkpoint there yet, with their indexes
 // unless indexLater.
 func setupSchema(ctx context.Context, tx pgx.Tx, schema string, projections []Projection, indexLater bool) error {
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS %s (
     name       text        PRIMARY KEY,
     position   bigint      NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
-)`, pgx.Identifier{schema}.Sanitize(), table(schema, "checkpoints"))
+)`, pgx.Identifier{schema}.Sanitize(), table(schema, "checkpoints")) + ";" + parkedDDL(schema)
 	if _, err := tx.Exec(ctx, ddl); err != nil {
 		return fmt.Errorf("create schema %s: %w", schema, err)
 	}
@@ -80,9 +81,10 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, schema, name string, pos eve
 type applyFunc func(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error
 
 // applyWith applies the events of batch after the projection's checkpoint
-// with apply, and moves the checkpoint, in one transaction. Events at or
-// before the checkpoint were applied already and are skipped, so applying
-// a batch twice changes nothing.
+// with apply, and moves the checkpoint, in one transaction, parking the
+// events it cannot apply as applyGroup does. Events at or before the
+// checkpoint were applied already and are skipped, so applying a batch
+// twice changes nothing.
 //
 // With async, the transaction commits without waiting for its WAL to be
 // flushed. A crash may then lose it: a live read model is derived from the
@@ -106,12 +108,31 @@ type member struct {
 // applyGroup applies batch to every member from its own checkpoint, as
 // applyWith does for one, and moves those checkpoints, all in one
 // transaction: members at the same checkpoint share the reading of the
-// log and the cost of a transaction. It returns how many events each
-// member applied.
-func applyGroup(ctx context.Context, db TxBeginner, schema string, members []member, batch []eventstore.Event, async bool) ([]int, error) {
-	applied := make([]int, len(members))
+// log and the cost of a transaction. It returns what each member applied
+// and parked.
+//
+// Events of a stream with parked events in a member are parked for it
+// too, never applied out of order. When a member fails on the batch in a
+// way the events may be at fault for (see eventsFault), the transaction
+// runs again guarded: each member's events in savepoints, split until
+// the events at fault are found and parked, the rest applied. Any other
+// failure (an outage, a conflict) is returned, for the caller to retry.
+func applyGroup(ctx context.Context, db TxBeginner, schema string, members []member, batch []eventstore.Event, async bool) ([]outcome, error) {
+	out, err := applyGroupTx(ctx, db, schema, members, batch, async, false, nil)
+	var applyErr *applyError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &applyErr) || !eventsFault(applyErr.err) {
+		return out, err
+	}
+	return applyGroupTx(ctx, db, schema, members, batch, async, true, applyErr)
+}
+
+// applyGroupTx is one transaction of applyGroup. Guarded, failed is how a
+// member failed on the batch unguarded.
+func applyGroupTx(ctx context.Context, db TxBeginner, schema string, members []member, batch []eventstore.Event,
+	async, guarded bool, failed *applyError) ([]outcome, error) {
+	out := make([]outcome, len(members))
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		clear(applied)
+		clear(out)
 		if async {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 				return err
@@ -121,7 +142,7 @@ func applyGroup(ctx context.Context, db TxBeginner, schema string, members []mem
 		for i, m := range members {
 			names[i] = m.name
 		}
-		at, err := checkpoints(ctx, tx, schema, names)
+		at, stale, err := groupState(ctx, tx, schema, names)
 		if err != nil {
 			return err
 		}
@@ -134,10 +155,14 @@ func applyGroup(ctx context.Context, db TxBeginner, schema string, members []mem
 			if len(fresh) == 0 {
 				continue
 			}
-			if err := m.apply(ctx, tx, schema, fresh); err != nil {
-				return fmt.Errorf("apply %s: %w", m.name, err)
+			p := &parker{tx: tx, schema: schema, m: m, stale: stale[m.name]}
+			if failed != nil && failed.projection == m.name {
+				p.failed = failed
 			}
-			applied[i], moved = len(fresh), append(moved, m.name)
+			if out[i], err = p.run(ctx, fresh, guarded); err != nil {
+				return err
+			}
+			moved = append(moved, m.name)
 		}
 		if len(moved) == 0 {
 			return nil
@@ -146,31 +171,49 @@ func applyGroup(ctx context.Context, db TxBeginner, schema string, members []mem
 			moved, int64(batch[len(batch)-1].Position))
 		return err
 	})
-	return applied, err
+	return out, err
 }
 
-// checkpoints reads the positions of the projections named in schema,
-// locking their rows until tx ends.
-func checkpoints(ctx context.Context, tx pgx.Tx, schema string, names []string) (map[string]eventstore.Position, error) {
-	rows, err := tx.Query(ctx, `SELECT name, position FROM `+table(schema, "checkpoints")+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names)
-	if err != nil {
-		return nil, err
-	}
+// groupState reads the checkpoints of the projections named in schema,
+// locking their rows until tx ends, and the streams with parked events in
+// each. The parked streams are read by a statement of their own, which
+// starts once the locks are taken: it sees what a transaction that held
+// them (a retry of a stream) committed.
+func groupState(ctx context.Context, tx pgx.Tx, schema string, names []string) (map[string]eventstore.Position, map[string]map[string]bool, error) {
 	at := make(map[string]eventstore.Position, len(names))
-	var (
-		name string
-		pos  int64
-	)
-	if _, err := pgx.ForEachRow(rows, []any{&name, &pos}, func() error {
-		at[name] = eventstore.Position(pos)
-		return nil
-	}); err != nil {
-		return nil, err
+	stale := map[string]map[string]bool{}
+	var b pgx.Batch
+	b.Queue(`SELECT name, position FROM `+table(schema, "checkpoints")+` WHERE name = ANY($1) ORDER BY name FOR UPDATE`, names).
+		Query(func(rows pgx.Rows) error {
+			var (
+				name string
+				pos  int64
+			)
+			_, err := pgx.ForEachRow(rows, []any{&name, &pos}, func() error {
+				at[name] = eventstore.Position(pos)
+				return nil
+			})
+			return err
+		})
+	b.Queue(`SELECT DISTINCT projection, stream FROM `+table(schema, parkedTable)+` WHERE projection = ANY($1)`, names).
+		Query(func(rows pgx.Rows) error {
+			var name, stream string
+			_, err := pgx.ForEachRow(rows, []any{&name, &stream}, func() error {
+				if stale[name] == nil {
+					stale[name] = map[string]bool{}
+				}
+				stale[name][stream] = true
+				return nil
+			})
+			return err
+		})
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return nil, nil, err
 	}
 	for _, n := range names {
 		if _, ok := at[n]; !ok {
-			return nil, fmt.Errorf("projection %s has no checkpoint in %s", n, schema)
+			return nil, nil, fmt.Errorf("projection %s has no checkpoint in %s", n, schema)
 		}
 	}
-	return at, nil
+	return at, stale, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
+	"ledger/internal/dberr"
 )
 
 // batchTopic carries the batches, each for the projections its metadata
@@ -23,68 +24,73 @@ const batchTopic = "projections.batch"
 // projections whose locks this replica holds now.
 var errRegroup = errors.New("projections regroup")
 
-// haltedError names the projections that a poisoned batch halted.
-type haltedError struct {
-	names []string
-	after eventstore.Position
-	size  int
-}
-
-func (e *haltedError) Error() string {
-	return fmt.Sprintf("%s: batch of %d events after position %d: %v", strings.Join(e.names, ", "), e.size, e.after, ErrHalted)
-}
-
-func (e *haltedError) Unwrap() error { return ErrHalted }
-
 // followAll runs, as one group, the projections whose advisory locks this
 // replica holds: one reader of the log from the lowest of their
 // checkpoints, each batch applied to all of them in one transaction, each
 // from its own checkpoint. It keeps trying to take the locks it lacks,
 // every lockRetry, and regroups when it takes one, so that another replica
-// takes over the projections of one that stops. It returns when ctx ends
-// or every projection has halted.
+// takes over the projections of one that stops.
+//
+// Events a projection cannot apply are parked (see applyGroup), so a
+// batch fails only for another cause: an outage, a conflict, a table
+// missing. Then it lets every lock go (an outage may have taken them with
+// its connections) and starts again, after a pause of retryMin doubling
+// up to retryMax, as long as it takes: the projections resume by
+// themselves once the database is back. It returns when ctx ends.
 func (r *Runner) followAll(ctx context.Context, pub message.Publisher) {
-	l := &locks{runner: r, held: make(map[string]*pgxpool.Conn), halted: make(map[string]bool)}
+	l := &locks{runner: r, held: make(map[string]*pgxpool.Conn)}
 	defer l.releaseAll(ctx)
+	pause := time.Duration(0)
 	for ctx.Err() == nil {
-		l.acquire(ctx)
-		if len(l.halted) == len(r.projections) {
-			return
-		}
+		err := l.acquire(ctx)
 		if len(l.held) > 0 {
-			err := r.followGroup(ctx, pub, l)
-			var halted *haltedError
-			switch {
-			case ctx.Err() != nil:
+			progressed, groupErr := r.followGroup(ctx, pub, l)
+			if ctx.Err() != nil {
 				return
-			case errors.Is(err, errRegroup):
-				continue
-			case errors.As(err, &halted):
-				for _, name := range halted.names {
-					r.logger.Error("projection halted", "projection", name, "error", err)
-					l.halt(ctx, name)
-				}
-				continue
-			case err != nil:
-				r.logger.Warn("projections stopped; retrying", "projections", strings.Join(l.names(), ","), "error", err)
-				l.releaseAll(ctx)
 			}
+			if progressed {
+				pause = 0
+			}
+			if !errors.Is(groupErr, errRegroup) {
+				l.releaseAll(ctx)
+				err = groupErr
+			} else if err == nil {
+				continue
+			}
+		}
+		wait := r.lockRetry
+		if err != nil {
+			pause = min(max(2*pause, retryMin), retryMax)
+			r.logFailure(err, pause)
+			r.failing.Store(true)
+			wait = pause
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(r.lockRetry):
+		case <-time.After(wait):
 		}
 	}
 }
 
+// logFailure logs why the projections stopped, as a warning for an
+// outage, which is expected to pass, as an error otherwise.
+func (r *Runner) logFailure(err error, retryIn time.Duration) {
+	if dberr.Unavailable(err) {
+		r.logger.Warn("database unavailable; projections retry", "retry_in", retryIn, "error", err)
+		return
+	}
+	r.logger.Error("projections stopped; retrying", "retry_in", retryIn, "error", err)
+}
+
 // followGroup feeds the projections whose locks l holds, from the lowest
 // of their checkpoints, until ctx ends, something fails, or (when l lacks
-// some locks) lockRetry has passed, to try them again.
-func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *locks) error {
+// some locks) lockRetry has passed, to try them again. It says whether it
+// applied any batch.
+func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *locks) (progressed bool, err error) {
 	group := l.projections()
 	after, err := r.lowestCheckpoint(ctx, group)
 	if err != nil {
-		return err
+		return false, err
 	}
 	subCtx := ctx
 	if l.missing() {
@@ -93,10 +99,10 @@ func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *lock
 		defer cancel()
 	}
 	err = r.store.Subscribe(subCtx, after, func(ctx context.Context, batch []eventstore.Event) error {
-		if err := r.publishGroup(ctx, pub, group, after, batch); err != nil {
+		if err := r.send(ctx, pub, names(group), after, batch); err != nil {
 			return err
 		}
-		after = batch[len(batch)-1].Position
+		after, progressed = batch[len(batch)-1].Position, true
 		if len(batch) < lingerBelow {
 			select {
 			case <-ctx.Done():
@@ -106,9 +112,9 @@ func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *lock
 		return nil
 	})
 	if ctx.Err() == nil && errors.Is(context.Cause(subCtx), errRegroup) {
-		return errRegroup
+		return progressed, errRegroup
 	}
-	return err
+	return progressed, err
 }
 
 func (r *Runner) lowestCheckpoint(ctx context.Context, group []Projection) (eventstore.Position, error) {
@@ -121,57 +127,42 @@ func (r *Runner) lowestCheckpoint(ctx context.Context, group []Projection) (even
 	return eventstore.Position(from), nil
 }
 
-// publishGroup sends batch through the router to every projection of
-// group and waits until it is handled. A batch that the group's
-// transaction fails on every retry is sent again to each projection on
-// its own, so that only the projections that fail on it halt.
-func (r *Runner) publishGroup(ctx context.Context, pub message.Publisher, group []Projection, after eventstore.Position, batch []eventstore.Event) error {
-	if len(group) > 1 {
-		applied, err := r.send(ctx, pub, names(group), after, batch)
-		if err != nil || applied {
-			return err
-		}
-	}
-	var halted []string
-	for _, p := range group {
-		applied, err := r.send(ctx, pub, []string{p.Name()}, after, batch)
-		if err != nil {
-			return err
-		}
-		if !applied {
-			halted = append(halted, p.Name())
-		}
-	}
-	if len(halted) > 0 {
-		return &haltedError{names: halted, after: after, size: len(batch)}
-	}
-	return nil
-}
-
-// send publishes batch for the projections named and says whether it was
-// applied, rather than poisoned after every retry.
-func (r *Runner) send(ctx context.Context, pub message.Publisher, projections []string, after eventstore.Position, batch []eventstore.Event) (bool, error) {
+// send publishes batch through the router for the projections named and
+// waits until it is handled: nil when it committed, else why not.
+func (r *Runner) send(ctx context.Context, pub message.Publisher, projections []string, after eventstore.Position, batch []eventstore.Event) error {
 	payload, err := encodeBatch(batch)
 	if err != nil {
-		return false, fmt.Errorf("encode batch: %w", err)
+		return fmt.Errorf("encode batch: %w", err)
 	}
 	msg := message.NewMessage(watermill.NewUUID(), payload)
 	msg.SetContext(ctx)
 	msg.Metadata.Set("projection", strings.Join(projections, ","))
 	msg.Metadata.Set("after", strconv.FormatUint(uint64(after), 10))
 	if err := pub.Publish(batchTopic, msg); err != nil {
-		return false, fmt.Errorf("publish batch: %w", err)
+		return fmt.Errorf("publish batch: %w", err)
 	}
-	if _, ok := r.applied.LoadAndDelete(msg.UUID); ok {
-		return true, nil
+	result, ok := r.handled.LoadAndDelete(msg.UUID)
+	switch {
+	case !ok && ctx.Err() != nil:
+		return ctx.Err()
+	case !ok:
+		return errors.New("batch not handled")
+	case result != nil:
+		return result.(error)
 	}
-	return false, ctx.Err()
+	return nil
 }
 
 // handleGroup applies one batch message to the projections it names, in
-// one transaction: a group's batches, and those sent again to one
-// projection alone.
+// one transaction, parking the events a projection cannot apply. It
+// records how the batch ended for send, and acknowledges it whatever
+// happened: a batch that failed is read again from the checkpoints.
 func (r *Runner) handleGroup(msg *message.Message) error {
+	r.handled.Store(msg.UUID, r.applyMessage(msg))
+	return nil
+}
+
+func (r *Runner) applyMessage(msg *message.Message) error {
 	batch, err := decodeBatch(msg.Payload)
 	if err != nil {
 		return fmt.Errorf("decode batch: %w", err)
@@ -184,13 +175,20 @@ func (r *Runner) handleGroup(msg *message.Message) error {
 		}
 		members = append(members, member{name: name, apply: p.Apply})
 	}
-	applied, err := applyGroup(msg.Context(), r.pool, LiveSchema, members, batch, true)
+	outcomes, err := applyGroup(msg.Context(), r.pool, LiveSchema, members, batch, true)
 	if err != nil {
 		return err
 	}
-	r.applied.Store(msg.UUID, struct{}{})
+	if r.failing.Swap(false) {
+		r.logger.Info("projections running again", "projections", strings.Join(names(r.projections), ","))
+	}
 	for i, m := range members {
-		r.metrics.Applied(m.name, applied[i])
+		r.metrics.Applied(m.name, outcomes[i].applied)
+		r.metrics.Parked(m.name, len(outcomes[i].parked))
+		for _, e := range outcomes[i].parked {
+			r.logger.Error("event parked", "projection", m.name, "position", uint64(e.position), "stream", e.stream,
+				"type", e.eventType, "reason", e.reason)
+		}
 	}
 	return nil
 }
@@ -218,41 +216,36 @@ func names(ps []Projection) []string {
 type locks struct {
 	runner *Runner
 	held   map[string]*pgxpool.Conn
-	halted map[string]bool
 }
 
-// acquire tries to take the lock of every projection neither held nor
-// halted.
-func (l *locks) acquire(ctx context.Context) {
+// acquire tries to take the lock of every projection not held. It
+// returns the error that kept it from asking for one.
+func (l *locks) acquire(ctx context.Context) error {
 	for _, p := range l.runner.projections {
 		name := p.Name()
-		if l.held[name] != nil || l.halted[name] {
+		if l.held[name] != nil {
 			continue
 		}
 		conn, err := l.runner.pool.Acquire(ctx)
 		if err != nil {
-			l.warn(ctx, name, err)
-			return
+			return fmt.Errorf("take the lock of %s: %w", name, err)
 		}
 		var locked bool
 		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey(name)).Scan(&locked); err != nil || !locked {
 			conn.Release()
-			l.warn(ctx, name, err)
+			if err != nil {
+				return fmt.Errorf("take the lock of %s: %w", name, err)
+			}
 			continue
 		}
 		l.runner.logger.Info("projection running here", "projection", name)
 		l.held[name] = conn
 	}
+	return nil
 }
 
-func (l *locks) warn(ctx context.Context, name string, err error) {
-	if err != nil && ctx.Err() == nil {
-		l.runner.logger.Warn("projection lock not taken", "projection", name, "error", err)
-	}
-}
-
-// missing says whether some projection is neither held nor halted.
-func (l *locks) missing() bool { return len(l.held)+len(l.halted) < len(l.runner.projections) }
+// missing says whether some projection is not held.
+func (l *locks) missing() bool { return len(l.held) < len(l.runner.projections) }
 
 // projections are the held projections, in the runner's order.
 func (l *locks) projections() []Projection {
@@ -266,12 +259,6 @@ func (l *locks) projections() []Projection {
 }
 
 func (l *locks) names() []string { return names(l.projections()) }
-
-// halt releases a halted projection's lock and never takes it again.
-func (l *locks) halt(ctx context.Context, name string) {
-	l.release(ctx, name)
-	l.halted[name] = true
-}
 
 func (l *locks) release(ctx context.Context, name string) {
 	conn := l.held[name]

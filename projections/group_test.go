@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,23 +26,22 @@ func TestGroupAppliesEachProjectionFromItsOwnCheckpoint(t *testing.T) {
 	e.waitFor(t, "behind", 30, more[9])
 }
 
-func TestPoisonInAGroupHaltsOnlyTheProjectionThatFails(t *testing.T) {
+// A projection of a group that cannot apply an event parks it; the other
+// projections of the group apply it, and every checkpoint moves on.
+func TestPoisonInAGroupParksOnlyInTheProjectionThatFails(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	first := e.write(t, 10)
-	r := NewRunner(e.pool, e.store, discard(),
-		&ledgerOf{name: "sound"}, &ledgerOf{name: "broken", fail: func([]eventstore.Event) bool { return true }})
-	r.retries = 1
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	bad := first[4]
+	e.start(t, &ledgerOf{name: "sound"}, &ledgerOf{name: "broken", poison: func(ev eventstore.Event) bool { return ev.Position == bad }})
 	e.waitFor(t, "sound", 10, first[9])
 	more := e.write(t, 5)
 	e.waitFor(t, "sound", 15, more[4])
-	e.waitFor(t, "broken", 0, 0)
-	if cp := e.checkpoint(t, "broken"); cp != 0 {
-		t.Fatalf("broken's checkpoint = %d; want 0", cp)
+	e.waitFor(t, "broken", 13, more[4]) // all but the poison event and the later one of its stream, note-4
+	got := e.parked(t)
+	if len(got) != 2 || got[0].Projection != "broken" || got[0].Position != bad || got[0].Stream != "note-4" ||
+		!strings.Contains(got[0].Error, "poison, as told") || got[1].Position != more[4] || got[1].Error != skippedReason {
+		t.Fatalf("parked %+v, want the event at %d of note-4 in broken only, then the one at %d skipped", got, bad, more[4])
 	}
 }
 

@@ -31,6 +31,9 @@ type ProjectionStatus struct {
 	// LagSeconds is how long ago the first event after the checkpoint was
 	// recorded, or 0 when the projection is caught up.
 	LagSeconds float64
+	// Parked counts the events the projection parked: events it could
+	// not apply, and those after them in their streams.
+	Parked int64
 }
 
 // Status returns the status of each projection with a checkpoint in the
@@ -48,18 +51,27 @@ SELECT c.name, c.position,
        (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.position > c.position
                               ORDER BY e.position LIMIT $1) AS behind),
        coalesce((SELECT greatest(extract(epoch FROM clock_timestamp() - e.recorded_at), 0)::float8
-                 FROM events e WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0)
+                 FROM events e WHERE e.position > c.position ORDER BY e.position LIMIT 1), 0),
+       %s
 FROM %s c
 ORDER BY c.name`
 
+// parkedCountSQL counts a checkpoint's parked events, in statusSQL.
+const parkedCountSQL = `(SELECT count(*) FROM %s p WHERE p.projection = c.name)`
+
 func projectionStatus(ctx context.Context, pool *pgxpool.Pool, lagCap int64) ([]ProjectionStatus, error) {
-	checkpoints := table(LiveSchema, "checkpoints")
-	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, checkpoints).Scan(&exists); err != nil {
+	checkpoints, parked := table(LiveSchema, "checkpoints"), table(LiveSchema, parkedTable)
+	var exists, parkedExists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL`, checkpoints, parked).
+		Scan(&exists, &parkedExists); err != nil {
 		return nil, fmt.Errorf("projection status: %w", err)
 	}
 	if !exists {
 		return nil, nil
+	}
+	parkedCount := "0::bigint" // read models set up by a build that parked nothing
+	if parkedExists {
+		parkedCount = fmt.Sprintf(parkedCountSQL, parked)
 	}
 	var out []ProjectionStatus
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -68,7 +80,7 @@ func projectionStatus(ctx context.Context, pool *pgxpool.Pool, lagCap int64) ([]
 		if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, fmt.Sprintf(statusSQL, checkpoints), lagCap)
+		rows, err := tx.Query(ctx, fmt.Sprintf(statusSQL, parkedCount, checkpoints), lagCap)
 		if err != nil {
 			return err
 		}
@@ -76,7 +88,7 @@ func projectionStatus(ctx context.Context, pool *pgxpool.Pool, lagCap int64) ([]
 			s   ProjectionStatus
 			pos int64
 		)
-		_, err = pgx.ForEachRow(rows, []any{&s.Name, &pos, &s.LagEvents, &s.LagSeconds}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&s.Name, &pos, &s.LagEvents, &s.LagSeconds, &s.Parked}, func() error {
 			s.Position = eventstore.Position(pos)
 			out = append(out, s)
 			return nil
@@ -90,15 +102,15 @@ func projectionStatus(ctx context.Context, pool *pgxpool.Pool, lagCap int64) ([]
 }
 
 // Metrics is the projections' Prometheus collector: the events each
-// projection applied (a counter the runner feeds through Applied), and
-// its checkpoint and lag, read from Postgres at each scrape. Register it
-// with a prometheus.Registerer.
+// projection applied and parked (counters the runner feeds through
+// Applied and Parked), and its checkpoint, lag and parked events, read
+// from Postgres at each scrape. Register it with a prometheus.Registerer.
 type Metrics struct {
-	pool    *pgxpool.Pool
-	lagCap  int64
-	applied *prometheus.CounterVec
+	pool            *pgxpool.Pool
+	lagCap          int64
+	applied, parked *prometheus.CounterVec
 
-	position, lagEvents, lagSeconds, lagUp *prometheus.Desc
+	position, lagEvents, lagSeconds, lagUp, parkedNow *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Metrics)(nil)
@@ -114,6 +126,12 @@ func NewMetrics(pool *pgxpool.Pool) *Metrics {
 			Name: "ledger_projection_events_applied_total",
 			Help: "Events applied to the read model by this process, by projection.",
 		}, byProjection),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ledger_projection_events_parked_total",
+			Help: "Events this process parked, by projection: events the projection could not apply, and those after them in their streams.",
+		}, byProjection),
+		parkedNow: prometheus.NewDesc("ledger_projection_parked_events",
+			"Events parked in the read model, by projection, until their streams are rebuilt.", byProjection, nil),
 		position: prometheus.NewDesc("ledger_projection_checkpoint_position",
 			"Global log position of the last event the projection applied.", byProjection, nil),
 		lagEvents: prometheus.NewDesc("ledger_projection_lag_events",
@@ -134,9 +152,20 @@ func (m *Metrics) Applied(projection string, n int) {
 	m.applied.WithLabelValues(projection).Add(float64(n))
 }
 
+// Parked counts n events that projection parked. A nil Metrics counts
+// nothing.
+func (m *Metrics) Parked(projection string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.parked.WithLabelValues(projection).Add(float64(n))
+}
+
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.applied.Describe(ch)
+	m.parked.Describe(ch)
+	ch <- m.parkedNow
 	ch <- m.position
 	ch <- m.lagEvents
 	ch <- m.lagSeconds
@@ -157,9 +186,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.lagUp, prometheus.GaugeValue, up)
 	for _, s := range statuses {
 		m.applied.WithLabelValues(s.Name) // so that its rate starts at 0
+		m.parked.WithLabelValues(s.Name)
+		ch <- prometheus.MustNewConstMetric(m.parkedNow, prometheus.GaugeValue, float64(s.Parked), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.position, prometheus.GaugeValue, float64(s.Position), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.lagEvents, prometheus.GaugeValue, float64(s.LagEvents), s.Name)
 		ch <- prometheus.MustNewConstMetric(m.lagSeconds, prometheus.GaugeValue, s.LagSeconds, s.Name)
 	}
 	m.applied.Collect(ch)
+	m.parked.Collect(ch)
 }

@@ -118,6 +118,10 @@ func TestMetrics(t *testing.T) {
 	m.Applied("caught", 30)
 	m.Applied("caught", 0)
 	(*Metrics)(nil).Applied("caught", 1) // a runner without metrics
+	m.Parked("behind", 2)
+	(*Metrics)(nil).Parked("behind", 1)
+	metricsExec(t, db.pool, `INSERT INTO readmodel.parked_events (projection, position, stream, event_type, error)
+VALUES ('behind', 1, 'note-1', 'Noted', 'x'), ('behind', 2, 'note-1', 'Noted', 'x'), ('behind', 3, 'note-1', 'Noted', 'x')`)
 
 	want := fmt.Sprintf(`
 # HELP ledger_projection_events_applied_total Events applied to the read model by this process, by projection.
@@ -138,10 +142,21 @@ ledger_projection_lag_events{projection="fresh"} 30
 # HELP ledger_projection_lag_up 1 when this scrape read the projections' lag from Postgres, else 0.
 # TYPE ledger_projection_lag_up gauge
 ledger_projection_lag_up 1
+# HELP ledger_projection_events_parked_total Events this process parked, by projection: events the projection could not apply, and those after them in their streams.
+# TYPE ledger_projection_events_parked_total counter
+ledger_projection_events_parked_total{projection="behind"} 2
+ledger_projection_events_parked_total{projection="caught"} 0
+ledger_projection_events_parked_total{projection="fresh"} 0
+# HELP ledger_projection_parked_events Events parked in the read model, by projection, until their streams are rebuilt.
+# TYPE ledger_projection_parked_events gauge
+ledger_projection_parked_events{projection="behind"} 3
+ledger_projection_parked_events{projection="caught"} 0
+ledger_projection_parked_events{projection="fresh"} 0
 `, db.positions[9], db.positions[29])
 	err := testutil.CollectAndCompare(m, strings.NewReader(want),
 		"ledger_projection_events_applied_total", "ledger_projection_checkpoint_position",
-		"ledger_projection_lag_events", "ledger_projection_lag_up")
+		"ledger_projection_lag_events", "ledger_projection_lag_up",
+		"ledger_projection_events_parked_total", "ledger_projection_parked_events")
 	if err != nil {
 		t.Error(err)
 	}

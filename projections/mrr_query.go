@@ -66,7 +66,7 @@ var mrrGroupings = map[string]mrrGrouping{
 	MRRGroupAccount: {key: "s.account_id::text", name: "COALESCE(a.name, s.account_id::text)"},
 }
 
-// mrrSQL sums the ARR of the recurring items in effect on $2 of the
+// mrrSQL sums the exact ARR of the recurring items in effect on $2 of the
 // subscriptions not cancelled on $2, per currency and per group: a row
 // whose total is true is a currency's total.
 var mrrSQL = `WITH lines AS (
@@ -77,7 +77,7 @@ var mrrSQL = `WITH lines AS (
     {joins}
     WHERE {where} AND ` + subsNotEndedSQL + ` AND ` + subsInEffectSQL + `
 )
-SELECT currency, {total}, key, name, ` + fmt.Sprintf(subsMRRFormat, "sum(arr)") + `::text, sum(arr)::text
+SELECT currency, {total}, key, name, sum(arr)::text
 FROM lines
 GROUP BY GROUPING SETS ({sets})
 ORDER BY currency, 2 DESC, sum(arr) DESC, key`
@@ -87,7 +87,10 @@ ORDER BY currency, 2 DESC, sum(arr) DESC, key`
 // scope, in total per currency and grouped by groupBy: "none" (or ""),
 // "partner" (the partner whose user created the subscription, or
 // "direct"), "product" or "account". Groups come by currency, then
-// largest MRR first.
+// largest MRR first, and tie out: per currency they sum to the total.
+//
+// It is a *StaleError while events of the tenant are parked in the
+// subscriptions read model.
 func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, groupBy string, today domain.Date) (MRRView, error) {
 	if groupBy == "" {
 		groupBy = MRRGroupNone
@@ -95,6 +98,9 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 	g, ok := mrrGroupings[groupBy]
 	if !ok {
 		return MRRView{}, domain.Invalid("group_by", "must be \"none\", \"partner\", \"product\" or \"account\"")
+	}
+	if err := staleTenant(ctx, db, Subscriptions{}.Name(), tenant); err != nil {
+		return MRRView{}, err
 	}
 	q := newSubsQuery(tenant, scope, today)
 	joins := subsScope(scope, &q.conds, &q.args)
@@ -112,39 +118,14 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 		return MRRView{}, fmt.Errorf("query mrr: %w", err)
 	}
 	defer rows.Close()
-	view := MRRView{AsOf: q.today, Totals: []MRRTotal{}, Groups: []MRRGroup{}}
+	var book mrrBook
 	for rows.Next() {
-		if err := view.scan(rows); err != nil {
+		if err := book.scan(rows); err != nil {
 			return MRRView{}, err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return MRRView{}, fmt.Errorf("query mrr: %w", err)
 	}
-	return view, nil
-}
-
-// scan adds one row of mrrSQL to the view.
-func (v *MRRView) scan(row subsScanner) error {
-	var cur domain.Currency
-	var total bool
-	var key, name *string
-	var mrr, arr string
-	if err := row.Scan(&cur, &total, &key, &name, &mrr, &arr); err != nil {
-		return fmt.Errorf("scan mrr: %w", err)
-	}
-	m, err := subsPresent(cur, mrr)
-	if err != nil {
-		return err
-	}
-	a, err := subsPresent(cur, arr)
-	if err != nil {
-		return err
-	}
-	if total {
-		v.Totals = append(v.Totals, MRRTotal{Currency: cur, MRR: m, ARR: a})
-		return nil
-	}
-	v.Groups = append(v.Groups, MRRGroup{Key: *key, Name: *name, Currency: cur, MRR: m, ARR: a})
-	return nil
+	return book.present(q.today), nil
 }

@@ -52,14 +52,14 @@ var subsProjections = []Projection{Accounts{}, Subscriptions{}, Usage{}}
 func (w *subsWorld) record(t subsT, stream string, events ...domain.Event) {
 	t.Helper()
 	for _, e := range events {
-		name, data, err := domain.MarshalEvent(e)
+		name, version, data, err := domain.MarshalEvent(e)
 		if err != nil {
 			t.Fatal(err)
 		}
 		w.position += eventstore.Position(1 + len(w.pending)%3) // gaps, as positions may have
 		w.versions[stream]++
 		w.pending = append(w.pending, eventstore.Event{ID: uuid.New(), Stream: stream, Version: w.versions[stream],
-			Position: w.position, Type: name, SchemaVersion: 1, Data: data, RecordedAt: time.Now()})
+			Position: w.position, Type: name, SchemaVersion: version, Data: data, RecordedAt: time.Now()})
 	}
 }
 

@@ -1,9 +1,10 @@
 // Package projections keeps the Postgres read models in step with the
 // event log. Each projection reads the global log from its own checkpoint,
 // catching up and then following live; batches of events travel through a
-// Watermill router (retries, a poison queue), and each batch commits in one
-// transaction together with the projection's checkpoint, so a crash never
-// loses or double-applies an event.
+// Watermill router, and each batch commits in one transaction together
+// with the projection's checkpoint, so a crash never loses or
+// double-applies an event. An event a projection cannot apply is parked
+// (park.go), and an outage is retried until the database is back.
 package projections
 
 import (

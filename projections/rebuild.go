@@ -351,7 +351,7 @@ func catchUp(ctx context.Context, tx pgx.Tx, store eventstore.Store, schema stri
 		if len(batch) == 0 {
 			return n, nil
 		}
-		if err := p.Apply(ctx, tx, schema, batch); err != nil {
+		if err := applyGuarded(ctx, tx, schema, p, batch); err != nil {
 			return n, fmt.Errorf("apply %s: %w", p.Name(), err)
 		}
 		if err := saveCheckpoint(ctx, tx, schema, p.Name(), batch[len(batch)-1].Position); err != nil {
@@ -376,7 +376,7 @@ func upTo(batch []eventstore.Event, until eventstore.Position) []eventstore.Even
 
 // swap moves p's rebuilt tables from scratch into the live schema and the
 // live tables out, into retired(scratch), and takes over the scratch
-// checkpoint. Dropping the replaced tables is left to after the commit:
+// checkpoint and parked events. Dropping the replaced tables is left to after the commit:
 // unlinking their files takes a while, and the swap holds the live tables
 // locked until it commits.
 func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
@@ -394,6 +394,9 @@ func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
 	at, err := checkpoint(ctx, tx, scratch, p.Name())
 	if err != nil {
 		return err
+	}
+	if err := moveParked(ctx, tx, p.Name(), scratch); err != nil {
+		return fmt.Errorf("parked events: %w", err)
 	}
 	return saveCheckpoint(ctx, tx, LiveSchema, p.Name(), at)
 }

@@ -2,23 +2,19 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
 )
-
-// poisonTopic receives the batches that failed every retry.
-const poisonTopic = "projections.poison"
 
 // Live batching: after applying a batch smaller than lingerBelow events,
 // the projections linger before reading the next one, so that under a
@@ -30,9 +26,16 @@ const (
 	lingerBelow = 500
 )
 
-// ErrHalted reports a projection stopped because a batch failed every
-// retry: it went to the poison queue, and the projection will not skip it.
-var ErrHalted = errors.New("projection halted on a poisoned batch")
+// Retries of a batch that failed for a cause other than its events (the
+// database unreachable, restarting, failing over, or refusing for a
+// while): the runner lets its locks go and starts again from the
+// checkpoints, after a pause that doubles from retryMin to retryMax, for
+// as long as it takes. retryMax bounds how long after the database comes
+// back the projections resume.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 500 * time.Millisecond
+)
 
 // Runner runs projections: each on one replica at a time, from its
 // checkpoint, through a Watermill router; those a replica runs share one
@@ -42,17 +45,17 @@ type Runner struct {
 	store       eventstore.Store
 	projections []Projection
 	logger      *slog.Logger
-	retries     int
 	lockRetry   time.Duration
 	metrics     *Metrics
 
-	applied sync.Map // message UUID -> struct{}: batches that committed
+	handled sync.Map    // message UUID -> error: how each batch ended, nil when it committed
+	failing atomic.Bool // a batch failed, and none committed since
 }
 
 // NewRunner returns a runner of projections over store, with read models
 // in pool's database.
 func NewRunner(pool *pgxpool.Pool, store eventstore.Store, logger *slog.Logger, projections ...Projection) *Runner {
-	return &Runner{pool: pool, store: store, projections: projections, logger: logger, retries: 3, lockRetry: time.Second}
+	return &Runner{pool: pool, store: store, projections: projections, logger: logger, lockRetry: time.Second}
 }
 
 // WithMetrics makes the runner count the events it applies in m.
@@ -91,18 +94,7 @@ func (r *Runner) router(pubsub *gochannel.GoChannel) (*message.Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projection router: %w", err)
 	}
-	poison, err := middleware.PoisonQueue(pubsub, poisonTopic)
-	if err != nil {
-		return nil, fmt.Errorf("poison queue: %w", err)
-	}
-	retry := middleware.Retry{MaxRetries: r.retries, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2}
-	router.AddMiddleware(poison, retry.Middleware)
 	router.AddConsumerHandler("project", batchTopic, pubsub, r.handleGroup)
-	router.AddConsumerHandler("poisoned", poisonTopic, pubsub, func(msg *message.Message) error {
-		r.logger.Error("projection batch poisoned", "projection", msg.Metadata.Get("projection"),
-			"after", msg.Metadata.Get("after"), "reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey))
-		return nil
-	})
 	return router, nil
 }
 

@@ -18,8 +18,9 @@ import (
 
 // Subscriptions is the read model of subscriptions: one row per
 // subscription, one per item (removed items too, with their effective
-// dates), and each item's quantity history, so that status, the items in
-// effect and MRR can be read in SQL on any date. It also keeps the names
+// dates), each item's quantity history, and the scheduled changes that can
+// still be withdrawn (subscriptions_scheduled.go), so that status, the
+// items in effect and MRR can be read in SQL on any date. It also keeps the names
 // of products and partners, which the MRR report groups by.
 //
 // Nothing date-dependent is stored: end_date is the first day the
@@ -34,7 +35,8 @@ func (Subscriptions) Name() string { return "subscriptions" }
 // Tables implements Projection.
 func (Subscriptions) Tables() []string {
 	return []string{"subscriptions", "subscription_items", "subscription_item_quantities",
-		"subscription_products", "subscription_partners"}
+		"subscription_products", "subscription_partners", "subscription_scheduled_changes",
+		"subscription_scheduled_quantities"}
 }
 
 // Create implements Projection.
@@ -99,13 +101,17 @@ CREATE TABLE {partners} (
     partner_id uuid PRIMARY KEY,
     name       text NOT NULL
 )`))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, t.expand(subsScheduledDDL))
 	return err
 }
 
 // subsTableNames are the schema-qualified tables of the subscriptions
 // read model, and the accounts table that scopes it.
 type subsTableNames struct {
-	subs, items, qty, products, partners, accounts string
+	subs, items, qty, products, partners, accounts, sched, priors string
 }
 
 func subsTables(schema string) subsTableNames {
@@ -113,31 +119,41 @@ func subsTables(schema string) subsTableNames {
 		subs: table(schema, "subscriptions"), items: table(schema, "subscription_items"),
 		qty: table(schema, "subscription_item_quantities"), products: table(schema, "subscription_products"),
 		partners: table(schema, "subscription_partners"), accounts: table(schema, "accounts"),
+		sched: table(schema, "subscription_scheduled_changes"), priors: table(schema, "subscription_scheduled_quantities"),
 	}
 }
 
-// expand replaces {subs}, {items}, {qty}, {products}, {partners} and
-// {accounts} in sql with the tables' names.
+// expand replaces {subs}, {items}, {qty}, {products}, {partners},
+// {accounts}, {sched} and {priors} in sql with the tables' names.
 func (t subsTableNames) expand(sql string) string {
 	return strings.NewReplacer("{subs}", t.subs, "{items}", t.items, "{qty}", t.qty,
-		"{products}", t.products, "{partners}", t.partners, "{accounts}", t.accounts).Replace(sql)
+		"{products}", t.products, "{partners}", t.partners, "{accounts}", t.accounts,
+		"{sched}", t.sched, "{priors}", t.priors).Replace(sql)
 }
 
 // Apply implements Projection. It folds the batch into a few set-based
-// statements (see subsBatch), sent in one round trip.
+// statements (see subsBatch), sent in one round trip; a withdrawal of a
+// scheduled change, rare, is applied on its own once the events before it
+// are written.
 func (Subscriptions) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
+	t := subsTables(schema)
 	b := newSubsBatch()
 	for _, e := range batch {
+		if e.Type == "ScheduledChangeWithdrawn" {
+			if err := b.send(ctx, tx, t); err != nil {
+				return err
+			}
+			if err := withdrawScheduled(ctx, tx, t, e); err != nil {
+				return err
+			}
+			b = newSubsBatch()
+			continue
+		}
 		if err := b.add(e); err != nil {
 			return err
 		}
 	}
-	var pb pgx.Batch
-	b.queue(&pb, subsTables(schema))
-	if pb.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, &pb).Close()
+	return b.send(ctx, tx, t)
 }
 
 // subsRow is a subscription row being inserted, or the changes to one
@@ -189,13 +205,14 @@ type subsBatch struct {
 	qtyOrder         []subsQtyKey
 	products         []*domain.ProductCreated
 	partners         []*domain.PartnerCreated
+	sched            map[uuid.UUID]*subsSched
 }
 
 func newSubsBatch() *subsBatch {
 	return &subsBatch{
 		created: map[uuid.UUID]*subsRow{}, updated: map[uuid.UUID]*subsRow{},
 		items: map[subsItemKey]*subsItemRow{}, removed: map[subsItemKey]domain.Date{},
-		requantified: map[subsItemKey]int{}, qty: map[subsQtyKey]int{},
+		requantified: map[subsItemKey]int{}, qty: map[subsQtyKey]int{}, sched: map[uuid.UUID]*subsSched{},
 	}
 }
 
@@ -206,15 +223,16 @@ func (b *subsBatch) add(e eventstore.Event) error {
 	default:
 		return nil
 	}
-	decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+	decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 	if err != nil {
-		return fmt.Errorf("subscriptions: event at %d: %w", e.Position, err)
+		return fmt.Errorf("subscriptions: decode event at position %d: %w", e.Position, err)
 	}
 	switch ev := decoded.(type) {
 	case *domain.SubscriptionCreated:
 		b.create(e, ev)
 	case *domain.SubscriptionAmended:
 		row := b.touch(ev.SubscriptionID, e, ev.AmendedAt)
+		b.schedule(e, ev)
 		for i, c := range ev.Changes {
 			b.change(row.id, int64(e.Position), i, c, ev.EffectiveDate)
 		}
@@ -335,6 +353,7 @@ func (b *subsBatch) queue(pb *pgx.Batch, t subsTableNames) {
 	if len(b.updated) > 0 {
 		b.queueUpdates(pb, t)
 	}
+	b.queueScheduled(pb, t)
 	if len(b.itemOrder) > 0 {
 		b.queueItems(pb, t)
 	}

@@ -29,6 +29,10 @@ type SubscriptionView struct {
 	CreatedBy  AuditActor      `json:"created_by"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
+
+	// ScheduledChanges are the changes that take effect after the
+	// view's date and can still be withdrawn, oldest first.
+	ScheduledChanges []ScheduledChangeView `json:"scheduled_changes"`
 }
 
 // TermView is a subscription's term: Months is null for an evergreen
@@ -188,7 +192,10 @@ func (q *subsQuery) run(ctx context.Context, db Querier) ([]SubscriptionView, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query subscriptions: %w", err)
 	}
-	return views, subsLoadItems(ctx, db, q.tenant, q.today, views)
+	if err := subsLoadItems(ctx, db, q.tenant, q.today, views); err != nil {
+		return nil, err
+	}
+	return views, subsLoadScheduled(ctx, db, q.tenant, q.today, views)
 }
 
 // subsScanner is a row to scan.
@@ -214,7 +221,7 @@ func subsScanView(row subsScanner) (SubscriptionView, error) {
 	}
 	v.CreatedAt, v.UpdatedAt = v.CreatedAt.UTC(), v.UpdatedAt.UTC()
 	v.MRR, err = subsPresent(v.Currency, mrr)
-	v.Items = []ItemView{}
+	v.Items, v.ScheduledChanges = []ItemView{}, []ScheduledChangeView{}
 	return v, err
 }
 
@@ -259,10 +266,14 @@ func subsLoadItems(ctx context.Context, db Querier, tenant uuid.UUID, today doma
 
 // ListSubscriptions returns a page of the tenant's subscriptions in the
 // caller's scope, as they stand on date today (the current UTC date when
-// zero), narrowed by filter, in order of id.
+// zero), narrowed by filter, in order of id. It is a *StaleError while
+// events of a subscription of the tenant are parked.
 func ListSubscriptions(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, filter SubscriptionFilter,
 	page Page, today domain.Date) (List[SubscriptionView], error) {
 	if err := page.Check(); err != nil {
+		return List[SubscriptionView]{}, err
+	}
+	if err := staleTenant(ctx, db, Subscriptions{}.Name(), tenant); err != nil {
 		return List[SubscriptionView]{}, err
 	}
 	q := newSubsQuery(tenant, scope, today)
@@ -305,12 +316,16 @@ func (q *subsQuery) status(status string) error {
 
 // GetSubscription returns the tenant's subscription id as it stands on
 // date today (the current UTC date when zero), or domain.NotFound when it
-// does not exist or is outside the caller's scope.
+// does not exist or is outside the caller's scope; a *StaleError when
+// events of it are parked.
 func GetSubscription(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, id uuid.UUID, today domain.Date) (SubscriptionView, error) {
 	q := newSubsQuery(tenant, scope, today)
 	q.where("s.subscription_id = $%d", id)
 	views, err := q.run(ctx, db)
 	if err != nil {
+		return SubscriptionView{}, err
+	}
+	if err := staleSeen(ctx, db, len(views) > 0 || scope.All, Subscriptions{}.Name(), streamName("subscription", tenant, id)); err != nil {
 		return SubscriptionView{}, err
 	}
 	if len(views) == 0 {

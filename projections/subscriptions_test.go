@@ -38,6 +38,7 @@ func subsWant(s *domain.Subscription, d domain.Date) SubscriptionView {
 		}
 		v.Items = append(v.Items, iv)
 	}
+	v.ScheduledChanges = subsWantScheduled(s, d)
 	return v
 }
 
@@ -457,7 +458,7 @@ func TestSubscriptionsRefuseEventsOfUnknownRows(t *testing.T) {
 	for name, e := range tests {
 		w := &subsWorld{pool: f.w.pool, position: f.w.position + 100, versions: map[string]uint64{}}
 		w.record(t, "subscription-x", e)
-		err := applyBatch(t.Context(), w.pool, LiveSchema, Subscriptions{}, w.pending)
+		err := applyUnguarded(t.Context(), w.pool, LiveSchema, Subscriptions{}, w.pending, Subscriptions{}.Apply)
 		if err == nil || !strings.Contains(err.Error(), "rows of 1") {
 			t.Fatalf("%s: got %v, want the batch refused", name, err)
 		}

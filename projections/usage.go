@@ -86,9 +86,9 @@ func (Usage) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []events
 }
 
 func usageAdd(sums map[usageKey]*usageSum, e eventstore.Event) error {
-	ev, err := decodeUsageRecorded(e.Data)
+	ev, err := decodeUsageRecorded(e.SchemaVersion, e.Data)
 	if err != nil {
-		return fmt.Errorf("usage: event at %d: %w", e.Position, err)
+		return fmt.Errorf("usage: decode event at position %d: %w", e.Position, err)
 	}
 	key := usageKey{ev.SubscriptionID, ev.ItemID, domain.DateOf(ev.OccurredAt)}
 	if s := sums[key]; s != nil {

@@ -24,16 +24,20 @@ func (u Usage) Load(ctx context.Context, tx pgx.Tx, schema string, batch []event
 var usageRecordedKeys = []string{"record_id", "subscription_id", "account_id", "item_id", "charge_id",
 	"unit", "quantity", "occurred_at", "recorded_at", "recorded_by"}
 
-// decodeUsageRecorded decodes a UsageRecorded's data as
-// domain.UnmarshalEvent does, several times faster: it finds the fields
-// with topFields and decodes each as encoding/json would, with the type's
-// own UnmarshalText or UnmarshalJSON. Data it cannot be sure of, and data
-// that fails, go through domain.UnmarshalEvent, for its result and errors.
-func decodeUsageRecorded(data []byte) (*domain.UsageRecorded, error) {
-	if ev, ok := fastUsageRecorded(data); ok {
-		return ev, nil
+// decodeUsageRecorded decodes a UsageRecorded's data, recorded at schema
+// version, as domain.UnmarshalEvent does, several times faster: it finds
+// the fields with topFields and decodes each as encoding/json would, with
+// the type's own UnmarshalText or UnmarshalJSON. Data it cannot be sure of
+// (another schema version, a field absent or null, any byte besides the
+// wanted members: strict decoding refuses unknown fields), and data that
+// fails, go through domain.UnmarshalEvent, for its result and errors.
+func decodeUsageRecorded(version int, data []byte) (*domain.UsageRecorded, error) {
+	if version == usageRecordedVersion {
+		if ev, ok := fastUsageRecorded(data); ok {
+			return ev, nil
+		}
 	}
-	decoded, err := domain.UnmarshalEvent("UsageRecorded", data)
+	decoded, err := domain.UnmarshalEvent("UsageRecorded", version, data)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +48,13 @@ func decodeUsageRecorded(data []byte) (*domain.UsageRecorded, error) {
 	return ev, nil
 }
 
+// usageRecordedVersion is the schema version of UsageRecorded whose shape
+// fastUsageRecorded knows.
+var usageRecordedVersion = domain.SchemaVersion("UsageRecorded")
+
 func fastUsageRecorded(data []byte) (*domain.UsageRecorded, bool) {
 	raw, ok := topFields(data, usageRecordedKeys...)
-	if !ok {
+	if !ok || !onlyMembers(data, usageRecordedKeys, raw, len(raw)) {
 		return nil, false
 	}
 	var ev domain.UsageRecorded
@@ -100,8 +108,9 @@ func actorField(raw []byte, a *domain.Actor) bool {
 	if raw == nil || string(raw) == "null" {
 		return true
 	}
-	fields, ok := topFields(raw, "type", "id", "partner_id")
-	if !ok {
+	keys := []string{"type", "id", "partner_id"}
+	fields, ok := topFields(raw, keys...)
+	if !ok || !onlyMembers(raw, keys, fields, 1) {
 		return false
 	}
 	var typ string
@@ -111,4 +120,27 @@ func actorField(raw []byte, a *domain.Actor) bool {
 		*a = domain.Actor{Type: domain.ActorType(typ), ID: id, PartnerID: partner}
 	}
 	return ok
+}
+
+// onlyMembers reports whether the object data, which topFields read into
+// raw, is written without a byte to spare as its members keys[i]: raw[i],
+// the first required of them present and none of them null. Then the
+// object has no member but these (any other would need bytes of its own)
+// and strict decoding accepts its shape; whitespace, an absent or null
+// member send the caller to strict decoding, for its answer.
+func onlyMembers(data []byte, keys []string, raw [][]byte, required int) bool {
+	size, n := len("{}"), 0
+	for i, v := range raw {
+		switch {
+		case v == nil && i < required, string(v) == "null":
+			return false
+		case v != nil:
+			size += len(`"":`) + len(keys[i]) + len(v)
+			n++
+		}
+	}
+	if n > 1 {
+		size += n - 1 // commas
+	}
+	return size == len(data)
 }

@@ -36,7 +36,8 @@ ORDER BY u.item_id`
 // subscriptionID per item, summed over the days [from, to), either bound
 // nil for none. Only items with usage recorded in the range are listed.
 // A subscription that does not exist or is outside the caller's scope is
-// domain.NotFound.
+// domain.NotFound; one whose usage or own events are parked, a
+// *StaleError.
 func UsageSummary(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, subscriptionID uuid.UUID,
 	from, to *domain.Date) ([]UsageLine, error) {
 	var lo, hi domain.Date
@@ -78,6 +79,12 @@ func UsageSummary(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query usage: %w", err)
+	}
+	if err := staleSeen(ctx, db, found || scope.All, Usage{}.Name(), streamName("usage", tenant, subscriptionID)); err != nil {
+		return nil, err
+	}
+	if err := staleSeen(ctx, db, found || scope.All, Subscriptions{}.Name(), streamName("subscription", tenant, subscriptionID)); err != nil {
+		return nil, err
 	}
 	if !found {
 		return nil, domain.NotFound("subscription")

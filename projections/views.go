@@ -53,6 +53,14 @@ func SubscriptionViewOf(s *domain.Subscription, on domain.Date) (SubscriptionVie
 		}
 		v.Items = append(v.Items, iv)
 	}
+	v.ScheduledChanges = []ScheduledChangeView{}
+	for _, c := range s.ScheduledOn(on) {
+		sv, err := scheduledViewOf(s.Currency, c)
+		if err != nil {
+			return SubscriptionView{}, err
+		}
+		v.ScheduledChanges = append(v.ScheduledChanges, sv)
+	}
 	return v, nil
 }
 

@@ -227,7 +227,7 @@ func viewLoad[A any, P interface {
 	}
 	agg := new(A)
 	for _, e := range events {
-		decoded, err := domain.UnmarshalEvent(e.Type, e.Data)
+		decoded, err := domain.UnmarshalEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -127,6 +127,24 @@ type subscriptionJSON struct {
 	CreatedBy  actorJSON  `json:"created_by"`
 	CreatedAt  string     `json:"created_at"`
 	UpdatedAt  string     `json:"updated_at"`
+
+	ScheduledChanges []scheduledChangeJSON `json:"scheduled_changes"`
+}
+
+type scheduledChangeJSON struct {
+	ID            string                    `json:"id"`
+	EffectiveDate string                    `json:"effective_date"`
+	Changes       []scheduledChangeItemJSON `json:"changes"`
+	CreatedBy     actorJSON                 `json:"created_by"`
+}
+
+type scheduledChangeItemJSON struct {
+	Type      string  `json:"type"`
+	ItemID    string  `json:"item_id"`
+	ProductID *string `json:"product_id,omitempty"`
+	ChargeID  *string `json:"charge_id,omitempty"`
+	Quantity  *int    `json:"quantity,omitempty"`
+	UnitPrice *string `json:"unit_price,omitempty"`
 }
 
 // item returns the subscription's item of charge, or a zero item.

@@ -23,7 +23,7 @@ func newProjectionsCmd() *cobra.Command {
 		Use:   "projections",
 		Short: "Inspect, rebuild and verify the read models",
 	}
-	cmd.AddCommand(newStatusCmd(), newRebuildCmd(), newVerifyCmd())
+	cmd.AddCommand(newStatusCmd(), newRebuildCmd(), newVerifyCmd(), newParkedCmd())
 	return cmd
 }
 
@@ -39,9 +39,9 @@ func newStatusCmd() *cobra.Command {
 					return err
 				}
 				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "PROJECTION\tPOSITION\tLAG (EVENTS)\tLAG (SECONDS)")
+				fmt.Fprintln(w, "PROJECTION\tPOSITION\tLAG (EVENTS)\tLAG (SECONDS)\tPARKED")
 				for _, st := range statuses {
-					fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\n", st.Name, st.Position, st.LagEvents, st.LagSeconds)
+					fmt.Fprintf(w, "%s\t%d\t%d\t%.1f\t%d\n", st.Name, st.Position, st.LagEvents, st.LagSeconds, st.Parked)
 				}
 				if len(statuses) == 0 {
 					fmt.Fprintln(w, "(no projection has run yet)")
@@ -72,16 +72,26 @@ func withStore(cmd *cobra.Command, run func(ctx context.Context, db *pgresolve.D
 
 func newRebuildCmd() *cobra.Command {
 	var all bool
+	var stream string
 	cmd := &cobra.Command{
-		Use:   "rebuild NAME | --all",
-		Short: "Rebuild read models from the event log beside the live ones, then swap them in",
+		Use:   "rebuild NAME | --all | --stream STREAM",
+		Short: "Rebuild read models from the event log beside the live ones, then swap them in; or retry a stream's parked events",
 		Args: func(_ *cobra.Command, args []string) error {
+			if stream != "" {
+				if all || len(args) > 0 {
+					return errors.New("--stream retries one stream in every projection it is parked in: give no name and no --all")
+				}
+				return nil
+			}
 			if all == (len(args) == 1) || len(args) > 1 {
-				return errors.New("name one projection, or give --all")
+				return errors.New("name one projection, or give --all, or --stream")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if stream != "" {
+				return retryStream(cmd, stream)
+			}
 			chosen, err := chooseProjections(all, args)
 			if err != nil {
 				return err
@@ -105,6 +115,7 @@ func newRebuildCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "rebuild every projection")
+	cmd.Flags().StringVar(&stream, "stream", "", "apply the events of `STREAM` parked in the read models again, after a fix")
 	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
 	return cmd
 }
@@ -112,7 +123,7 @@ func newRebuildCmd() *cobra.Command {
 func newVerifyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify [NAME…]",
-		Short: "Rebuild read models into a scratch schema and compare them with the live ones",
+		Short: "Compare the read models with a replay of the log, subscriptions' MRR with the domain's, and check they reached the head",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			chosen, err := chooseProjections(len(args) == 0, args)
 			if err != nil {
@@ -127,9 +138,7 @@ func newVerifyCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					for _, d := range diffs {
-						fmt.Fprintf(out, "%s.%s: only %s: %s\n", d.Projection, d.Table, d.Side, d.Row)
-					}
+					printDifferences(out, diffs)
 					if len(diffs) > 0 {
 						differ++
 						continue
@@ -137,7 +146,7 @@ func newVerifyCmd() *cobra.Command {
 					fmt.Fprintf(out, "%s: equal to a fresh replay of the log\n", p.Name())
 				}
 				if differ > 0 {
-					return fmt.Errorf("%d of %d projections differ from a replay of the log", differ, len(chosen))
+					return fmt.Errorf("%d of %d projections differ from a replay of the log, or lag behind it", differ, len(chosen))
 				}
 				return nil
 			})
@@ -145,6 +154,20 @@ func newVerifyCmd() *cobra.Command {
 	}
 	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
 	return cmd
+}
+
+// printDifferences prints what verify found, one line each.
+func printDifferences(out io.Writer, diffs []projections.Difference) {
+	for _, d := range diffs {
+		switch d.Side {
+		case projections.SideHead:
+			fmt.Fprintf(out, "%s: %s\n", d.Projection, d.Row)
+		case projections.SideDomain:
+			fmt.Fprintf(out, "%s.%s: the read model and the domain disagree: %s\n", d.Projection, d.Table, d.Row)
+		default:
+			fmt.Fprintf(out, "%s.%s: only %s: %s\n", d.Projection, d.Table, d.Side, d.Row)
+		}
+	}
 }
 
 func chooseProjections(all bool, names []string) ([]projections.Projection, error) {

@@ -70,6 +70,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 		return err
 	}
 	defer func() { err = errors.Join(err, closeLog()) }()
+	// The read models exist before the first request, so no read finds a
+	// table missing (and /readyz says ready only once they do).
+	if err := projections.Setup(ctx, db.Pool, projections.All()); err != nil {
+		return fmt.Errorf("set up the read models: %w", err)
+	}
 	registry := prometheus.NewRegistry()
 	metrics := projections.NewMetrics(db.Pool)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)

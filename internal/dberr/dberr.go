@@ -4,6 +4,7 @@
 package dberr
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -41,10 +42,13 @@ func Unavailable(err error) bool {
 		return true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed):
+		errors.Is(err, syscall.EPIPE), errors.Is(err, net.ErrClosed),
+		errors.Is(err, pgconn.ErrConnClosed):
 		return true
 	case errors.As(err, &netErr):
-		return true
+		// context.DeadlineExceeded is a net.Error too, but says only that
+		// the caller stopped waiting.
+		return !errors.Is(netErr, context.DeadlineExceeded)
 	}
 	return false
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,10 +56,98 @@ func NewCluster(tb testing.TB) *Cluster {
 	}
 	c.Port = sparePort(tb)
 	c.run(tb, "initdb", "-D", c.dir, "-A", "trust", "-U", "postgres", "--no-sync")
-	c.run(tb, "pg_ctl", "-D", c.dir, "-w", "-l", filepath.Join(dir, "server.log"), "start",
-		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.Port, c.sockets))
-	tb.Cleanup(func() { c.run(tb, "pg_ctl", "-D", c.dir, "-w", "-m", "immediate", "stop") })
+	if err := c.start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := c.exec("pg_ctl", "-D", c.dir, "-w", "-m", "immediate", "stop"); err != nil && c.running() {
+			tb.Error(err)
+		}
+	})
 	return c
+}
+
+// start starts the server and waits until it accepts connections.
+func (c *Cluster) start() error {
+	return c.exec("pg_ctl", "-D", c.dir, "-w", "-l", c.logFile(), "start",
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", c.Port, c.sockets))
+}
+
+// logFile is where the server writes its log.
+func (c *Cluster) logFile() string { return filepath.Join(c.sockets, "server.log") }
+
+// Restart restarts c's server as `pg_ctl restart -m fast` does: it ends
+// every session, rolling back their transactions, shuts down cleanly and
+// starts again, returning once the server accepts connections.
+func (c *Cluster) Restart(tb testing.TB) {
+	tb.Helper()
+	c.run(tb, "pg_ctl", "-D", c.dir, "-w", "-l", c.logFile(), "-m", "fast", "restart")
+}
+
+// Kill kills c's postmaster with SIGKILL, as a crash would, and returns
+// once it is gone; its backends notice and exit by themselves. Start
+// brings the server back, through crash recovery.
+func (c *Cluster) Kill(tb testing.TB) {
+	tb.Helper()
+	pid, err := c.postmaster()
+	if err != nil {
+		tb.Fatalf("kill the postmaster: %v", err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		tb.Fatalf("kill the postmaster (pid %d): %v", pid, err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the postmaster (pid %d) still runs 30s after SIGKILL", pid)
+		}
+	}
+}
+
+// postmaster returns the pid of c's postmaster, from its lock file.
+func (c *Cluster) postmaster() (int, error) {
+	raw, err := os.ReadFile(filepath.Join(c.dir, "postmaster.pid"))
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("postmaster.pid starts with %q", line)
+	}
+	return pid, nil
+}
+
+// running reports whether c's postmaster runs.
+func (c *Cluster) running() bool {
+	pid, err := c.postmaster()
+	return err == nil && alive(pid)
+}
+
+// alive reports whether process pid runs: it exists and is no zombie.
+func alive(pid int) bool {
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		_, rest, _ := strings.Cut(string(stat), ") ")
+		return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+	}
+	return syscall.Kill(pid, 0) == nil
+}
+
+// Start starts c's server after Kill, and returns once it accepts
+// connections. It tries again while the killed server's backends, still
+// exiting, hold its shared memory.
+func (c *Cluster) Start(tb testing.TB) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := c.start()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("start the server again: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // asPostgres prepares dir for the server's user "postgres" and returns
@@ -83,14 +173,22 @@ func asPostgres(tb testing.TB, dir string) []string {
 // run runs one of the server's programs, failing tb with its output.
 func (c *Cluster) run(tb testing.TB, program string, args ...string) {
 	tb.Helper()
+	if err := c.exec(program, args...); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// exec runs one of the server's programs; its error carries the output.
+func (c *Cluster) exec(program string, args ...string) error {
 	argv := append(slices.Clone(c.runAs), append([]string{filepath.Join(c.bin, program)}, args...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = os.TempDir()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("%s: %v\n%s", program, err, out)
+		return fmt.Errorf("%s: %w\n%s", program, err, out)
 	}
+	return nil
 }
 
 // Config returns the settings to connect to database on c.
