@@ -375,8 +375,9 @@ func upTo(batch []eventstore.Event, until eventstore.Position) []eventstore.Even
 }
 
 // swap moves p's rebuilt tables from scratch into the live schema and the
-// live tables out, into retired(scratch), and takes over the scratch
-// checkpoint and parked events. Dropping the replaced tables is left to after the commit:
+// live tables out, into retired(scratch) (a table new in this build has
+// none to move out), and takes over the scratch checkpoint and parked
+// events. Dropping the replaced tables is left to after the commit:
 // unlinking their files takes a while, and the swap holds the live tables
 // locked until it commits.
 func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
@@ -385,7 +386,7 @@ func swap(ctx context.Context, tx pgx.Tx, p Projection, scratch string) error {
 		return err
 	}
 	for _, t := range p.Tables() {
-		stmt := fmt.Sprintf(`ALTER TABLE %s SET SCHEMA %s; ALTER TABLE %s SET SCHEMA %s`,
+		stmt := fmt.Sprintf(`ALTER TABLE IF EXISTS %s SET SCHEMA %s; ALTER TABLE %s SET SCHEMA %s`,
 			table(LiveSchema, t), pgx.Identifier{out}.Sanitize(), table(scratch, t), pgx.Identifier{LiveSchema}.Sanitize())
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return fmt.Errorf("swap table %s: %w", t, err)

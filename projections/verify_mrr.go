@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
-	"ledger/commands"
 	"ledger/domain"
 	"ledger/eventstore"
 )
@@ -105,7 +104,7 @@ func readSQLMRR(ctx context.Context, db Querier, on domain.Date) ([]sqlMRR, erro
 // differs from s, or nil when the domain agrees with the read model. An
 // event the domain cannot read is a difference too.
 func domainMRR(ctx context.Context, store eventstore.Store, s sqlMRR, at eventstore.Position, on domain.Date) (*Difference, error) {
-	stream := commands.SubscriptionStream(s.tenant, s.id)
+	stream := streamName("subscription", s.tenant, s.id)
 	sub := &domain.Subscription{}
 	for from := uint64(1); ; {
 		events, err := store.ReadStream(ctx, stream, from, rebuildBatch)

@@ -9,8 +9,10 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -74,6 +76,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	// table missing (and /readyz says ready only once they do).
 	if err := projections.Setup(ctx, db.Pool, projections.All()); err != nil {
 		return fmt.Errorf("set up the read models: %w", err)
+	}
+	if err := upgradeReadModels(ctx, db.Pool, store, logger); err != nil {
+		return err
 	}
 	registry := prometheus.NewRegistry()
 	metrics := projections.NewMetrics(db.Pool)
@@ -162,4 +167,26 @@ func heldBackGauge(readers ledgerhttp.HeldBack) prometheus.Collector {
 		}
 		return age.Seconds()
 	})
+}
+
+// upgradeReadModels rebuilds, before the first request, the read models
+// whose tables this build changed, logging its progress: reads never see
+// tables of the old shape under code of the new.
+func upgradeReadModels(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, logger *slog.Logger) error {
+	start, logged := time.Now(), time.Now()
+	progress := func(done, total int64) {
+		if time.Since(logged) >= 5*time.Second {
+			logged = time.Now()
+			logger.Info("rebuilding read models in their new shape", "events_done", done, "events_total", total)
+		}
+	}
+	names, err := projections.Upgrade(ctx, pool, store, projections.All(), progress)
+	if err != nil {
+		return fmt.Errorf("upgrade the read models: %w", err)
+	}
+	if len(names) > 0 {
+		logger.Info("read models rebuilt in their new shape", "projections", strings.Join(names, ","),
+			"duration", time.Since(start).Round(time.Millisecond).String())
+	}
+	return nil
 }
