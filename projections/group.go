@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,20 +86,23 @@ func (r *Runner) logFailure(err error, retryIn time.Duration) {
 
 // followGroup feeds the projections whose locks l holds, from the lowest
 // of their checkpoints, until ctx ends, something fails, or (when l lacks
-// some locks) lockRetry has passed, to try them again. It says whether it
-// applied any batch.
+// some locks) lockRetry has passed, to try them again, or one of its
+// locks' sessions has ended (see watch). It says whether it applied any
+// batch.
 func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *locks) (progressed bool, err error) {
 	group := l.projections()
 	after, err := r.lowestCheckpoint(ctx, group)
 	if err != nil {
 		return false, err
 	}
-	subCtx := ctx
+	subCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if l.missing() {
-		var cancel context.CancelFunc
-		subCtx, cancel = context.WithTimeoutCause(ctx, r.lockRetry, errRegroup)
-		defer cancel()
+		timer := time.AfterFunc(r.lockRetry, func() { cancel(errRegroup) })
+		defer timer.Stop()
 	}
+	watched := l.watch(subCtx, cancel)
+	defer watched()
 	err = r.store.Subscribe(subCtx, after, func(ctx context.Context, batch []eventstore.Event) error {
 		if err := r.send(ctx, pub, names(group), after, batch); err != nil {
 			return err
@@ -221,6 +226,7 @@ type locks struct {
 // acquire tries to take the lock of every projection not held. It
 // returns the error that kept it from asking for one.
 func (l *locks) acquire(ctx context.Context) error {
+	l.dropDead(ctx)
 	for _, p := range l.runner.projections {
 		name := p.Name()
 		if l.held[name] != nil {
@@ -242,6 +248,45 @@ func (l *locks) acquire(ctx context.Context) error {
 		l.held[name] = conn
 	}
 	return nil
+}
+
+// watch checks, every lockRetry until ctx ends, that the sessions holding
+// l's locks are alive, and cancels with errRegroup when one is not: a
+// restart of the database ends them, and with them the locks, without a
+// word to this replica, which would then run projections that another
+// replica may take. acquire drops the dead ones. The returned func stops
+// the watch and waits for it.
+func (l *locks) watch(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	conns := slices.Collect(maps.Values(l.held))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(l.runner.lockRetry):
+			}
+			for _, conn := range conns {
+				if err := conn.Ping(ctx); err != nil && ctx.Err() == nil {
+					cancel(errRegroup)
+					return
+				}
+			}
+		}
+	}()
+	return func() { cancel(nil); <-done }
+}
+
+// dropDead lets go of the locks whose sessions ended.
+func (l *locks) dropDead(ctx context.Context) {
+	for name, conn := range l.held {
+		if err := conn.Ping(ctx); err != nil {
+			l.runner.logger.Warn("projection lock lost with its session; taking it again", "projection", name, "error", err)
+			conn.Release()
+			delete(l.held, name)
+		}
+	}
 }
 
 // missing says whether some projection is not held.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"ledger/eventstore"
 	"ledger/eventstore/postgres"
 	"ledger/internal/dberr"
@@ -161,5 +163,63 @@ func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
 	t.Logf("warnings:\n%s", strings.Join(logs.records, "\n"))
 	if logs.errors > 0 {
 		t.Errorf("%d errors logged, want only warnings of an unavailable database:\n%s", logs.errors, strings.Join(logs.records, "\n"))
+	}
+}
+
+// TestLockTakenAgainAfterAnIdleRestart restarts a private server while the
+// runner has nothing to do: the restart ends the sessions that held the
+// projection's advisory lock, and the runner must notice and take the lock
+// again, or a second replica could run the same projection beside it.
+func TestLockTakenAgainAfterAnIdleRestart(t *testing.T) {
+	t.Parallel()
+	c := pgtest.NewCluster(t)
+	pool := c.Pool(t, "ledger")
+	if err := postgres.Migrate(t.Context(), pool); err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.New(pool)
+	t.Cleanup(store.Close)
+	e := env{pool: pool, store: store}
+	p := &ledgerOf{name: "idle"}
+	r := NewRunner(pool, store, slog.New(&logRecorder{}), p)
+	r.lockRetry = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	positions := e.writeThrough(t, 5)
+	e.waitFor(t, "idle", 5, positions[4])
+	waitLockHeld(t, pool, lockKey("idle"))
+	for round := range 3 {
+		c.Restart(t)
+		waitLockHeld(t, pool, lockKey("idle"))
+		more := e.writeThrough(t, 5)
+		e.waitFor(t, "idle", 5*(round+2), more[4])
+	}
+}
+
+// waitLockHeld waits, at most 10 s, until some session holds the advisory
+// lock key.
+func waitLockHeld(t *testing.T, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, key int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var held bool
+		err := pool.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1)`,
+			int64(uint64(key)>>32), int64(uint32(key))).Scan(&held)
+		if err == nil && held {
+			return
+		}
+		if time.Now().After(deadline) {
+			var locks string
+			_ = pool.QueryRow(t.Context(), `SELECT coalesce(string_agg(classid::text || '/' || objid::text || '/' || objsubid::text, ' '), '') FROM pg_locks WHERE locktype = 'advisory'`).Scan(&locks)
+			t.Logf("advisory locks: %s; want %d/%d", locks, uint64(key)>>32, uint32(key))
+			t.Fatalf("no session holds the projection's lock 10s on (last error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
