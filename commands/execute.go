@@ -72,8 +72,9 @@ const contentionBackoff = 50 * time.Millisecond
 //
 // Writers of one stream in this process take turns. When the append finds
 // that another process moved a stream it was decided on, the command reads
-// what moved and decides again, for up to s.contention; after that it is
-// refused as contended. A refusal, or a decision to change nothing, stands
+// what moved and decides again, for up to s.contention from that first
+// lost race (time spent waiting out an outage is not contention); after
+// that it is refused as contended. A refusal, or a decision to change nothing, stands
 // only on states read from the store during the command: one decided on
 // states kept is decided again once they are refreshed. A request with an
 // idempotency key reads everything afresh and, once its caller is
@@ -88,7 +89,7 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		return executed{}, err
 	}
 	defer release()
-	contendedAt := time.Now().Add(s.contention)
+	var contendedAt time.Time // s.contention after the first lost race
 	for attempt := 0; ; attempt++ {
 		if err := v.read(ctx, key != nil, append(authStreams(req), c.reads...)...); err != nil {
 			return executed{}, err
@@ -119,6 +120,9 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		}
 		if !errors.Is(err, eventstore.ErrConcurrency) {
 			return executed{decision: d, res: res, principal: p}, keyErr(err)
+		}
+		if contendedAt.IsZero() {
+			contendedAt = time.Now().Add(s.contention)
 		}
 		if err := s.contended(ctx, c.name, attempt, contendedAt); err != nil {
 			return executed{}, err

@@ -289,3 +289,50 @@ func (s *lossy) sent() []uuid.UUID {
 	defer s.mu.Unlock()
 	return append([]uuid.UUID(nil), s.ids...)
 }
+
+// TestContentionCountsFromTheFirstLostRace makes an amendment's first
+// append outlast the contention window (an outage the command waits out,
+// its outcome unknown) while another replica amends the same
+// subscription: the command then loses one race, which is no reason to
+// call it contended: it decides again and lands.
+func TestContentionCountsFromTheFirstLostRace(t *testing.T) {
+	t.Parallel()
+	store := &stalled{Store: postgresStore(t), stall: make(chan struct{})}
+	r := newRace(t, store, 1)
+	svc := commands.New(store, commands.WithClock(func() time.Time { return r.now }), commands.WithContention(100*time.Millisecond))
+	store.stalling.Store(true)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.amend(context.Background(), svc, r.keyed(r.opKey), 0, 7)
+		done <- err
+	}()
+	<-store.stall // the amendment's first append waits out an outage
+	if _, err := r.amend(context.Background(), r.replicas[1], r.keyed(r.adminKey), 0, 9); err != nil {
+		t.Fatalf("the other replica's amendment: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // thrice the contention window
+	store.stall <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatalf("amendment after an outage and one lost race: %v; want it decided again and landed", err)
+	}
+}
+
+// stalled is a store whose first append made while stalling is set
+// announces itself on stall, waits there for the word to go on, and fails
+// as an outage does, its outcome unknown.
+type stalled struct {
+	eventstore.Store
+	stalling atomic.Bool
+	stall    chan struct{}
+}
+
+var errOutage = errors.New("connection refused: the database is down")
+
+func (s *stalled) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if s.stalling.CompareAndSwap(true, false) {
+		s.stall <- struct{}{}
+		<-s.stall
+		return eventstore.AppendResult{}, errOutage
+	}
+	return s.Store.Append(ctx, req)
+}

@@ -225,7 +225,7 @@ func (l *faultLoad) send(method, path string, body []byte, minPosition uint64) (
 	l.count(outcome)
 	if err := wrongAnswer(resp, raw); err != nil {
 		l.fail("%s %s: %v", method, path, err)
-	} else if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusConflict {
+	} else if resp.StatusCode/100 != 2 && resp.StatusCode != http.StatusServiceUnavailable {
 		l.fail("%s %s: %d %s", method, path, resp.StatusCode, raw)
 	}
 	return resp, nil
