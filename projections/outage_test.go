@@ -75,13 +75,10 @@ func (e env) writeThrough(t *testing.T, n int) []eventstore.Position {
 	return out
 }
 
-// TestProjectionsResumeAfterRestartAndKill restarts (pg_ctl restart -m
-// fast) and kills (kill -9 of the postmaster) a private server while a
-// batch's transaction is open, two rounds each, the batch failing while
-// the server is down: every time the runner resumes by itself within 2 s
-// of the server's return, applies every event once, and parks nothing.
-func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
-	t.Parallel()
+// clusterEnv returns an env on a private cluster, for the tests that
+// restart or kill its server.
+func clusterEnv(t *testing.T) (*pgtest.Cluster, env) {
+	t.Helper()
 	c := pgtest.NewCluster(t)
 	pool := c.Pool(t, "ledger")
 	if err := postgres.Migrate(t.Context(), pool); err != nil {
@@ -89,7 +86,17 @@ func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
 	}
 	store := postgres.New(pool)
 	t.Cleanup(store.Close)
-	e := env{pool: pool, store: store}
+	return c, env{pool: pool, store: store}
+}
+
+// TestProjectionsResumeAfterRestartAndKill restarts (pg_ctl restart -m
+// fast) and kills (kill -9 of the postmaster) a private server while a
+// batch's transaction is open, two rounds each, the batch failing while
+// the server is down: every time the runner resumes by itself within 2 s
+// of the server's return, applies every event once, and parks nothing.
+func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
+	t.Parallel()
+	c, e := clusterEnv(t)
 
 	var armed atomic.Bool
 	var release atomic.Pointer[chan struct{}]
@@ -102,7 +109,7 @@ func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
 		return false
 	}}
 	logs := &logRecorder{}
-	r := NewRunner(pool, store, slog.New(logs), p)
+	r := NewRunner(e.pool, e.store, slog.New(logs), p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -172,16 +179,9 @@ func TestProjectionsResumeAfterRestartAndKill(t *testing.T) {
 // again, or a second replica could run the same projection beside it.
 func TestLockTakenAgainAfterAnIdleRestart(t *testing.T) {
 	t.Parallel()
-	c := pgtest.NewCluster(t)
-	pool := c.Pool(t, "ledger")
-	if err := postgres.Migrate(t.Context(), pool); err != nil {
-		t.Fatal(err)
-	}
-	store := postgres.New(pool)
-	t.Cleanup(store.Close)
-	e := env{pool: pool, store: store}
+	c, e := clusterEnv(t)
 	p := &ledgerOf{name: "idle"}
-	r := NewRunner(pool, store, slog.New(&logRecorder{}), p)
+	r := NewRunner(e.pool, e.store, slog.New(&logRecorder{}), p)
 	r.lockRetry = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -190,10 +190,10 @@ func TestLockTakenAgainAfterAnIdleRestart(t *testing.T) {
 
 	positions := e.writeThrough(t, 5)
 	e.waitFor(t, "idle", 5, positions[4])
-	waitLockHeld(t, pool, lockKey("idle"))
+	waitLockHeld(t, e.pool, lockKey("idle"))
 	for round := range 3 {
 		c.Restart(t)
-		waitLockHeld(t, pool, lockKey("idle"))
+		waitLockHeld(t, e.pool, lockKey("idle"))
 		more := e.writeThrough(t, 5)
 		e.waitFor(t, "idle", 5*(round+2), more[4])
 	}

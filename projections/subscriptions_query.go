@@ -225,16 +225,22 @@ func subsScanView(row subsScanner) (SubscriptionView, error) {
 	return v, err
 }
 
-// subsLoadItems reads the items of views, in one query.
-func subsLoadItems(ctx context.Context, db Querier, tenant uuid.UUID, today domain.Date, views []SubscriptionView) error {
-	if len(views) == 0 {
-		return nil
-	}
+// subsIndex returns the ids of views, and each view by its id.
+func subsIndex(views []SubscriptionView) ([]uuid.UUID, map[uuid.UUID]*SubscriptionView) {
 	ids := make([]uuid.UUID, len(views))
 	at := make(map[uuid.UUID]*SubscriptionView, len(views))
 	for i := range views {
 		ids[i], at[views[i].ID] = views[i].ID, &views[i]
 	}
+	return ids, at
+}
+
+// subsLoadItems reads the items of views, in one query.
+func subsLoadItems(ctx context.Context, db Querier, tenant uuid.UUID, today domain.Date, views []SubscriptionView) error {
+	if len(views) == 0 {
+		return nil
+	}
+	ids, at := subsIndex(views)
 	rows, err := db.Query(ctx, subsTables(LiveSchema).expand(subsItemsSQL), tenant, subsDate(today), ids)
 	if err != nil {
 		return fmt.Errorf("query subscription items: %w", err)

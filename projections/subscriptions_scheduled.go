@@ -306,11 +306,7 @@ func subsLoadScheduled(ctx context.Context, db Querier, tenant uuid.UUID, today 
 	if len(views) == 0 {
 		return nil
 	}
-	ids := make([]uuid.UUID, len(views))
-	at := make(map[uuid.UUID]*SubscriptionView, len(views))
-	for i := range views {
-		ids[i], at[views[i].ID] = views[i].ID, &views[i]
-	}
+	ids, at := subsIndex(views)
 	rows, err := db.Query(ctx, subsTables(LiveSchema).expand(subsScheduledSQL), tenant, subsDate(today), ids)
 	if err != nil {
 		return fmt.Errorf("query scheduled changes: %w", err)

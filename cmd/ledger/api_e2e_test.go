@@ -207,8 +207,16 @@ type server struct {
 // every request, until stopped or the test ends.
 func startServer(t *testing.T, dbURL string) *server {
 	t.Helper()
+	return startServerLogging(t, dbURL, "debug")
+}
+
+// startServerLogging runs "ledger serve" as startServer does, logging at
+// level; when the test fails, it shows the server's last log lines, but
+// for debug lines and the access log.
+func startServerLogging(t *testing.T, dbURL, level string) *server {
+	t.Helper()
 	addr := freeAddr(t)
-	cmd, _, stderr := ledgerCmd(t, []string{"LEDGER_HTTP_ADDR=" + addr, "LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=debug"}, "serve")
+	cmd, _, stderr := ledgerCmd(t, []string{"LEDGER_HTTP_ADDR=" + addr, "LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=" + level}, "serve")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ledger serve: %v", err)
 	}
@@ -219,11 +227,11 @@ func startServer(t *testing.T, dbURL string) *server {
 		if t.Failed() {
 			var lines []string
 			for line := range strings.Lines(logs) {
-				if !strings.Contains(line, `"level":"DEBUG"`) {
+				if !strings.Contains(line, `"level":"DEBUG"`) && !strings.Contains(line, `"msg":"request",`) {
 					lines = append(lines, line)
 				}
 			}
-			t.Logf("the server's last log lines above debug:\n%s", strings.Join(lines[max(0, len(lines)-40):], ""))
+			t.Logf("the server's last log lines above debug, but the access log's:\n%s", strings.Join(lines[max(0, len(lines)-40):], ""))
 		}
 	})
 	waitHealthy(t, srv.base+"/healthz", srv.exited, stderr)

@@ -60,7 +60,7 @@ func TestDatabaseFaults(t *testing.T) {
 	probe := cluster.Pool(t, "ledger")
 	dbURL := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/ledger?sslmode=disable", cluster.Port)
 	tenant := runBootstrap(t, []string{"LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=warn"}, "tenant", "Faults Inc")
-	srv := startFaultServer(t, dbURL)
+	srv := startServerLogging(t, dbURL, "warn")
 	shop := openFaultShop(t, srv.base, tenant, 8)
 	load := startFaultLoad(shop, 8, 4)
 	defer load.stop()
@@ -100,33 +100,6 @@ func TestDatabaseFaults(t *testing.T) {
 		t.Logf("after the load, the projections passed the head in %s", took.Round(time.Millisecond))
 	}
 	checkAcknowledged(t, probe, shop, load, caughtUp)
-}
-
-// startFaultServer runs `ledger serve` on dbURL, logging warnings and
-// errors only, until the test ends.
-func startFaultServer(t *testing.T, dbURL string) *server {
-	t.Helper()
-	addr := freeAddr(t)
-	cmd, _, stderr := ledgerCmd(t, []string{"LEDGER_HTTP_ADDR=" + addr, "LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=warn"}, "serve")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ledger serve: %v", err)
-	}
-	srv := &server{base: "http://" + addr, cmd: cmd, exited: make(chan error, 1), stderr: stderr}
-	go func() { srv.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		logs := srv.stop(t)
-		if t.Failed() {
-			var lines []string
-			for line := range strings.Lines(logs) {
-				if !strings.Contains(line, `"msg":"request",`) {
-					lines = append(lines, line)
-				}
-			}
-			t.Logf("the server's last log lines but the access log's:\n%s", strings.Join(lines[max(0, len(lines)-30):], ""))
-		}
-	})
-	waitHealthy(t, srv.base+"/healthz", srv.exited, stderr)
-	return srv
 }
 
 // waitCaughtUp reads the log's head once the database answers after back,

@@ -146,12 +146,7 @@ func TestPoisonEventOfOneTenant(t *testing.T) {
 	srv := startServer(t, dbURL)
 	api := newAPIClient(srv.base)
 	env := []string{"LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=warn"}
-	run := func(args ...string) (string, error) {
-		t.Helper()
-		cmd, stdout, stderr := ledgerCmd(t, env, args...)
-		err := cmd.Run()
-		return stdout.String() + stderr.String(), err
-	}
+	run := func(args ...string) (string, error) { t.Helper(); return runLedger(t, env, args...) }
 	t.Cleanup(func() {
 		if t.Failed() {
 			for line := range strings.Lines(srv.stop(t)) {

@@ -20,12 +20,7 @@ func TestVerifyReportsDriftEndToEnd(t *testing.T) {
 	t.Parallel()
 	dbURL := freshDatabase(t)
 	env := []string{"LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=warn"}
-	run := func(args ...string) (string, error) {
-		t.Helper()
-		cmd, stdout, stderr := ledgerCmd(t, env, args...)
-		err := cmd.Run()
-		return stdout.String() + stderr.String(), err
-	}
+	run := func(args ...string) (string, error) { t.Helper(); return runLedger(t, env, args...) }
 	if out, err := run("bench", "seed", "--events", "2000"); err != nil {
 		t.Fatalf("seed: %v\n%s", err, out)
 	}

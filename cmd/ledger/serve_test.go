@@ -96,6 +96,15 @@ func ledgerCmd(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Bu
 	return cmd, &stdout, &stderr
 }
 
+// runLedger runs the binary with args and env to its end, and returns
+// what it wrote, stdout then stderr.
+func runLedger(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd, stdout, stderr := ledgerCmd(t, env, args...)
+	err := cmd.Run()
+	return stdout.String() + stderr.String(), err
+}
+
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	dbURL := freshDatabase(t)

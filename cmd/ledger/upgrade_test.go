@@ -21,7 +21,9 @@ func TestServeUpgradesReadModels(t *testing.T) {
 	dbURL := freshDatabase(t)
 	env := []string{"LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=warn"}
 	tb := runBootstrap(t, env, "tenant", "Upgrade Ltd")
-	tp := func(format string, args ...any) string { return "/v1/tenants/" + tb.ID.String() + fmt.Sprintf(format, args...) }
+	tp := func(format string, args ...any) string {
+		return "/v1/tenants/" + tb.ID.String() + fmt.Sprintf(format, args...)
+	}
 
 	srv := startServer(t, dbURL)
 	admin := &caller{api: newAPIClient(srv.base), name: "tenant admin", key: tb.AdminKey}
