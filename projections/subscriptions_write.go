@@ -1,0 +1,193 @@
+package projections
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"ledger/domain"
+)
+
+// queue queues the statements that apply the batch: at most one per kind
+// of change. Ids go as [16]byte, which pgx encodes directly (a uuid.UUID
+// takes a slow path through driver.Valuer). Each checks the rows it touched, so that an event whose
+// subscription or item is missing fails the batch rather than vanish.
+func (b *subsBatch) queue(pb *pgx.Batch, t subsTableNames) {
+	b.queueNames(pb, t)
+	if len(b.subOrder) > 0 {
+		b.queueInserts(pb, t)
+	}
+	if len(b.updated) > 0 {
+		b.queueUpdates(pb, t)
+	}
+	b.queueScheduled(pb, t)
+	if len(b.itemOrder) > 0 {
+		b.queueItems(pb, t)
+	}
+	if len(b.qtyOrder) > 0 {
+		b.queueQuantities(pb, t)
+	}
+	if len(b.removed) > 0 {
+		b.queueRemovals(pb, t)
+	}
+	if len(b.requantified) > 0 {
+		b.queueRequantified(pb, t)
+	}
+}
+
+// subsExpect returns a check that a statement touched want rows.
+func subsExpect(what string, want int) func(pgconn.CommandTag) error {
+	return func(tag pgconn.CommandTag) error {
+		if got := tag.RowsAffected(); got != int64(want) {
+			return fmt.Errorf("subscriptions: %s: %d rows of %d", what, got, want)
+		}
+		return nil
+	}
+}
+
+func (b *subsBatch) queueNames(pb *pgx.Batch, t subsTableNames) {
+	if n := len(b.products); n > 0 {
+		ids, tenants, names := make([][16]byte, n), make([][16]byte, n), make([]string, n)
+		for i, p := range b.products {
+			ids[i], tenants[i], names[i] = p.ProductID, p.TenantID, p.Name
+		}
+		pb.Queue(t.expand(`INSERT INTO {products} (product_id, tenant_id, name)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[]) ON CONFLICT DO NOTHING`), ids, tenants, names)
+	}
+	if n := len(b.partners); n > 0 {
+		ids, names := make([][16]byte, n), make([]string, n)
+		for i, p := range b.partners {
+			ids[i], names[i] = p.PartnerID, p.Name
+		}
+		pb.Queue(t.expand(`INSERT INTO {partners} (partner_id, name)
+SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING`), ids, names)
+	}
+}
+
+func (b *subsBatch) queueInserts(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.subOrder)
+	ids, tenants, accounts := make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
+	currencies, termTypes, policies, reasons := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
+	starts, ends, cancels := make([]pgtype.Date, n), make([]pgtype.Date, n), make([]pgtype.Date, n)
+	months, renew := make([]int32, n), make([]bool, n)
+	versions, positions := make([]int64, n), make([]int64, n)
+	actors, partners := make([]string, n), make([]pgtype.UUID, n)
+	createdAt, updatedAt := make([]time.Time, n), make([]time.Time, n)
+	for i, r := range b.subOrder {
+		ids[i], tenants[i], accounts[i], currencies[i] = r.id, r.tenant, r.account, string(r.currency)
+		starts[i], ends[i], cancels[i] = subsDate(r.start), subsDate(r.end), subsDate(r.cancelDate)
+		termTypes[i], months[i], renew[i] = string(r.term.Type), int32(r.term.Months), r.term.AutoRenew
+		policies[i], reasons[i] = subsText(r.policy), subsText(r.reason)
+		versions[i], positions[i] = r.version, r.position
+		partner := subsActorPartner(r.createdBy)
+		actors[i], partners[i] = subsActorJSON(r.createdBy), pgtype.UUID{Bytes: partner, Valid: partner != uuid.Nil}
+		createdAt[i], updatedAt[i] = r.createdAt, r.updated
+	}
+	pb.Queue(t.expand(`INSERT INTO {subs} (subscription_id, tenant_id, account_id, currency, start_date, term_type,
+    term_months, auto_renew, end_date, cancel_date, cancel_policy, cancel_reason, version, created_by,
+    created_by_partner, created_at, updated_at, position)
+SELECT id, tenant, account, currency, start_date, term_type, term_months, auto_renew, end_date, cancel_date,
+    policy, reason, version, created_by::jsonb, partner, created_at, updated_at, position
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::date[], $6::text[], $7::int[], $8::bool[],
+    $9::date[], $10::date[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::uuid[],
+    $16::timestamptz[], $17::timestamptz[], $18::bigint[])
+    AS u(id, tenant, account, currency, start_date, term_type, term_months, auto_renew, end_date, cancel_date,
+    policy, reason, version, created_by, partner, created_at, updated_at, position)`),
+		ids, tenants, accounts, currencies, starts, termTypes, months, renew, ends, cancels,
+		policies, reasons, versions, actors, partners, createdAt, updatedAt, positions).Exec(subsExpect("insert subscriptions", n))
+}
+
+// subsActorPartner is the partner whose user acted, or uuid.Nil, as
+// domain.Subscription.CreatedByPartner.
+func subsActorPartner(a domain.Actor) uuid.UUID {
+	if a.Type != domain.ActorPartnerUser {
+		return uuid.Nil
+	}
+	return a.PartnerID
+}
+
+func (b *subsBatch) queueUpdates(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.updated)
+	ids, versions, positions := make([][16]byte, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	updatedAt, cancelled, cancels := make([]time.Time, 0, n), make([]bool, 0, n), make([]pgtype.Date, 0, n)
+	policies, reasons := make([]*string, 0, n), make([]*string, 0, n)
+	for _, r := range b.updated {
+		ids, versions, positions = append(ids, r.id), append(versions, r.version), append(positions, r.position)
+		updatedAt, cancelled = append(updatedAt, r.updated), append(cancelled, r.cancelled)
+		cancels = append(cancels, subsDate(r.cancelDate))
+		policies, reasons = append(policies, subsText(r.policy)), append(reasons, subsText(r.reason))
+	}
+	pb.Queue(t.expand(`UPDATE {subs} s SET version = u.version, position = u.position, updated_at = u.updated_at,
+    cancel_date   = CASE WHEN u.cancelled THEN u.cancel_date ELSE s.cancel_date END,
+    end_date      = CASE WHEN u.cancelled THEN u.cancel_date ELSE s.end_date END,
+    cancel_policy = CASE WHEN u.cancelled THEN u.policy ELSE s.cancel_policy END,
+    cancel_reason = CASE WHEN u.cancelled THEN u.reason ELSE s.cancel_reason END
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bool[], $6::date[], $7::text[], $8::text[])
+    AS u(id, version, position, updated_at, cancelled, cancel_date, policy, reason)
+WHERE s.subscription_id = u.id`),
+		ids, versions, positions, updatedAt, cancelled, cancels, policies, reasons).Exec(subsExpect("update subscriptions", n))
+}
+
+func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.itemOrder)
+	subs, items, products, charges := make([][16]byte, n), make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
+	positions, indexes, quantities, months := make([]int64, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	names, types, prices, periods, units := make([]string, n), make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
+	froms, tos := make([]pgtype.Date, n), make([]pgtype.Date, n)
+	for i, it := range b.itemOrder {
+		s := it.spec
+		subs[i], items[i], products[i], charges[i] = it.sub, s.ID, s.ProductID, s.ChargeID
+		positions[i], indexes[i], quantities[i] = it.pos, int32(it.index), int32(it.latestQty)
+		months[i], names[i], types[i], prices[i] = int32(s.BillingPeriod.Months()), s.Name, string(s.Type), s.UnitPrice.String()
+		periods[i], units[i] = subsText(string(s.BillingPeriod)), subsText(s.Unit)
+		froms[i], tos[i] = subsDate(it.from), subsDate(it.to)
+	}
+	pb.Queue(t.expand(`INSERT INTO {items} (subscription_id, item_id, tenant_id, added_position, added_index, product_id,
+    charge_id, name, type, quantity, unit_price, billing_period, period_months, unit, effective_from, effective_to)
+SELECT u.sub, u.item, s.tenant_id, u.pos, u.idx, u.product, u.charge, u.name, u.type, u.quantity, u.price::numeric,
+    u.period, u.months, u.unit, u.from_date, u.to_date
+FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::text[],
+    $9::int[], $10::text[], $11::text[], $12::int[], $13::text[], $14::date[], $15::date[])
+    AS u(sub, item, pos, idx, product, charge, name, type, quantity, price, period, months, unit, from_date, to_date)
+JOIN {subs} s ON s.subscription_id = u.sub`),
+		subs, items, positions, indexes, products, charges, names, types, quantities, prices, periods, months, units,
+		froms, tos).Exec(subsExpect("insert items", n))
+}
+
+func (b *subsBatch) queueQuantities(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.qtyOrder)
+	subs, items, froms, quantities := make([][16]byte, n), make([][16]byte, n), make([]pgtype.Date, n), make([]int32, n)
+	for i, k := range b.qtyOrder {
+		subs[i], items[i], froms[i], quantities[i] = k.sub, k.item, subsDate(k.from), int32(b.qty[k])
+	}
+	pb.Queue(t.expand(`INSERT INTO {qty} (subscription_id, item_id, from_date, quantity)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::date[], $4::int[])
+ON CONFLICT (subscription_id, item_id, from_date) DO UPDATE SET quantity = EXCLUDED.quantity`),
+		subs, items, froms, quantities).Exec(subsExpect("item quantities", n))
+}
+
+func (b *subsBatch) queueRemovals(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.removed)
+	subs, items, tos := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]pgtype.Date, 0, n)
+	for k, d := range b.removed {
+		subs, items, tos = append(subs, k.sub), append(items, k.item), append(tos, subsDate(d))
+	}
+	pb.Queue(t.expand(`UPDATE {items} i SET effective_to = u.to_date
+FROM unnest($1::uuid[], $2::uuid[], $3::date[]) AS u(sub, item, to_date)
+WHERE i.subscription_id = u.sub AND i.item_id = u.item`), subs, items, tos).Exec(subsExpect("remove items", n))
+}
+
+func (b *subsBatch) queueRequantified(pb *pgx.Batch, t subsTableNames) {
+	n := len(b.requantified)
+	subs, items, quantities := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]int32, 0, n)
+	for k, q := range b.requantified {
+		subs, items, quantities = append(subs, k.sub), append(items, k.item), append(quantities, int32(q))
+	}
+	pb.Queue(t.expand(`UPDATE {items} i SET quantity = u.quantity
+FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS u(sub, item, quantity)
+WHERE i.subscription_id = u.sub AND i.item_id = u.item`), subs, items, quantities).Exec(subsExpect("item quantities", n))
+}
