@@ -1,7 +1,7 @@
 # The two commands every contributor needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test build vet generate lint-openapi bench bench-ceiling
+.PHONY: run test build vet generate lint-openapi bench bench-ceiling fuzz
 
 ## run: start the ledger server (finds or starts a Postgres by itself)
 run:
@@ -15,10 +15,20 @@ vet:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "not gofmt-ed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-## generate: regenerate what go:generate makes: the API client of
-## internal/apiclient from http/openapi.yaml (oapi-codegen, from the module proxy)
+## generate: regenerate what go:generate makes from http/openapi.yaml: the
+## API client of internal/apiclient (oapi-codegen, from the module proxy)
+## and the API reference docs/reference.md (internal/apidoc)
 generate:
 	$(GO) generate ./...
+
+## fuzz: run each fuzz target of the write routes (http/fuzz_*_test.go)
+## for FUZZTIME; a failing input is saved under http/testdata/fuzz
+FUZZTIME ?= 60s
+fuzz:
+	@set -e; for target in $$($(GO) test -list '^Fuzz' ./http | grep '^Fuzz'); do \
+		echo "fuzz: $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./http; \
+	done
 
 ## lint-openapi: lint the API's OpenAPI document (Redocly CLI, from npm)
 lint-openapi:

@@ -41,13 +41,17 @@ func (s *Service) authorize(ctx context.Context, v *view, req Request, a access,
 		return nil, err
 	}
 	if refusal := domain.Authorize(req.Principal, req.TenantID, grant, a.perm, a.target, now); refusal != nil {
+		req.authorized(false)
 		return nil, deny(req, grant, a, refusal)
 	}
+	req.authorized(true)
 	return grant, nil
 }
 
 // deny returns refusal, as a *denied when the tenant audits it: a refusal
 // of one of its users, or of a partner that holds or held a grant on it.
+// The AccessDenied event names only what the caller sent: the account of
+// a subscription the caller named is never recorded.
 func deny(req Request, grant *domain.PartnerAccess, a access, refusal error) error {
 	known := false
 	switch req.Principal.Type {
@@ -67,9 +71,20 @@ func deny(req Request, grant *domain.PartnerAccess, a access, refusal error) err
 			reason = "out_of_scope"
 		}
 	}
+	account, subscription, resource := a.target.AccountID, a.subscriptionID, a.resource
+	switch {
+	case a.perm == domain.PermSubscriptionsCreate:
+		// The caller named the account in its body; the subscription's
+		// id is the ledger's own, unknown to the caller.
+		subscription, resource = uuid.Nil, "accounts/"+account.String()+"/subscriptions"
+	case subscription != uuid.Nil:
+		// The caller named the subscription: its account was looked up,
+		// and is not the caller's to learn.
+		account = uuid.Nil
+	}
 	return &denied{err: refusal, event: &domain.AccessDenied{
-		Permission: string(a.perm), Resource: a.resource, Reason: reason, Actor: req.Principal.Actor(),
-		AccountID: a.target.AccountID, SubscriptionID: a.subscriptionID,
+		Permission: string(a.perm), Resource: resource, Reason: reason, Actor: req.Principal.Actor(),
+		AccountID: account, SubscriptionID: subscription,
 	}}
 }
 

@@ -2,6 +2,10 @@ package commands
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,25 +31,80 @@ type CreateProduct struct {
 }
 
 // CreateProduct adds a product with its charges to req's tenant's catalog
-// (catalog.manage).
+// (catalog.manage). The product takes its SKU in the same append
+// (SKUStream): a SKU another product holds is 409 duplicate_sku, decided on
+// the log, so that of two racing creates with one SKU only one wins.
 func (s *Service) CreateProduct(ctx context.Context, req Request, cmd CreateProduct) (Outcome[domain.Product], error) {
 	id := s.newID()
 	charges := make([]domain.ChargeInput, len(cmd.Charges))
 	for i, c := range cmd.Charges {
 		charges[i] = domain.ChargeInput{Name: c.Name, Type: c.Type, Price: c.Price, Currency: c.Currency, BillingPeriod: c.BillingPeriod, Unit: c.Unit}
 	}
-	return run(ctx, s, req, plan[domain.Product]{
-		name: "CreateProduct", input: cmd,
-		stream: ProductStream(req.TenantID, id),
-		decide: func(ctx context.Context, v *view, req Request, p *domain.Product, _ uint64, now time.Time) ([]domain.Event, error) {
+	stream, sku := ProductStream(req.TenantID, id), SKUStream(req.TenantID, cmd.SKU)
+	c := command{
+		name: "CreateProduct", input: cmd, scope: TenantStream(req.TenantID),
+		writes: []string{stream, sku},
+		reads:  []string{stream, sku},
+		decide: func(ctx context.Context, v *view, req Request, now time.Time) (decision, error) {
 			if _, err := s.authorize(ctx, v, req, access{perm: domain.PermCatalogManage, resource: "products"}, now); err != nil {
-				return nil, err
+				return decision{}, err
 			}
-			return p.Create(domain.CreateProduct{
+			return s.decideProduct(ctx, v, req, stream, sku, domain.CreateProduct{
 				ProductID: id, TenantID: req.TenantID, Name: cmd.Name, SKU: cmd.SKU, Charges: charges, NewID: s.newID,
-			}, req.Principal.Actor(), now)
+			}, now)
 		},
-	})
+		record: func(_ *view, d decision) ([]byte, error) {
+			return json.Marshal(keyedResult{Stream: stream, Created: created(d)})
+		},
+	}
+	v := s.newView()
+	ex, err := s.execute(ctx, v, req, c)
+	if err != nil {
+		return Outcome[domain.Product]{}, err
+	}
+	if ex.res.Replayed {
+		return replay[domain.Product](ctx, s, ex.res)
+	}
+	p := &domain.Product{}
+	for _, e := range ex.decision.writes[0].events {
+		p.Apply(e)
+	}
+	v.advance(stream, p.Clone(), ex.res.Version, ex.res.Position)
+	return Outcome[domain.Product]{State: p, Stream: stream, Version: ex.res.Version, Position: ex.res.Position,
+		Principal: ex.principal, Created: true}, nil
+}
+
+// decideProduct decides creating the product of stream and its taking the
+// SKU of stream sku, each at the version read.
+func (s *Service) decideProduct(ctx context.Context, v *view, req Request, stream, sku string, cmd domain.CreateProduct, now time.Time) (decision, error) {
+	p, version, err := load[domain.Product](ctx, v, stream)
+	if err != nil {
+		return decision{}, err
+	}
+	if req.IfMatch != nil && *req.IfMatch != version {
+		return decision{}, precondition(stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
+	}
+	events, err := p.Create(cmd, req.Principal.Actor(), now)
+	if err != nil {
+		return decision{}, err
+	}
+	held, skuVersion, err := load[domain.SKUReservation](ctx, v, sku)
+	if err != nil {
+		return decision{}, err
+	}
+	taken, err := held.Reserve(cmd.TenantID, cmd.ProductID, cmd.SKU, now)
+	if err != nil {
+		return decision{}, err
+	}
+	return decision{writes: []write{{stream: stream, version: version, events: events}, {stream: sku, version: skuVersion, events: taken}}}, nil
+}
+
+// SKUStream holds the reservation of sku in tenant's catalog: the product
+// that took it. It is named by a hash of the SKU, which may hold
+// characters a stream name should not.
+func SKUStream(tenant uuid.UUID, sku string) string {
+	sum := sha256.Sum256([]byte(sku))
+	return "sku-" + tenant.String() + "-" + hex.EncodeToString(sum[:16])
 }
 
 // productStreams are the streams of the products of req's tenant that ids

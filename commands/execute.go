@@ -78,7 +78,9 @@ const contentionBackoff = 50 * time.Millisecond
 // only on states read from the store during the command: one decided on
 // states kept is decided again once they are refreshed. A request with an
 // idempotency key reads everything afresh and, once its caller is
-// authenticated, answers with the key's record if the key was used before.
+// authenticated, answers with the key's record if the key was used before
+// and the request, were it new, would be authorized (reauthorize); else it
+// is refused as the new request would be.
 func (s *Service) execute(ctx context.Context, v *view, req Request, c command) (executed, error) {
 	key, err := idempotencyKey(req, c)
 	if err != nil {
@@ -90,6 +92,7 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 	}
 	defer release()
 	var contendedAt time.Time // s.contention after the first lost race
+	var recorded *eventstore.AppendResult
 	for attempt := 0; ; attempt++ {
 		if err := v.read(ctx, key != nil, append(authStreams(req), c.reads...)...); err != nil {
 			return executed{}, err
@@ -97,12 +100,23 @@ func (s *Service) execute(ctx context.Context, v *view, req Request, c command) 
 		now := s.now().UTC()
 		p, err := s.authenticate(ctx, v, req)
 		if err == nil && key != nil && attempt == 0 {
-			if res, found, err := s.store.LookupKey(ctx, *key); err != nil || found {
-				return executed{res: res, principal: p}, keyErr(err)
+			res, found, err := s.store.LookupKey(ctx, *key)
+			if err != nil {
+				return executed{}, keyErr(err)
+			}
+			if found {
+				recorded = &res
 			}
 		}
 		var d decision
-		if err == nil {
+		switch {
+		case err != nil:
+		case recorded != nil:
+			req.Principal = p
+			if err = s.reauthorize(ctx, v, req, c, now); err == nil {
+				return executed{res: *recorded, principal: p}, nil
+			}
+		default:
 			req.Principal = p
 			d, err = c.decide(ctx, v, req, now)
 		}
@@ -185,14 +199,8 @@ func (s *Service) refuse(ctx context.Context, v *view, req Request, refusal erro
 	if !errors.As(refusal, &d) {
 		return refusal
 	}
-	events, err := s.envelope(s.metadata(req, now), []domain.Event{d.event})
-	if err != nil {
+	if err := s.recordDenied(ctx, v, req, d, now); err != nil {
 		return err
-	}
-	areq := eventstore.To(AuditStream(req.TenantID), eventstore.Any(), events...)
-	areq.Conditions = v.conditions(map[string]bool{AuditStream(req.TenantID): true})
-	if _, err := s.appendUntilKnown(ctx, areq); err != nil {
-		return fmt.Errorf("record access denied: %w", err)
 	}
 	s.logger.Info("access denied", "tenant_id", req.TenantID, "actor_type", req.Principal.Type,
 		"actor_id", req.Principal.ID, "permission", d.event.Permission, "resource", d.event.Resource, "reason", d.event.Reason)

@@ -142,6 +142,7 @@ func (s *Service) AddPartnerUser(ctx context.Context, req Request, partnerID uui
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}
+			req.authorized(true)
 			if !p.Exists() {
 				return nil, domain.NotFound("partner")
 			}
@@ -161,6 +162,7 @@ func (s *Service) RemovePartnerUser(ctx context.Context, req Request, partnerID,
 			if err := domain.AuthorizePartnerUsers(req.Principal, partnerID); err != nil {
 				return nil, err
 			}
+			req.authorized(true)
 			if !p.Exists() {
 				return nil, domain.NotFound("partner")
 			}

@@ -32,7 +32,9 @@ func (s *Service) Subscription(ctx context.Context, req Request, id uuid.UUID, a
 }
 
 // SubscriptionHistory returns a subscription's events in order, with who
-// acted and why (subscriptions.read on its account).
+// acted and why (subscriptions.read on its account), as req's principal
+// may see them: the metadata of an action it may not see in full
+// (domain.SeesActionInFull) is reduced to the actor's type (VisibleTo).
 func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.UUID) ([]eventstore.Event, error) {
 	if _, _, _, err := s.authorizeSubscriptionRead(ctx, req, id, domain.PermSubscriptionsRead); err != nil {
 		return nil, err
@@ -43,9 +45,28 @@ func (s *Service) SubscriptionHistory(ctx context.Context, req Request, id uuid.
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, events...)
+		for _, e := range events {
+			e.Metadata = VisibleTo(req.Principal, e.Metadata)
+			all = append(all, e)
+		}
 		if len(events) < readLimit {
 			return all, nil
 		}
 	}
+}
+
+// VisibleTo returns what viewer may see of metadata m: all of it, or,
+// for an action it may not see in full (domain.SeesActionInFull), only
+// the tenant, the actor's type and when it happened: no actor id, no
+// partner id, no idempotency key, no request, correlation or causation
+// id. It keeps only what it names, so a field added to the metadata is
+// left out until it is judged safe to show.
+func VisibleTo(viewer domain.Principal, m eventstore.Metadata) eventstore.Metadata {
+	actor := domain.Actor{Type: domain.ActorType(m.Actor.Type)}
+	actor.ID, _ = uuid.Parse(m.Actor.ID)
+	actor.PartnerID, _ = uuid.Parse(m.Actor.PartnerID)
+	if domain.SeesActionInFull(viewer, actor) {
+		return m
+	}
+	return eventstore.Metadata{TenantID: m.TenantID, Actor: eventstore.Actor{Type: m.Actor.Type}, OccurredAt: m.OccurredAt}
 }

@@ -57,7 +57,7 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 			if err != nil {
 				return decision{}, err
 			}
-			if req.IfMatch != nil && *req.IfMatch != version {
+			if req.IfMatch != nil && *req.IfMatch != version && !req.replaying() {
 				return decision{}, precondition(p.stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
 			}
 			events, err := p.decide(ctx, v, req, agg, version, now)

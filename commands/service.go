@@ -5,6 +5,8 @@
 package commands
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,6 +25,7 @@ type Service struct {
 	snapshots  *snapshots
 	turns      *turns
 	contention time.Duration
+	refusals   refusalLog
 }
 
 // Option configures a Service.
@@ -65,6 +68,15 @@ func New(store eventstore.Store, opts ...Option) *Service {
 	return s
 }
 
+// Head is the position of the last event in the log, 0 when it is empty.
+func (s *Service) Head(ctx context.Context) (eventstore.Position, error) {
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("head: %w", err)
+	}
+	return head, nil
+}
+
 // Request carries who issues a command and the metadata that its events
 // record.
 type Request struct {
@@ -83,9 +95,17 @@ type Request struct {
 	CausationID    string
 	RequestID      string
 	IdempotencyKey string
+
+	// ClientRequestID is the caller's X-Request-ID, recorded beside
+	// RequestID, the server's own.
+	ClientRequestID string
+
 	// IfMatch, when set, is the version the caller expects the aggregate to
 	// be at; any other version refuses the command with ErrPrecondition.
 	IfMatch *uint64
+	// replay, set while a replay's authorization is checked, notes that
+	// the decision granted it.
+	replay *replayCheck
 }
 
 // Outcome is a command's result: the aggregate's state after it, where the
@@ -135,6 +155,8 @@ func (s *Service) metadata(req Request, now time.Time) eventstore.Metadata {
 		RequestID:      req.RequestID,
 		IdempotencyKey: req.IdempotencyKey,
 		OccurredAt:     now,
+
+		ClientRequestID: req.ClientRequestID,
 	}
 }
 

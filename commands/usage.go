@@ -131,9 +131,12 @@ func (s *Service) decideUsage(ctx context.Context, v *view, req Request, groups 
 			}
 			continue
 		}
-		var derr *domain.Error
-		if !errors.As(err, &derr) {
-			return decision{}, 0, err
+		var (
+			derr *domain.Error
+			dn   *denied
+		)
+		if errors.As(err, &dn) || !errors.As(err, &derr) {
+			return decision{}, 0, err // a refusal of access is the whole request's, and is audited
 		}
 		if len(derr.Fields) == 0 {
 			derr = derr.AtField(fmt.Sprintf("records[%d].subscription_id", g.records[0].Index))

@@ -287,8 +287,10 @@ func cleanText(field, s string, required bool, max int) (string, *Error) {
 	switch {
 	case s == "" && required:
 		return "", Invalid(field, "is required")
-	case !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0:
+	case !utf8.ValidString(s):
 		return "", Invalid(field, "must be one line of text")
+	case checkNameRunes(field, s) != nil:
+		return "", checkNameRunes(field, s)
 	}
 	return s, checkLength(field, s, max)
 }

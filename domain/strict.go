@@ -49,6 +49,7 @@ type shape struct {
 	required uint64         // objectShape: bit i set when names[i] must be present
 	elem     *shape         // arrayShape, mapShape
 	length   int            // arrayShape: the length of a Go array, -1 for a slice
+	typ      reflect.Type   // leafShape: the Go type, for requests (strict_request.go)
 }
 
 var (
@@ -68,7 +69,7 @@ func shapeOf(t reflect.Type, building map[reflect.Type]bool) *shape {
 		return &s
 	}
 	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshalerType) || pt.Implements(textUnmarshalerType) {
-		return &shape{kind: leafShape, nullable: zeroEncodesNull(t)}
+		return &shape{kind: leafShape, nullable: zeroEncodesNull(t), typ: t}
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -85,7 +86,7 @@ func shapeOf(t reflect.Type, building map[reflect.Type]bool) *shape {
 	case reflect.Interface:
 		return anyShape
 	}
-	return &shape{kind: leafShape}
+	return &shape{kind: leafShape, typ: t}
 }
 
 // zeroEncodesNull reports whether encoding/json writes t's zero value as
@@ -160,6 +161,7 @@ func hasTagOption(opts, want string) bool {
 type shapeError struct {
 	rev []string // the path's segments, innermost first
 	msg string
+	key string // the member at fault: an unknown or repeated key
 }
 
 // Error implements error.
@@ -205,6 +207,7 @@ func checkShape(data []byte, s *shape) error {
 type checker struct {
 	data []byte
 	i    int
+	req  *requestRules // nil for events
 }
 
 func (c *checker) syntaxError(what string) error {
@@ -254,6 +257,9 @@ func (c *checker) value(s *shape, depth int) error {
 		}
 		return c.anyObject(s.elem, depth)
 	}
+	if c.req != nil {
+		return c.requestLeaf(s, depth)
+	}
 	return c.skip(depth)
 }
 
@@ -275,14 +281,14 @@ func (c *checker) object(s *shape, depth int) error {
 			return unknownField(s, key)
 		}
 		if seen&(1<<idx) != 0 {
-			return shapeErrorf("duplicate field %q", key)
+			return &shapeError{msg: fmt.Sprintf("duplicate field %q", key), key: string(key)}
 		}
 		seen |= 1 << idx
 		if err := c.value(s.members[idx], depth+1); err != nil {
 			return within(err, "."+s.names[idx])
 		}
 	}
-	if missing := s.required &^ seen; missing != 0 {
+	if missing := s.required &^ seen; missing != 0 && c.req == nil {
 		for i, name := range s.names {
 			if missing&(1<<i) != 0 {
 				return shapeErrorf("missing field %q", name)
@@ -295,10 +301,10 @@ func (c *checker) object(s *shape, depth int) error {
 func unknownField(s *shape, key []byte) error {
 	for _, name := range s.names {
 		if strings.EqualFold(name, string(key)) {
-			return shapeErrorf("unknown field %q (the field is %q)", key, name)
+			return &shapeError{msg: fmt.Sprintf("unknown field %q (the field is %q)", key, name), key: string(key)}
 		}
 	}
-	return shapeErrorf("unknown field %q", key)
+	return &shapeError{msg: fmt.Sprintf("unknown field %q", key), key: string(key)}
 }
 
 // anyObject checks an object of any keys, each once, whose values have

@@ -202,11 +202,15 @@ func prefixFields(err error, prefix string) error {
 }
 
 // checkMemberName trims a tenant's, partner's or user's name and checks
-// that it is present and at most 200 characters (else CodeValueTooLong).
+// that it is present, follows the rule of names (checkNameRunes) and is
+// at most 200 characters (else CodeValueTooLong).
 func checkMemberName(field, name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", Invalid(field, "must not be empty")
+	}
+	if err := checkNameRunes(field, name); err != nil {
+		return "", err
 	}
 	if err := checkLength(field, name, maxMemberNameChars); err != nil {
 		return "", err

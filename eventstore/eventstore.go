@@ -76,6 +76,10 @@ type Metadata struct {
 	RequestID      string    `json:"request_id,omitempty"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	OccurredAt     time.Time `json:"occurred_at"`
+
+	// ClientRequestID is the caller's own X-Request-ID, when it sent a
+	// valid one; RequestID is always the server's.
+	ClientRequestID string `json:"client_request_id,omitempty"`
 }
 
 // Actor is the principal that caused an event.

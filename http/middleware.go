@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,17 +15,11 @@ import (
 	"ledger/domain"
 )
 
-// maxRequestIDLen bounds a caller's X-Request-ID; a longer or unprintable
-// one is replaced by a generated id.
-const maxRequestIDLen = 128
-
 // middleware is the chain around every route, outermost first: request
-// id, access log, metrics, panic recovery, body limit, timeout.
+// ids, access log, metrics, panic recovery, response headers, header
+// checks, body limit, timeout.
 func (s *server) middleware(d Deps) []echo.MiddlewareFunc {
-	chain := []echo.MiddlewareFunc{
-		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return uuid.NewString() }}),
-		s.accessLog(),
-	}
+	chain := []echo.MiddlewareFunc{requestIDs, s.accessLog()}
 	if d.Metrics != nil {
 		chain = append(chain, requestMetrics(d.Metrics))
 	}
@@ -39,29 +32,35 @@ func (s *server) middleware(d Deps) []echo.MiddlewareFunc {
 				return err
 			},
 		}),
-		middleware.BodyLimit(BodyLimit),
+		noStore,
+		checkHeaders,
+		s.limitBody,
 		middleware.ContextTimeoutWithConfig(middleware.ContextTimeoutConfig{Timeout: d.RequestTimeout}),
 	)
 }
 
-// dropInvalidRequestID removes a caller's X-Request-ID that is too long
-// or holds anything but printable ASCII, so that it never reaches logs
-// or events; a new one is generated instead.
-func dropInvalidRequestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Request().Header
-		if id := h.Get(echo.HeaderXRequestID); id != "" && !printable(id, maxRequestIDLen) {
-			h.Del(echo.HeaderXRequestID)
-		}
-		return next(c)
-	}
+// standardMethods are the methods that metrics and logs name as sent;
+// any other is "other", so that no client can grow a label set.
+var standardMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
-func printable(s string, maxLen int) bool {
-	if len(s) > maxLen {
-		return false
+// methodLabel is method as metrics and logs name it.
+func methodLabel(method string) string {
+	if standardMethods[method] {
+		return method
 	}
-	return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e })
+	return "other"
+}
+
+// routeLabel is the route template that matched c, "unmatched" when none
+// did: never the path as sent.
+func routeLabel(c echo.Context) string {
+	if c.Path() == "" {
+		return "unmatched"
+	}
+	return c.Path()
 }
 
 // accessLog logs one JSON line per request: method, route, status,
@@ -69,13 +68,11 @@ func printable(s string, maxLen int) bool {
 // server's side are warnings, refusals informational.
 func (s *server) accessLog() echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		HandleError:  true,
-		LogMethod:    true,
-		LogURIPath:   true,
-		LogRoutePath: true,
-		LogStatus:    true,
-		LogLatency:   true,
-		LogRequestID: true,
+		HandleError: true,
+		LogMethod:   true,
+		LogURIPath:  true,
+		LogStatus:   true,
+		LogLatency:  true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			level := slog.LevelInfo
 			if v.Status >= http.StatusInternalServerError {
@@ -85,8 +82,8 @@ func (s *server) accessLog() echo.MiddlewareFunc {
 				return nil
 			}
 			attrs := []slog.Attr{
-				slog.String("request_id", v.RequestID), slog.String("method", v.Method),
-				slog.String("path", v.URIPath), slog.String("route", v.RoutePath), slog.Int("status", v.Status),
+				slog.String("request_id", requestID(c)), slog.String("method", methodLabel(v.Method)),
+				slog.String("path", v.URIPath), slog.String("route", routeLabel(c)), slog.Int("status", v.Status),
 				slog.Float64("latency_ms", float64(v.Latency.Microseconds())/1000),
 			}
 			if p := principalOf(c); p.Type != "" {
@@ -98,8 +95,9 @@ func (s *server) accessLog() echo.MiddlewareFunc {
 	})
 }
 
-// requestMetrics counts requests and their latency by method, route
-// template and status.
+// requestMetrics counts requests and their latency by method (the
+// standard ones, else "other"), route template ("unmatched" when none
+// matched) and status.
 func requestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "ledger_http_request_duration_seconds",
@@ -114,11 +112,7 @@ func requestMetrics(reg prometheus.Registerer) echo.MiddlewareFunc {
 			if err != nil {
 				c.Error(err)
 			}
-			route := c.Path()
-			if route == "" {
-				route = "unmatched"
-			}
-			duration.WithLabelValues(c.Request().Method, route, strconv.Itoa(c.Response().Status)).
+			duration.WithLabelValues(methodLabel(c.Request().Method), routeLabel(c), strconv.Itoa(c.Response().Status)).
 				Observe(time.Since(start).Seconds())
 			return nil
 		}

@@ -139,7 +139,8 @@ func TestCheckAgainstDocument(t *testing.T) {
 	}
 	okAccount := accountJSON("0193a1b2-0000-7000-8000-000000000002", "3")
 	jsonHeaders := map[string]string{"Content-Type": "application/json", "X-Request-ID": "r1", "ETag": `"3"`}
-	created := map[string]string{"Content-Type": "application/json", "X-Request-ID": "r1", "ETag": `"1"`, "Ledger-Position": "7"}
+	created := map[string]string{"Content-Type": "application/json", "X-Request-ID": "r1", "ETag": `"1"`, "Ledger-Position": "7",
+		"Location": base + "/accounts/0193a1b2-0000-7000-8000-000000000004"}
 	problem := map[string]string{"Content-Type": "application/problem+json", "X-Request-ID": "r1"}
 	notFound := func(code string) string {
 		return `{"type":"urn:ledger:problem:` + code + `","title":"Not found","status":404,"code":"` + code + `"}`

@@ -25,6 +25,7 @@ const (
 	codeProjectionLag    = "projection_lag"
 	codeReadModelStale   = "read_model_stale"
 	codeTimeout          = "timeout"
+	codeRateLimited      = "rate_limited"
 	codeInternal         = "internal"
 )
 
@@ -66,6 +67,7 @@ var titles = map[int]string{
 	http.StatusRequestEntityTooLarge: "Payload too large",
 	http.StatusUnsupportedMediaType:  "Unsupported media type",
 	http.StatusUnprocessableEntity:   "Unprocessable",
+	http.StatusTooManyRequests:       "Too many requests",
 	http.StatusInternalServerError:   "Internal server error",
 	http.StatusServiceUnavailable:    "Service unavailable",
 }
@@ -77,6 +79,9 @@ const codeDatabaseUnavailable = "database_unavailable"
 // problemOf turns any error a handler returned into the problem sent.
 // Errors it does not know become a bare 500: their text never leaves.
 func problemOf(err error) (p problem, known bool) {
+	if errors.Is(err, domain.ErrNotFound) {
+		return notFoundProblem(), true
+	}
 	var derr *domain.Error
 	if errors.As(err, &derr) {
 		for _, k := range statusOfKind {
@@ -93,6 +98,9 @@ func problemOf(err error) (p problem, known bool) {
 		// Logged (known is false): an operator must upcast or park it.
 		return newProblem(http.StatusServiceUnavailable, codeReadModelStale,
 			"an event of this resource's stream cannot be read by this version of the ledger", nil), false
+	}
+	if errors.Is(err, errRateLimited) {
+		return newProblem(http.StatusTooManyRequests, codeRateLimited, "too many requests; retry after Retry-After seconds", nil), true
 	}
 	if errors.Is(err, projections.ErrLagging) {
 		return newProblem(http.StatusServiceUnavailable, codeProjectionLag,
@@ -135,11 +143,22 @@ func echoProblem(herr *echo.HTTPError) (problem, bool) {
 	if code == "" {
 		return newProblem(http.StatusInternalServerError, codeInternal, "", nil), false
 	}
+	if herr.Code == http.StatusNotFound {
+		return notFoundProblem(), true
+	}
 	detail := ""
 	if msg, ok := herr.Message.(string); ok && herr.Code != http.StatusServiceUnavailable {
 		detail = msg
 	}
 	return newProblem(herr.Code, code, detail, nil), true
+}
+
+// notFoundProblem is the one 404 body, whatever the cause (absent, out
+// of the caller's scope, another tenant's, no such route), so that a 404
+// never tells what exists: the domain's message naming what was not
+// found never reaches the response.
+func notFoundProblem() problem {
+	return newProblem(http.StatusNotFound, domain.CodeNotFound, http.StatusText(http.StatusNotFound), nil)
 }
 
 func newProblem(status int, code, detail string, fields []domain.FieldError) problem {

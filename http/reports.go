@@ -18,12 +18,12 @@ func (s *server) recordUsage(c echo.Context) error {
 		return err
 	}
 	var body commands.RecordUsage
-	if err := bind(c, &body); err != nil {
+	if err := bindWith(c, &body, domain.RequestOptions{DecimalStrings: true}); err != nil {
 		return err
 	}
 	out, err := s.commands.RecordUsage(c.Request().Context(), req, body)
 	if err != nil {
-		return err
+		return invalidRecords(err)
 	}
 	return written(c, http.StatusOK, 0, out.Position, usageRecordedView{Accepted: out.Accepted, Duplicates: out.Duplicates})
 }

@@ -1,14 +1,11 @@
 package http
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -53,10 +50,10 @@ func principalOf(c echo.Context) domain.Principal {
 	return p
 }
 
-// requestID is the request's id, as the request-id middleware set it on
-// the response.
+// requestID is the server's own id of the request, as the request-id
+// middleware set it on the response (see headers.go).
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	return c.Response().Header().Get(headerLedgerRequestID)
 }
 
 // pathID reads the UUID path parameter name. Anything else names nothing
@@ -85,6 +82,7 @@ func command(c echo.Context, tenant uuid.UUID) (commands.Request, error) {
 		return commands.Request{}, err
 	}
 	req.IfMatch = ifMatch
+	req.ClientRequestID = clientRequestID(c)
 	return req, nil
 }
 
@@ -111,9 +109,15 @@ func parseIfMatch(h string) (*uint64, error) {
 	return &v, nil
 }
 
-// bind decodes the JSON body into v strictly: one JSON value, no unknown
-// field, every field of its type.
+// bind decodes the JSON body into v strictly (domain.DecodeRequest): one
+// JSON value, field names matched exactly, no unknown field or key given
+// twice, every field of its JSON type; a refusal names the field's path.
 func bind(c echo.Context, v any) error {
+	return bindWith(c, v, domain.RequestOptions{})
+}
+
+// bindWith is bind with the request's options.
+func bindWith(c echo.Context, v any, opts domain.RequestOptions) error {
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != echo.MIMEApplicationJSON && !strings.HasSuffix(mt, "+json")) {
@@ -124,13 +128,8 @@ func bind(c echo.Context, v any) error {
 	if err != nil {
 		return readError(err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := domain.DecodeRequest(body, v, opts); err != nil {
 		return decodeError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("the body must hold exactly one JSON value")
 	}
 	return nil
 }
@@ -147,64 +146,20 @@ func readError(err error) error {
 	return fmt.Errorf("read body: %w", err)
 }
 
-// decodeError turns a JSON decoding error into a 400 that names the field
-// at fault, without echoing the body.
+// decodeError turns a refusal of the body into a 400 that names the field
+// at fault, without echoing the body; a domain rule's refusal of a value
+// (a date out of range) stands.
 func decodeError(err error) error {
-	var (
-		syntax *json.SyntaxError
-		typ    *json.UnmarshalTypeError
-		derr   *domain.Error
-	)
-	switch {
-	case errors.Is(err, io.EOF):
-		return badRequest("the body is empty; a JSON object is required")
-	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("the body is not well-formed JSON")
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "body"
-		}
-		return fieldProblem(field, "must be "+expected(typ.Type))
-	case errors.As(err, &derr):
+	var derr *domain.Error
+	if !errors.As(err, &derr) {
+		return fmt.Errorf("decode body: %w", err)
+	}
+	if !errors.Is(derr, domain.ErrInvalid) {
 		return derr
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return fieldProblem(strings.Trim(name, `"`), "is not a field of this request")
-	}
-	return badRequest("the body does not match this request's fields")
-}
-
-// expected names the JSON a Go decoding target wants.
-func expected(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "a whole number"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return "of another type"
-}
-
-func badRequest(detail string) *domain.Error {
-	return &domain.Error{Kind: domain.ErrInvalid, Code: codeBadRequest, Message: detail}
-}
-
-func fieldProblem(field, message string) *domain.Error {
-	return &domain.Error{Kind: domain.ErrInvalid, Code: codeBadRequest, Message: field + " " + message,
-		Fields: []domain.FieldError{{Field: field, Message: message}}}
+	bad := *derr
+	bad.Code = codeBadRequest
+	return &bad
 }
 
 // page reads ?limit= and ?cursor=.
@@ -212,7 +167,7 @@ func page(c echo.Context) (projections.Page, error) {
 	p := projections.Page{Cursor: c.QueryParam("cursor")}
 	if s := c.QueryParam("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		if err != nil || n < 1 || n > projections.MaxLimit {
 			return p, domain.Invalid("limit", "must be a whole number from 1 to %d", projections.MaxLimit)
 		}
 		p.Limit = n
@@ -244,4 +199,17 @@ func minPosition(c echo.Context) (eventstore.Position, error) {
 		return 0, domain.Invalid(headerLedgerMinPostion, "must be a log position, as Ledger-Position gave it")
 	}
 	return eventstore.Position(n), nil
+}
+
+// invalidRecords is the refusal of a usage post whose records the domain
+// found invalid: 422 with errors[] by index, as api.md's Usage has it. A
+// body that is not well-formed stays 400 (bind).
+func invalidRecords(err error) error {
+	var derr *domain.Error
+	if errors.As(err, &derr) && errors.Is(derr, domain.ErrInvalid) {
+		rule := *derr
+		rule.Kind = domain.ErrRule
+		return &rule
+	}
+	return err
 }

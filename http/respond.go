@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ledger/eventstore"
-	"ledger/projections"
 )
 
 // etag is the ETag of an aggregate at version.
@@ -24,6 +23,9 @@ func written(c echo.Context, status int, version uint64, pos eventstore.Position
 		h.Set(headerETag, etag(version))
 	}
 	h.Set(headerLedgerPosition, strconv.FormatUint(uint64(pos), 10))
+	if status == http.StatusCreated {
+		setLocation(c, body)
+	}
 	if body == nil {
 		return c.NoContent(status)
 	}
@@ -44,7 +46,7 @@ func (s *server) caughtUp(c echo.Context) error {
 	if err != nil || pos == 0 {
 		return err
 	}
-	return projections.WaitFor(c.Request().Context(), s.pool, pos, minPositionWait)
+	return s.waitFor(c.Request().Context(), pos)
 }
 
 func jsonEncode(w io.Writer, v any) error {

@@ -22,7 +22,7 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	}
 	// The group has no middleware of its own (echo would then answer every
 	// unknown /v1 path and method itself): each route authenticates.
-	v1 := &authenticated{e.Group("/v1"), s.authenticate, s.credential}
+	v1 := &authenticated{e.Group("/v1"), s.limits.around(s.authenticate), s.limits.around(s.credential)}
 
 	v1.POST("/tenants/:tenant_id/users", s.addTenantUser)
 	v1.DELETE("/tenants/:tenant_id/users/:user_id", s.removeTenantUser)

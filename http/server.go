@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"ledger/commands"
+	"ledger/projections"
 )
 
 // Defaults of Deps.
@@ -28,8 +29,27 @@ const (
 	DefaultMaxLag = 30 * time.Second
 	// DefaultRequestTimeout bounds each request's work.
 	DefaultRequestTimeout = 30 * time.Second
-	// BodyLimit is the largest request body accepted; more is 413.
-	BodyLimit = "1M"
+	// MaxBodyBytes is the largest request body accepted, 1 MiB; more is
+	// 413.
+	MaxBodyBytes = 1 << 20
+)
+
+// Timeouts of the HTTP server's connections.
+const (
+	// ReadHeaderTimeout bounds how long a request's headers may take to
+	// arrive.
+	ReadHeaderTimeout = 10 * time.Second
+	// ReadTimeout bounds how long a whole request, body included, may
+	// take to arrive: a body still trickling in then is answered 408 and
+	// its connection closed. It is well inside DefaultRequestTimeout.
+	ReadTimeout = 15 * time.Second
+	// WriteTimeout bounds how long a request may take from the end of
+	// its headers to the end of its answer: the request's own timeout
+	// and time for a slow reader to take the answer.
+	WriteTimeout = DefaultRequestTimeout + 15*time.Second
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request.
+	IdleTimeout = 2 * time.Minute
 )
 
 // Pinger reports whether a dependency answers. *pgxpool.Pool is one.
@@ -61,6 +81,8 @@ type Deps struct {
 	// Readers, when set, tells /readyz whether a transaction left open
 	// holds the event log's readers back.
 	Readers HeldBack
+	// RateLimits are the API's token buckets; the zero value limits nothing.
+	RateLimits RateLimits
 }
 
 // HeldBack reports how long the event log's readers have been held back
@@ -77,6 +99,8 @@ type server struct {
 	maxLag   time.Duration
 	now      func() time.Time
 	readers  HeldBack
+	waiter   *projections.Waiter
+	limits   *limiter
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
@@ -95,10 +119,13 @@ func NewServer(d Deps) *echo.Echo {
 	if d.RequestTimeout == 0 {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
+	s.limits = newLimiter(d.RateLimits, d.Metrics)
+	if s.pool != nil && s.commands != nil {
+		s.waiter = projections.NewWaiter(s.pool, s.commands.Head)
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.Pre(dropInvalidRequestID)
 	e.Use(s.middleware(d)...)
 	s.routes(e, d.Metrics)
 	return e
@@ -114,8 +141,10 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, shutdownT
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)

@@ -121,6 +121,25 @@ func (s *server) listSubscriptions(c echo.Context) error {
 	return c.JSON(http.StatusOK, list)
 }
 
+// asOf reads ?as_of=: an RFC 3339 instant, given as the commands read it,
+// where the zero instant means now. An instant after now (the clock of the
+// store, which records events, not the clock of reads) means now: the
+// future is not recorded, so the state as of then is the current state.
+// The zero instant itself is given as the instant just before it: nothing
+// was recorded before either, so the subscription did not exist yet.
+func asOf(raw string) (time.Time, error) {
+	at, err := time.Parse(time.RFC3339Nano, raw)
+	switch {
+	case err != nil:
+		return time.Time{}, domain.Invalid("as_of", "must be an RFC 3339 instant, such as 2026-01-31T12:00:00Z")
+	case at.After(time.Now()):
+		return time.Time{}, nil
+	case at.IsZero():
+		return at.Add(-time.Microsecond), nil
+	}
+	return at, nil
+}
+
 // getSubscription answers from the read model, or with ?as_of= from the
 // subscription rebuilt from its events recorded up to that instant.
 func (s *server) getSubscription(c echo.Context) error {
@@ -130,15 +149,19 @@ func (s *server) getSubscription(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if raw := c.QueryParam("as_of"); raw != "" {
-		at, err := time.Parse(time.RFC3339Nano, raw)
+		at, err := asOf(raw)
 		if err != nil {
-			return domain.Invalid("as_of", "must be an RFC 3339 instant, such as 2026-01-31T12:00:00Z")
+			return err
 		}
 		out, err := s.commands.Subscription(ctx, req, id, at)
 		if err != nil {
 			return err
 		}
-		view, err := projections.SubscriptionViewOf(out.State, domain.DateOf(at))
+		day := domain.DateOf(at)
+		if at.IsZero() {
+			day = s.today()
+		}
+		view, err := projections.SubscriptionViewOf(out.State, day)
 		if err != nil {
 			return err
 		}

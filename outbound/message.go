@@ -28,7 +28,8 @@ const (
 
 // Envelope is the JSON payload of every published message: a recorded
 // event with everything the store assigned to it. Data is the event's data
-// byte for byte as it was written.
+// byte for byte as it was written, but for its secret fields (key_hash),
+// which never leave the ledger (redactData).
 type Envelope struct {
 	ID            uuid.UUID           `json:"id"`
 	Stream        string              `json:"stream"`
@@ -41,11 +42,16 @@ type Envelope struct {
 	RecordedAt    time.Time           `json:"recorded_at"`
 }
 
-// EnvelopeOf returns the envelope that carries e.
+// EnvelopeOf returns the envelope that carries e, its data without
+// secret fields; data that is not JSON is carried as none.
 func EnvelopeOf(e eventstore.Event) Envelope {
+	data, err := redactData(e.Data)
+	if err != nil {
+		data = nil
+	}
 	return Envelope{
 		ID: e.ID, Stream: e.Stream, Version: e.Version, Position: uint64(e.Position),
-		Type: e.Type, SchemaVersion: e.SchemaVersion, Data: e.Data,
+		Type: e.Type, SchemaVersion: e.SchemaVersion, Data: data,
 		Metadata: e.Metadata, RecordedAt: e.RecordedAt,
 	}
 }
@@ -72,8 +78,8 @@ type envelopeHead struct {
 	RecordedAt    time.Time           `json:"recorded_at"`
 }
 
-// encodeEnvelope returns the JSON envelope of e, with e's data last and
-// byte for byte as it was written.
+// encodeEnvelope returns the JSON envelope of e, with e's data last, byte
+// for byte as it was written but for its secret fields.
 func encodeEnvelope(e eventstore.Event) ([]byte, error) {
 	head, err := json.Marshal(envelopeHead{
 		ID: e.ID, Stream: e.Stream, Version: e.Version, Position: uint64(e.Position), Type: e.Type,
@@ -87,6 +93,8 @@ func encodeEnvelope(e eventstore.Event) ([]byte, error) {
 		data = []byte("null")
 	} else if !json.Valid(data) {
 		return nil, errors.New("data is not JSON")
+	} else if data, err = redactData(data); err != nil {
+		return nil, err
 	}
 	out := make([]byte, 0, len(head)+len(data)+10)
 	out = append(out, head[:len(head)-1]...)

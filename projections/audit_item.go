@@ -25,7 +25,7 @@ func AuditItemOf(e eventstore.Event) (AuditItem, error) {
 		Actor:         AuditActor{Type: m.Actor.Type, ID: optionalID(m.Actor.ID), PartnerID: optionalID(m.Actor.PartnerID)},
 		CorrelationID: optionalString(m.CorrelationID), CausationID: optionalString(m.CausationID),
 		RequestID: optionalString(m.RequestID), IdempotencyKey: optionalString(m.IdempotencyKey),
-		Data: data,
+		Data: data, ClientRequestID: optionalString(m.ClientRequestID),
 	}, nil
 }
 

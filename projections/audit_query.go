@@ -18,10 +18,37 @@ import (
 
 // AuditViewer is who reads a tenant's audit log. A partner_admin sees
 // only the actions of its own partner's users: OwnPartnerOnly, with its
-// PartnerID. Tenant users with audit.read see everything.
+// PartnerID. Tenant users with audit.read see everything. A viewer with
+// a PartnerID is a partner's user, and sees the metadata of other
+// principals' actions reduced (Show).
 type AuditViewer struct {
 	OwnPartnerOnly bool
 	PartnerID      uuid.UUID
+}
+
+// Show returns it as v may see it, by domain.SeesActionInFull: in full,
+// or with the actor reduced to its type and no keys or request ids. It
+// keeps only the fields it names, so a metadata field added to AuditItem
+// is left out of reduced items until judged safe to show.
+func (v AuditViewer) Show(it AuditItem) AuditItem {
+	viewer := domain.Principal{Type: domain.ActorTenantUser}
+	if v.PartnerID != uuid.Nil {
+		viewer = domain.Principal{Type: domain.ActorPartnerUser, PartnerID: v.PartnerID}
+	}
+	actor := domain.Actor{Type: domain.ActorType(it.Actor.Type)}
+	if it.Actor.ID != nil {
+		actor.ID = *it.Actor.ID
+	}
+	if it.Actor.PartnerID != nil {
+		actor.PartnerID = *it.Actor.PartnerID
+	}
+	if domain.SeesActionInFull(viewer, actor) {
+		return it
+	}
+	return AuditItem{
+		Position: it.Position, EventID: it.EventID, Stream: it.Stream, Version: it.Version, Type: it.Type,
+		OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt, Actor: AuditActor{Type: it.Actor.Type}, Data: it.Data,
+	}
 }
 
 // AuditFilter narrows the audit log; a nil or empty field does not
@@ -60,6 +87,11 @@ type AuditItem struct {
 	RequestID      *string             `json:"request_id"`
 	IdempotencyKey *string             `json:"idempotency_key"`
 	Data           json.RawMessage     `json:"data"`
+
+	// ClientRequestID is the caller's own X-Request-ID, shown where it is
+	// read from the event itself (a subscription's history), to those
+	// who see the action in full.
+	ClientRequestID *string `json:"client_request_id,omitempty"`
 }
 
 // auditColumns are the columns scanAuditItem reads, in its order.
@@ -95,6 +127,9 @@ func AuditEvents(ctx context.Context, db Querier, tenant uuid.UUID, viewer Audit
 	items, err := pgx.CollectRows(rows, scanAuditItem)
 	if err != nil {
 		return List[AuditItem]{}, fmt.Errorf("audit events: %w", err)
+	}
+	for i := range items {
+		items[i] = viewer.Show(items[i])
 	}
 	return finish(items, page.Limit, func(it AuditItem) any { return it.Position })
 }

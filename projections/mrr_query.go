@@ -27,8 +27,10 @@ type MRRTotal struct {
 }
 
 // MRRGroup is the recurring revenue of one group in one currency. Key is
-// the partner id (or "direct"), the product id or the account id; Name
-// is its name ("Direct" for direct; the id when the name is not known).
+// the partner id (or "direct"; for a partner caller, "other" for every
+// other partner), the product id or the account id; Name is its name
+// ("Direct" for direct, "Other" for other; the id when the name is not
+// known).
 type MRRGroup struct {
 	Key      string          `json:"key"`
 	Name     string          `json:"name"`
@@ -44,6 +46,10 @@ const (
 	MRRGroupProduct = "product"
 	MRRGroupAccount = "account"
 )
+
+// MRRGroupOther is the key under which a partner caller's report groups
+// the subscriptions of every other partner.
+const MRRGroupOther = "other"
 
 // mrrGrouping is how one grouping keys and names a line, and the joins
 // its name needs.
@@ -66,6 +72,20 @@ var mrrGroupings = map[string]mrrGrouping{
 	MRRGroupAccount: {key: "s.account_id::text", name: "COALESCE(a.name, s.account_id::text)"},
 }
 
+// mrrPartnersSeenBy is the partner grouping for a partner caller, whose
+// id is the parameter $n: its own subscriptions under its id and name,
+// direct ones under "direct", and those of every other partner under
+// "other", unnamed, so that no other partner is named or sized alone.
+func mrrPartnersSeenBy(n int) mrrGrouping {
+	return mrrGrouping{
+		key: fmt.Sprintf(`CASE WHEN s.created_by_partner IS NULL THEN 'direct'
+    WHEN s.created_by_partner = $%[1]d THEN s.created_by_partner::text ELSE '%[2]s' END`, n, MRRGroupOther),
+		name: fmt.Sprintf(`CASE WHEN s.created_by_partner IS NULL THEN 'Direct'
+    WHEN s.created_by_partner = $%[1]d THEN COALESCE(p.name, s.created_by_partner::text) ELSE 'Other' END`, n),
+		joins: fmt.Sprintf("LEFT JOIN {partners} p ON p.partner_id = s.created_by_partner AND p.partner_id = $%d", n),
+	}
+}
+
 // mrrSQL sums the exact ARR of the recurring items in effect on $2 of the
 // subscriptions not cancelled on $2, per currency and per group: a row
 // whose total is true is a currency's total.
@@ -86,7 +106,8 @@ ORDER BY currency, 2 DESC, sum(arr) DESC, key`
 // current UTC date when zero) over the subscriptions in the caller's
 // scope, in total per currency and grouped by groupBy: "none" (or ""),
 // "partner" (the partner whose user created the subscription, or
-// "direct"), "product" or "account". Groups come by currency, then
+// "direct"; for a partner caller, other partners' as "other"), "product"
+// or "account". Groups come by currency, then
 // largest MRR first, and tie out: per currency they sum to the total.
 //
 // It is a *StaleError while events of the tenant are parked in the
@@ -106,6 +127,10 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 	joins := subsScope(scope, &q.conds, &q.args)
 	if joins == "" && groupBy == MRRGroupAccount {
 		joins = "LEFT JOIN {accounts} a ON a.account_id = s.account_id AND a.tenant_id = s.tenant_id"
+	}
+	if groupBy == MRRGroupPartner && scope.PartnerID != uuid.Nil {
+		q.args = append(q.args, scope.PartnerID)
+		g = mrrPartnersSeenBy(len(q.args))
 	}
 	sets, total := "(currency), (currency, key, name)", "GROUPING(key, name) <> 0"
 	if groupBy == MRRGroupNone {

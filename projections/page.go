@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
+	"reflect"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -53,16 +55,32 @@ func encodeCursor(key any) (string, error) {
 }
 
 // decodeCursor reads a cursor that encodeCursor made into key; anything
-// else is a refusal of the cursor parameter.
+// else is a refusal of the cursor parameter, among them an unsigned key
+// (a position) beyond the bigint that the database compares it with,
+// which no list returned.
 func decodeCursor(cursor string, key any) error {
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err == nil {
 		err = json.Unmarshal(raw, key)
 	}
-	if err != nil {
+	if err != nil || beyondBigint(key) {
 		return domain.Invalid("cursor", "is not a cursor this list returned")
 	}
 	return nil
+}
+
+// beyondBigint says whether key points to an unsigned integer over the
+// largest bigint.
+func beyondBigint(key any) bool {
+	v := reflect.ValueOf(key)
+	if v.Kind() != reflect.Pointer {
+		return false
+	}
+	switch v = v.Elem(); v.Kind() {
+	case reflect.Uint, reflect.Uint64, reflect.Uintptr:
+		return v.Uint() > math.MaxInt64
+	}
+	return false
 }
 
 // finish trims a page fetched with one extra row to limit, and sets the

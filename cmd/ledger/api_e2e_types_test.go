@@ -171,6 +171,9 @@ type auditItemJSON struct {
 	RequestID      *string         `json:"request_id"`
 	IdempotencyKey *string         `json:"idempotency_key"`
 	Data           json.RawMessage `json:"data"`
+	// ClientRequestID is the caller's X-Request-ID, shown in history to
+	// those who see the action in full.
+	ClientRequestID *string `json:"client_request_id,omitempty"`
 }
 
 type historyJSON struct {

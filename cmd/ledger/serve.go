@@ -40,7 +40,8 @@ func newServeCmd() *cobra.Command {
 			return serve(cmd.Context(), cfg, logger)
 		},
 	}
-	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL)
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL,
+		config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader)
 	return cmd
 }
 
@@ -105,15 +106,26 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	if readers != nil {
 		registry.MustRegister(heldBackGauge(readers))
 	}
+	cmds := commands.New(store, commands.WithLogger(logger))
+	defer cmds.FlushRefusals() // the repeats of refusals counted in open windows, before the database closes
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
-		Commands: commands.New(store, commands.WithLogger(logger)),
+		Commands: cmds, RateLimits: rateLimits(cfg),
 	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// rateLimits are the API's limits of cfg.
+func rateLimits(cfg config.Config) ledgerhttp.RateLimits {
+	limit := func(l config.RateLimit) ledgerhttp.Limit { return ledgerhttp.Limit{Rate: l.PerSecond, Burst: l.Burst} }
+	return ledgerhttp.RateLimits{
+		Key: limit(cfg.KeyRateLimit), Partner: limit(cfg.PartnerRateLimit),
+		UnknownKey: limit(cfg.UnknownKeyRateLimit), ClientIPHeader: cfg.ClientIPHeader,
+	}
 }
 
 // openLog returns the event log: the one in PostgreSQL, beside the read

@@ -309,6 +309,7 @@ const (
 	ProblemCodeDatabaseUnavailable       ProblemCode = "database_unavailable"
 	ProblemCodeDateOutOfRange            ProblemCode = "date_out_of_range"
 	ProblemCodeDuplicate                 ProblemCode = "duplicate"
+	ProblemCodeDuplicateSku              ProblemCode = "duplicate_sku"
 	ProblemCodeEffectiveDateBeforeStart  ProblemCode = "effective_date_before_start"
 	ProblemCodeForbidden                 ProblemCode = "forbidden"
 	ProblemCodeIdempotencyKeyReused      ProblemCode = "idempotency_key_reused"
@@ -316,6 +317,7 @@ const (
 	ProblemCodeInvalidPrice              ProblemCode = "invalid_price"
 	ProblemCodeInvalidQuantity           ProblemCode = "invalid_quantity"
 	ProblemCodeInvalidTerm               ProblemCode = "invalid_term"
+	ProblemCodeInvalidText               ProblemCode = "invalid_text"
 	ProblemCodeItemAlreadyRemoved        ProblemCode = "item_already_removed"
 	ProblemCodeLastAdmin                 ProblemCode = "last_admin"
 	ProblemCodeMethodNotAllowed          ProblemCode = "method_not_allowed"
@@ -327,6 +329,7 @@ const (
 	ProblemCodePreconditionFailed        ProblemCode = "precondition_failed"
 	ProblemCodePriceOverrideNotPermitted ProblemCode = "price_override_not_permitted"
 	ProblemCodeProjectionLag             ProblemCode = "projection_lag"
+	ProblemCodeRateLimited               ProblemCode = "rate_limited"
 	ProblemCodeReadModelStale            ProblemCode = "read_model_stale"
 	ProblemCodeScheduledChangePending    ProblemCode = "scheduled_change_pending"
 	ProblemCodeSubscriptionNotActive     ProblemCode = "subscription_not_active"
@@ -367,6 +370,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeDuplicate:
 		return true
+	case ProblemCodeDuplicateSku:
+		return true
 	case ProblemCodeEffectiveDateBeforeStart:
 		return true
 	case ProblemCodeForbidden:
@@ -380,6 +385,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeInvalidQuantity:
 		return true
 	case ProblemCodeInvalidTerm:
+		return true
+	case ProblemCodeInvalidText:
 		return true
 	case ProblemCodeItemAlreadyRemoved:
 		return true
@@ -402,6 +409,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodePriceOverrideNotPermitted:
 		return true
 	case ProblemCodeProjectionLag:
+		return true
+	case ProblemCodeRateLimited:
 		return true
 	case ProblemCodeReadModelStale:
 		return true
@@ -748,9 +757,12 @@ type Amendment struct {
 // AuditEvent One event of the log, with who acted and the request's metadata.
 type AuditEvent struct {
 	// Actor Who acted.
-	Actor         Actor   `json:"actor"`
-	CausationId   *string `json:"causation_id"`
-	CorrelationId *string `json:"correlation_id"`
+	Actor       Actor   `json:"actor"`
+	CausationId *string `json:"causation_id"`
+
+	// ClientRequestId The caller's own `X-Request-ID`, where it sent a valid one; shown in a subscription's history.
+	ClientRequestId *string `json:"client_request_id,omitempty"`
+	CorrelationId   *string `json:"correlation_id"`
 
 	// Data The event's own data, which its type determines.
 	Data map[string]interface{} `json:"data"`
@@ -763,8 +775,10 @@ type AuditEvent struct {
 	// Position The event's global log position.
 	Position   int64     `json:"position"`
 	RecordedAt time.Time `json:"recorded_at"`
-	RequestId  *string   `json:"request_id"`
-	Stream     string    `json:"stream"`
+
+	// RequestId The server's own id of the request that appended the event.
+	RequestId *string `json:"request_id"`
+	Stream    string  `json:"stream"`
 
 	// Type Example: SubscriptionAmended
 	Type string `json:"type"`
@@ -1084,7 +1098,7 @@ type Problem struct {
 	// - `403`: `forbidden`, `partner_access_revoked`,
 	//   `partner_access_expired`, `price_override_not_permitted`.
 	// - `404`: `not_found`.
-	// - `409`: `conflict`, `duplicate`, `concurrency_conflict`.
+	// - `409`: `conflict`, `duplicate`, `duplicate_sku`, `concurrency_conflict`.
 	// - `412`: `precondition_failed`.
 	// - `405`: `method_not_allowed` (a documented path, another method).
 	// - `413`: `payload_too_large`.
@@ -1097,10 +1111,12 @@ type Problem struct {
 	//   `would_remove_last_item`, `already_cancelled`, `last_admin`,
 	//   `all_accounts_grant`, `idempotency_key_reused`,
 	//   `date_out_of_range`, `invalid_price`, `value_too_long`,
-	//   `too_many_changes`, `too_many_items` (the bounds of
+	//   `invalid_text` (a name holding control or bidi-override
+	//   characters), `too_many_changes`, `too_many_items` (the bounds of
 	//   docs/domain.md), `scheduled_change_pending`,
 	//   `usage_recorded_after`, and `validation_failed` for invalid
 	//   usage records.
+	// - `429`: `rate_limited`.
 	// - `500`: `internal`.
 	// - `503`: `projection_lag`, `read_model_stale`,
 	//   `database_unavailable`, `timeout`.
@@ -1136,7 +1152,7 @@ type Problem struct {
 //   - `403`: `forbidden`, `partner_access_revoked`,
 //     `partner_access_expired`, `price_override_not_permitted`.
 //   - `404`: `not_found`.
-//   - `409`: `conflict`, `duplicate`, `concurrency_conflict`.
+//   - `409`: `conflict`, `duplicate`, `duplicate_sku`, `concurrency_conflict`.
 //   - `412`: `precondition_failed`.
 //   - `405`: `method_not_allowed` (a documented path, another method).
 //   - `413`: `payload_too_large`.
@@ -1149,10 +1165,12 @@ type Problem struct {
 //     `would_remove_last_item`, `already_cancelled`, `last_admin`,
 //     `all_accounts_grant`, `idempotency_key_reused`,
 //     `date_out_of_range`, `invalid_price`, `value_too_long`,
-//     `too_many_changes`, `too_many_items` (the bounds of
+//     `invalid_text` (a name holding control or bidi-override
+//     characters), `too_many_changes`, `too_many_items` (the bounds of
 //     docs/domain.md), `scheduled_change_pending`,
 //     `usage_recorded_after`, and `validation_failed` for invalid
 //     usage records.
+//   - `429`: `rate_limited`.
 //   - `500`: `internal`.
 //   - `503`: `projection_lag`, `read_model_stale`,
 //     `database_unavailable`, `timeout`.
@@ -1208,7 +1226,7 @@ type RevenueGroup struct {
 	// Example: EUR
 	Currency Currency `json:"currency"`
 
-	// Key The partner id (or `direct`), the product id or the account id.
+	// Key The partner id (or `direct`; `other` for other partners, to a partner caller), the product id or the account id.
 	Key string `json:"key"`
 
 	// Mrr A decimal amount, rounded half-up to the currency's minor unit.
@@ -1216,7 +1234,7 @@ type RevenueGroup struct {
 	// Example: 49.00
 	Mrr Money `json:"mrr"`
 
-	// Name The group's name (`Direct` for `direct`).
+	// Name The group's name (`Direct` for `direct`, `Other` for `other`).
 	Name string `json:"name"`
 }
 
@@ -1527,8 +1545,14 @@ type NotFound = Problem
 // PayloadTooLarge An error, as RFC 9457 describes (`application/problem+json`).
 type PayloadTooLarge = Problem
 
+// PositionBeyondHead An error, as RFC 9457 describes (`application/problem+json`).
+type PositionBeyondHead = Problem
+
 // PreconditionFailed An error, as RFC 9457 describes (`application/problem+json`).
 type PreconditionFailed = Problem
+
+// TooManyRequests An error, as RFC 9457 describes (`application/problem+json`).
+type TooManyRequests = Problem
 
 // Unauthenticated An error, as RFC 9457 describes (`application/problem+json`).
 type Unauthenticated = Problem
@@ -1541,25 +1565,33 @@ type UnsupportedMediaType = Problem
 
 // GetHealthParams defines parameters for GetHealth.
 type GetHealthParams struct {
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetMetricsParams defines parameters for GetMetrics.
 type GetMetricsParams struct {
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetOpenAPIDocumentParams defines parameters for GetOpenAPIDocument.
 type GetOpenAPIDocumentParams struct {
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetReadinessParams defines parameters for GetReadiness.
 type GetReadinessParams struct {
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1568,15 +1600,18 @@ type ListPartnerTenantsParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1584,10 +1619,14 @@ type ListPartnerTenantsParams struct {
 type CreatePartnerUserParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1595,10 +1634,14 @@ type CreatePartnerUserParams struct {
 type DeletePartnerUserParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1607,15 +1650,18 @@ type ListAccountsParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1623,10 +1669,14 @@ type ListAccountsParams struct {
 type CreateAccountParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1634,10 +1684,13 @@ type CreateAccountParams struct {
 type GetAccountParams struct {
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1645,7 +1698,9 @@ type GetAccountParams struct {
 type UpdateAccountBillingParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1653,7 +1708,9 @@ type UpdateAccountBillingParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1683,15 +1740,18 @@ type ListAuditEventsParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1700,15 +1760,18 @@ type ListPartnerAccessParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1716,7 +1779,9 @@ type ListPartnerAccessParams struct {
 type RevokePartnerAccessParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1724,7 +1789,9 @@ type RevokePartnerAccessParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1732,10 +1799,13 @@ type RevokePartnerAccessParams struct {
 type GetPartnerAccessParams struct {
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1743,7 +1813,9 @@ type GetPartnerAccessParams struct {
 type PutPartnerAccessParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1751,7 +1823,9 @@ type PutPartnerAccessParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1760,15 +1834,18 @@ type ListProductsParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1776,10 +1853,14 @@ type ListProductsParams struct {
 type CreateProductParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1787,10 +1868,13 @@ type CreateProductParams struct {
 type GetProductParams struct {
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1801,10 +1885,13 @@ type GetMRRReportParams struct {
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1822,15 +1909,18 @@ type ListSubscriptionsParams struct {
 	// Limit The most items to return.
 	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
 
-	// Cursor The `next_cursor` of the previous page; absent for the first page.
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1838,24 +1928,31 @@ type ListSubscriptionsParams struct {
 type CreateSubscriptionParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
 // GetSubscriptionParams defines parameters for GetSubscription.
 type GetSubscriptionParams struct {
-	// AsOf An instant (RFC 3339); the subscription as it stood then.
+	// AsOf An instant (RFC 3339); the subscription as it stood then (now, for an instant in the future).
 	AsOf *time.Time `form:"as_of,omitempty" json:"as_of,omitempty"`
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1863,7 +1960,9 @@ type GetSubscriptionParams struct {
 type AmendSubscriptionParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1871,7 +1970,9 @@ type AmendSubscriptionParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1879,7 +1980,9 @@ type AmendSubscriptionParams struct {
 type CancelSubscriptionParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1887,7 +1990,9 @@ type CancelSubscriptionParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1895,10 +2000,13 @@ type CancelSubscriptionParams struct {
 type GetSubscriptionHistoryParams struct {
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1906,7 +2014,9 @@ type GetSubscriptionHistoryParams struct {
 type WithdrawScheduledChangeParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
 	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
@@ -1914,7 +2024,9 @@ type WithdrawScheduledChangeParams struct {
 	// version is `412` and appends nothing. `*` asks for nothing.
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1922,10 +2034,14 @@ type WithdrawScheduledChangeParams struct {
 type RecordUsageParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1942,10 +2058,13 @@ type GetUsageSummaryParams struct {
 
 	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
 	// the read models include that position, else answers
-	// `503 projection_lag`.
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1953,10 +2072,14 @@ type GetUsageSummaryParams struct {
 type CreateTenantUserParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -1964,10 +2087,14 @@ type CreateTenantUserParams struct {
 type DeleteTenantUserParams struct {
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
-	// with a different request it is `422 idempotency_key_reused`.
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XRequestID The request's id, echoed in the response and recorded in the events it appends; generated when absent.
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
@@ -2460,7 +2587,8 @@ type ClientInterface interface {
 	// CreateProductWithBody Add a product to the catalog
 	//
 	// Adds a product with its charges; the response carries each charge's
-	// id. Permission: `catalog.manage`.
+	// id. A SKU is one product's in a tenant: a second product with it is
+	// `409` `duplicate_sku`. Permission: `catalog.manage`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2470,7 +2598,8 @@ type ClientInterface interface {
 	// CreateProduct Add a product to the catalog
 	//
 	// Adds a product with its charges; the response carries each charge's
-	// id. Permission: `catalog.manage`.
+	// id. A SKU is one product's in a tenant: a second product with it is
+	// `409` `duplicate_sku`. Permission: `catalog.manage`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2488,8 +2617,9 @@ type ClientInterface interface {
 	//
 	// Today's MRR and ARR over the subscriptions in the caller's scope, in
 	// total per currency and grouped. A subscription is attributed to the
-	// partner whose user created it, or to `direct`. Permission:
-	// `revenue.read`.
+	// partner whose user created it, or to `direct`; for a partner caller,
+	// the subscriptions of every other partner are one group `other`,
+	// unnamed. Permission: `revenue.read`.
 	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr (the `GetMRRReport` operationId).
 	GetMRRReport(ctx context.Context, tenantId TenantID, params *GetMRRReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2526,7 +2656,9 @@ type ClientInterface interface {
 	// GetSubscription Get a subscription
 	//
 	// The subscription as of today, or with `as_of` its state at that
-	// instant, rebuilt from the event log. Permission: `subscriptions.read`.
+	// instant, rebuilt from the event log: `404` before its first event,
+	// the current state for an instant in the future. Permission:
+	// `subscriptions.read`.
 	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/subscriptions/{subscription_id} (the `GetSubscription` operationId).
 	GetSubscription(ctx context.Context, tenantId TenantID, subscriptionId SubscriptionID, params *GetSubscriptionParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3061,7 +3193,8 @@ func (c *Client) ListProducts(ctx context.Context, tenantId TenantID, params *Li
 // CreateProductWithBody Add a product to the catalog
 //
 // Adds a product with its charges; the response carries each charge's
-// id. Permission: `catalog.manage`.
+// id. A SKU is one product's in a tenant: a second product with it is
+// `409` `duplicate_sku`. Permission: `catalog.manage`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3081,7 +3214,8 @@ func (c *Client) CreateProductWithBody(ctx context.Context, tenantId TenantID, p
 // CreateProduct Add a product to the catalog
 //
 // Adds a product with its charges; the response carries each charge's
-// id. Permission: `catalog.manage`.
+// id. A SKU is one product's in a tenant: a second product with it is
+// `409` `duplicate_sku`. Permission: `catalog.manage`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3119,8 +3253,9 @@ func (c *Client) GetProduct(ctx context.Context, tenantId TenantID, productId Pr
 //
 // Today's MRR and ARR over the subscriptions in the caller's scope, in
 // total per currency and grouped. A subscription is attributed to the
-// partner whose user created it, or to `direct`. Permission:
-// `revenue.read`.
+// partner whose user created it, or to `direct`; for a partner caller,
+// the subscriptions of every other partner are one group `other`,
+// unnamed. Permission: `revenue.read`.
 //
 // Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr (the `GetMRRReport` operationId).
 func (c *Client) GetMRRReport(ctx context.Context, tenantId TenantID, params *GetMRRReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3197,7 +3332,9 @@ func (c *Client) CreateSubscription(ctx context.Context, tenantId TenantID, para
 // GetSubscription Get a subscription
 //
 // The subscription as of today, or with `as_of` its state at that
-// instant, rebuilt from the event log. Permission: `subscriptions.read`.
+// instant, rebuilt from the event log: `404` before its first event,
+// the current state for an instant in the future. Permission:
+// `subscriptions.read`.
 //
 // Corresponds with GET /v1/tenants/{tenant_id}/subscriptions/{subscription_id} (the `GetSubscription` operationId).
 func (c *Client) GetSubscription(ctx context.Context, tenantId TenantID, subscriptionId SubscriptionID, params *GetSubscriptionParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6246,7 +6383,8 @@ type ClientWithResponsesInterface interface {
 	// CreateProductWithBodyWithResponse Add a product to the catalog
 	//
 	// Adds a product with its charges; the response carries each charge's
-	// id. Permission: `catalog.manage`.
+	// id. A SKU is one product's in a tenant: a second product with it is
+	// `409` `duplicate_sku`. Permission: `catalog.manage`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6256,7 +6394,8 @@ type ClientWithResponsesInterface interface {
 	// CreateProductWithResponse Add a product to the catalog
 	//
 	// Adds a product with its charges; the response carries each charge's
-	// id. Permission: `catalog.manage`.
+	// id. A SKU is one product's in a tenant: a second product with it is
+	// `409` `duplicate_sku`. Permission: `catalog.manage`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6276,8 +6415,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Today's MRR and ARR over the subscriptions in the caller's scope, in
 	// total per currency and grouped. A subscription is attributed to the
-	// partner whose user created it, or to `direct`. Permission:
-	// `revenue.read`.
+	// partner whose user created it, or to `direct`; for a partner caller,
+	// the subscriptions of every other partner are one group `other`,
+	// unnamed. Permission: `revenue.read`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6318,7 +6458,9 @@ type ClientWithResponsesInterface interface {
 	// GetSubscriptionWithResponse Get a subscription
 	//
 	// The subscription as of today, or with `as_of` its state at that
-	// instant, rebuilt from the event log. Permission: `subscriptions.read`.
+	// instant, rebuilt from the event log: `404` before its first event,
+	// the current state for an instant in the future. Permission:
+	// `subscriptions.read`.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6692,6 +6834,17 @@ type ListPartnerTenantsResponse404Headers struct {
 	XRequestID string
 }
 
+// ListPartnerTenantsResponse422Headers the declared response headers of an HTTP 422 response for ListPartnerTenants
+type ListPartnerTenantsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListPartnerTenantsResponse429Headers the declared response headers of an HTTP 429 response for ListPartnerTenants
+type ListPartnerTenantsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListPartnerTenantsResponse500Headers the declared response headers of an HTTP 500 response for ListPartnerTenants
 type ListPartnerTenantsResponse500Headers struct {
 	XRequestID string
@@ -6716,6 +6869,10 @@ type ListPartnerTenantsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -6730,6 +6887,10 @@ type ListPartnerTenantsResponse struct {
 	Headers403 *ListPartnerTenantsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListPartnerTenantsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListPartnerTenantsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPartnerTenantsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListPartnerTenantsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -6759,6 +6920,16 @@ func (r ListPartnerTenantsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListPartnerTenantsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPartnerTenantsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListPartnerTenantsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -6803,6 +6974,7 @@ func (r ListPartnerTenantsResponse) ContentType() string {
 // CreatePartnerUserResponse201Headers the declared response headers of an HTTP 201 response for CreatePartnerUser
 type CreatePartnerUserResponse201Headers struct {
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -6848,6 +7020,12 @@ type CreatePartnerUserResponse422Headers struct {
 	XRequestID string
 }
 
+// CreatePartnerUserResponse429Headers the declared response headers of an HTTP 429 response for CreatePartnerUser
+type CreatePartnerUserResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CreatePartnerUserResponse500Headers the declared response headers of an HTTP 500 response for CreatePartnerUser
 type CreatePartnerUserResponse500Headers struct {
 	XRequestID string
@@ -6880,6 +7058,8 @@ type CreatePartnerUserResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -6902,6 +7082,8 @@ type CreatePartnerUserResponse struct {
 	Headers415 *CreatePartnerUserResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreatePartnerUserResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreatePartnerUserResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CreatePartnerUserResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -6951,6 +7133,11 @@ func (r CreatePartnerUserResponse) GetApplicationproblemJSON415() *UnsupportedMe
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CreatePartnerUserResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreatePartnerUserResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7030,6 +7217,12 @@ type DeletePartnerUserResponse422Headers struct {
 	XRequestID string
 }
 
+// DeletePartnerUserResponse429Headers the declared response headers of an HTTP 429 response for DeletePartnerUser
+type DeletePartnerUserResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // DeletePartnerUserResponse500Headers the declared response headers of an HTTP 500 response for DeletePartnerUser
 type DeletePartnerUserResponse500Headers struct {
 	XRequestID string
@@ -7056,6 +7249,8 @@ type DeletePartnerUserResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7074,6 +7269,8 @@ type DeletePartnerUserResponse struct {
 	Headers409 *DeletePartnerUserResponse409Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *DeletePartnerUserResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeletePartnerUserResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DeletePartnerUserResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7108,6 +7305,11 @@ func (r DeletePartnerUserResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r DeletePartnerUserResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeletePartnerUserResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7175,6 +7377,17 @@ type ListAccountsResponse404Headers struct {
 	XRequestID string
 }
 
+// ListAccountsResponse422Headers the declared response headers of an HTTP 422 response for ListAccounts
+type ListAccountsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListAccountsResponse429Headers the declared response headers of an HTTP 429 response for ListAccounts
+type ListAccountsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListAccountsResponse500Headers the declared response headers of an HTTP 500 response for ListAccounts
 type ListAccountsResponse500Headers struct {
 	XRequestID string
@@ -7199,6 +7412,10 @@ type ListAccountsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7213,6 +7430,10 @@ type ListAccountsResponse struct {
 	Headers403 *ListAccountsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListAccountsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListAccountsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAccountsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListAccountsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7242,6 +7463,16 @@ func (r ListAccountsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListAccountsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListAccountsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListAccountsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7287,6 +7518,7 @@ func (r ListAccountsResponse) ContentType() string {
 type CreateAccountResponse201Headers struct {
 	ETag           string
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -7332,6 +7564,12 @@ type CreateAccountResponse422Headers struct {
 	XRequestID string
 }
 
+// CreateAccountResponse429Headers the declared response headers of an HTTP 429 response for CreateAccount
+type CreateAccountResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CreateAccountResponse500Headers the declared response headers of an HTTP 500 response for CreateAccount
 type CreateAccountResponse500Headers struct {
 	XRequestID string
@@ -7364,6 +7602,8 @@ type CreateAccountResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7386,6 +7626,8 @@ type CreateAccountResponse struct {
 	Headers415 *CreateAccountResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreateAccountResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CreateAccountResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7435,6 +7677,11 @@ func (r CreateAccountResponse) GetApplicationproblemJSON415() *UnsupportedMediaT
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CreateAccountResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateAccountResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7503,6 +7750,17 @@ type GetAccountResponse404Headers struct {
 	XRequestID string
 }
 
+// GetAccountResponse422Headers the declared response headers of an HTTP 422 response for GetAccount
+type GetAccountResponse422Headers struct {
+	XRequestID string
+}
+
+// GetAccountResponse429Headers the declared response headers of an HTTP 429 response for GetAccount
+type GetAccountResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetAccountResponse500Headers the declared response headers of an HTTP 500 response for GetAccount
 type GetAccountResponse500Headers struct {
 	XRequestID string
@@ -7527,6 +7785,10 @@ type GetAccountResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7541,6 +7803,10 @@ type GetAccountResponse struct {
 	Headers403 *GetAccountResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetAccountResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetAccountResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAccountResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetAccountResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7570,6 +7836,16 @@ func (r GetAccountResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetAccountResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAccountResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAccountResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7665,6 +7941,12 @@ type UpdateAccountBillingResponse422Headers struct {
 	XRequestID string
 }
 
+// UpdateAccountBillingResponse429Headers the declared response headers of an HTTP 429 response for UpdateAccountBilling
+type UpdateAccountBillingResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // UpdateAccountBillingResponse500Headers the declared response headers of an HTTP 500 response for UpdateAccountBilling
 type UpdateAccountBillingResponse500Headers struct {
 	XRequestID string
@@ -7699,6 +7981,8 @@ type UpdateAccountBillingResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7723,6 +8007,8 @@ type UpdateAccountBillingResponse struct {
 	Headers415 *UpdateAccountBillingResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *UpdateAccountBillingResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateAccountBillingResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *UpdateAccountBillingResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7777,6 +8063,11 @@ func (r UpdateAccountBillingResponse) GetApplicationproblemJSON415() *Unsupporte
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r UpdateAccountBillingResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UpdateAccountBillingResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7844,6 +8135,17 @@ type ListAuditEventsResponse404Headers struct {
 	XRequestID string
 }
 
+// ListAuditEventsResponse422Headers the declared response headers of an HTTP 422 response for ListAuditEvents
+type ListAuditEventsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListAuditEventsResponse429Headers the declared response headers of an HTTP 429 response for ListAuditEvents
+type ListAuditEventsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListAuditEventsResponse500Headers the declared response headers of an HTTP 500 response for ListAuditEvents
 type ListAuditEventsResponse500Headers struct {
 	XRequestID string
@@ -7868,6 +8170,10 @@ type ListAuditEventsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -7882,6 +8188,10 @@ type ListAuditEventsResponse struct {
 	Headers403 *ListAuditEventsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListAuditEventsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListAuditEventsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAuditEventsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListAuditEventsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -7911,6 +8221,16 @@ func (r ListAuditEventsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListAuditEventsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListAuditEventsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListAuditEventsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -7978,6 +8298,17 @@ type ListPartnerAccessResponse404Headers struct {
 	XRequestID string
 }
 
+// ListPartnerAccessResponse422Headers the declared response headers of an HTTP 422 response for ListPartnerAccess
+type ListPartnerAccessResponse422Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessResponse429Headers the declared response headers of an HTTP 429 response for ListPartnerAccess
+type ListPartnerAccessResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListPartnerAccessResponse500Headers the declared response headers of an HTTP 500 response for ListPartnerAccess
 type ListPartnerAccessResponse500Headers struct {
 	XRequestID string
@@ -8002,6 +8333,10 @@ type ListPartnerAccessResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8016,6 +8351,10 @@ type ListPartnerAccessResponse struct {
 	Headers403 *ListPartnerAccessResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListPartnerAccessResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListPartnerAccessResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPartnerAccessResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListPartnerAccessResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8045,6 +8384,16 @@ func (r ListPartnerAccessResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListPartnerAccessResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPartnerAccessResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListPartnerAccessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8130,6 +8479,12 @@ type RevokePartnerAccessResponse422Headers struct {
 	XRequestID string
 }
 
+// RevokePartnerAccessResponse429Headers the declared response headers of an HTTP 429 response for RevokePartnerAccess
+type RevokePartnerAccessResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // RevokePartnerAccessResponse500Headers the declared response headers of an HTTP 500 response for RevokePartnerAccess
 type RevokePartnerAccessResponse500Headers struct {
 	XRequestID string
@@ -8160,6 +8515,8 @@ type RevokePartnerAccessResponse struct {
 	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8180,6 +8537,8 @@ type RevokePartnerAccessResponse struct {
 	Headers412 *RevokePartnerAccessResponse412Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *RevokePartnerAccessResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokePartnerAccessResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RevokePartnerAccessResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8224,6 +8583,11 @@ func (r RevokePartnerAccessResponse) GetApplicationproblemJSON412() *Preconditio
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r RevokePartnerAccessResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokePartnerAccessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8292,6 +8656,17 @@ type GetPartnerAccessResponse404Headers struct {
 	XRequestID string
 }
 
+// GetPartnerAccessResponse422Headers the declared response headers of an HTTP 422 response for GetPartnerAccess
+type GetPartnerAccessResponse422Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessResponse429Headers the declared response headers of an HTTP 429 response for GetPartnerAccess
+type GetPartnerAccessResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetPartnerAccessResponse500Headers the declared response headers of an HTTP 500 response for GetPartnerAccess
 type GetPartnerAccessResponse500Headers struct {
 	XRequestID string
@@ -8316,6 +8691,10 @@ type GetPartnerAccessResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8330,6 +8709,10 @@ type GetPartnerAccessResponse struct {
 	Headers403 *GetPartnerAccessResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetPartnerAccessResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetPartnerAccessResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetPartnerAccessResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetPartnerAccessResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8359,6 +8742,16 @@ func (r GetPartnerAccessResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetPartnerAccessResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPartnerAccessResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPartnerAccessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8411,6 +8804,7 @@ type PutPartnerAccessResponse200Headers struct {
 type PutPartnerAccessResponse201Headers struct {
 	ETag           string
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -8461,6 +8855,12 @@ type PutPartnerAccessResponse422Headers struct {
 	XRequestID string
 }
 
+// PutPartnerAccessResponse429Headers the declared response headers of an HTTP 429 response for PutPartnerAccess
+type PutPartnerAccessResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // PutPartnerAccessResponse500Headers the declared response headers of an HTTP 500 response for PutPartnerAccess
 type PutPartnerAccessResponse500Headers struct {
 	XRequestID string
@@ -8497,6 +8897,8 @@ type PutPartnerAccessResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8523,6 +8925,8 @@ type PutPartnerAccessResponse struct {
 	Headers415 *PutPartnerAccessResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *PutPartnerAccessResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutPartnerAccessResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *PutPartnerAccessResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8582,6 +8986,11 @@ func (r PutPartnerAccessResponse) GetApplicationproblemJSON415() *UnsupportedMed
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r PutPartnerAccessResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r PutPartnerAccessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8649,6 +9058,17 @@ type ListProductsResponse404Headers struct {
 	XRequestID string
 }
 
+// ListProductsResponse422Headers the declared response headers of an HTTP 422 response for ListProducts
+type ListProductsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListProductsResponse429Headers the declared response headers of an HTTP 429 response for ListProducts
+type ListProductsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListProductsResponse500Headers the declared response headers of an HTTP 500 response for ListProducts
 type ListProductsResponse500Headers struct {
 	XRequestID string
@@ -8673,6 +9093,10 @@ type ListProductsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8687,6 +9111,10 @@ type ListProductsResponse struct {
 	Headers403 *ListProductsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListProductsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListProductsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProductsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListProductsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8716,6 +9144,16 @@ func (r ListProductsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListProductsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListProductsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListProductsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8761,6 +9199,7 @@ func (r ListProductsResponse) ContentType() string {
 type CreateProductResponse201Headers struct {
 	ETag           string
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -8806,6 +9245,12 @@ type CreateProductResponse422Headers struct {
 	XRequestID string
 }
 
+// CreateProductResponse429Headers the declared response headers of an HTTP 429 response for CreateProduct
+type CreateProductResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CreateProductResponse500Headers the declared response headers of an HTTP 500 response for CreateProduct
 type CreateProductResponse500Headers struct {
 	XRequestID string
@@ -8838,6 +9283,8 @@ type CreateProductResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -8860,6 +9307,8 @@ type CreateProductResponse struct {
 	Headers415 *CreateProductResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreateProductResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateProductResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CreateProductResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -8909,6 +9358,11 @@ func (r CreateProductResponse) GetApplicationproblemJSON415() *UnsupportedMediaT
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CreateProductResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateProductResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -8977,6 +9431,17 @@ type GetProductResponse404Headers struct {
 	XRequestID string
 }
 
+// GetProductResponse422Headers the declared response headers of an HTTP 422 response for GetProduct
+type GetProductResponse422Headers struct {
+	XRequestID string
+}
+
+// GetProductResponse429Headers the declared response headers of an HTTP 429 response for GetProduct
+type GetProductResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetProductResponse500Headers the declared response headers of an HTTP 500 response for GetProduct
 type GetProductResponse500Headers struct {
 	XRequestID string
@@ -9001,6 +9466,10 @@ type GetProductResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9015,6 +9484,10 @@ type GetProductResponse struct {
 	Headers403 *GetProductResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetProductResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetProductResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetProductResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetProductResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9044,6 +9517,16 @@ func (r GetProductResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetProductResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetProductResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetProductResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9111,6 +9594,17 @@ type GetMRRReportResponse404Headers struct {
 	XRequestID string
 }
 
+// GetMRRReportResponse422Headers the declared response headers of an HTTP 422 response for GetMRRReport
+type GetMRRReportResponse422Headers struct {
+	XRequestID string
+}
+
+// GetMRRReportResponse429Headers the declared response headers of an HTTP 429 response for GetMRRReport
+type GetMRRReportResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetMRRReportResponse500Headers the declared response headers of an HTTP 500 response for GetMRRReport
 type GetMRRReportResponse500Headers struct {
 	XRequestID string
@@ -9135,6 +9629,10 @@ type GetMRRReportResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9149,6 +9647,10 @@ type GetMRRReportResponse struct {
 	Headers403 *GetMRRReportResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetMRRReportResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetMRRReportResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMRRReportResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetMRRReportResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9178,6 +9680,16 @@ func (r GetMRRReportResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetMRRReportResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetMRRReportResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMRRReportResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9245,6 +9757,17 @@ type ListSubscriptionsResponse404Headers struct {
 	XRequestID string
 }
 
+// ListSubscriptionsResponse422Headers the declared response headers of an HTTP 422 response for ListSubscriptions
+type ListSubscriptionsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListSubscriptionsResponse429Headers the declared response headers of an HTTP 429 response for ListSubscriptions
+type ListSubscriptionsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // ListSubscriptionsResponse500Headers the declared response headers of an HTTP 500 response for ListSubscriptions
 type ListSubscriptionsResponse500Headers struct {
 	XRequestID string
@@ -9269,6 +9792,10 @@ type ListSubscriptionsResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9283,6 +9810,10 @@ type ListSubscriptionsResponse struct {
 	Headers403 *ListSubscriptionsResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *ListSubscriptionsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListSubscriptionsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListSubscriptionsResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *ListSubscriptionsResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9312,6 +9843,16 @@ func (r ListSubscriptionsResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r ListSubscriptionsResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListSubscriptionsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9357,6 +9898,7 @@ func (r ListSubscriptionsResponse) ContentType() string {
 type CreateSubscriptionResponse201Headers struct {
 	ETag           string
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -9402,6 +9944,12 @@ type CreateSubscriptionResponse422Headers struct {
 	XRequestID string
 }
 
+// CreateSubscriptionResponse429Headers the declared response headers of an HTTP 429 response for CreateSubscription
+type CreateSubscriptionResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CreateSubscriptionResponse500Headers the declared response headers of an HTTP 500 response for CreateSubscription
 type CreateSubscriptionResponse500Headers struct {
 	XRequestID string
@@ -9434,6 +9982,8 @@ type CreateSubscriptionResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9456,6 +10006,8 @@ type CreateSubscriptionResponse struct {
 	Headers415 *CreateSubscriptionResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreateSubscriptionResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateSubscriptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CreateSubscriptionResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9505,6 +10057,11 @@ func (r CreateSubscriptionResponse) GetApplicationproblemJSON415() *UnsupportedM
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CreateSubscriptionResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateSubscriptionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9573,6 +10130,17 @@ type GetSubscriptionResponse404Headers struct {
 	XRequestID string
 }
 
+// GetSubscriptionResponse422Headers the declared response headers of an HTTP 422 response for GetSubscription
+type GetSubscriptionResponse422Headers struct {
+	XRequestID string
+}
+
+// GetSubscriptionResponse429Headers the declared response headers of an HTTP 429 response for GetSubscription
+type GetSubscriptionResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetSubscriptionResponse500Headers the declared response headers of an HTTP 500 response for GetSubscription
 type GetSubscriptionResponse500Headers struct {
 	XRequestID string
@@ -9597,6 +10165,10 @@ type GetSubscriptionResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9611,6 +10183,10 @@ type GetSubscriptionResponse struct {
 	Headers403 *GetSubscriptionResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetSubscriptionResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetSubscriptionResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSubscriptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetSubscriptionResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9640,6 +10216,16 @@ func (r GetSubscriptionResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetSubscriptionResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetSubscriptionResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSubscriptionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9735,6 +10321,12 @@ type AmendSubscriptionResponse422Headers struct {
 	XRequestID string
 }
 
+// AmendSubscriptionResponse429Headers the declared response headers of an HTTP 429 response for AmendSubscription
+type AmendSubscriptionResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // AmendSubscriptionResponse500Headers the declared response headers of an HTTP 500 response for AmendSubscription
 type AmendSubscriptionResponse500Headers struct {
 	XRequestID string
@@ -9769,6 +10361,8 @@ type AmendSubscriptionResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -9793,6 +10387,8 @@ type AmendSubscriptionResponse struct {
 	Headers415 *AmendSubscriptionResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *AmendSubscriptionResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AmendSubscriptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *AmendSubscriptionResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -9847,6 +10443,11 @@ func (r AmendSubscriptionResponse) GetApplicationproblemJSON415() *UnsupportedMe
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r AmendSubscriptionResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AmendSubscriptionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -9942,6 +10543,12 @@ type CancelSubscriptionResponse422Headers struct {
 	XRequestID string
 }
 
+// CancelSubscriptionResponse429Headers the declared response headers of an HTTP 429 response for CancelSubscription
+type CancelSubscriptionResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CancelSubscriptionResponse500Headers the declared response headers of an HTTP 500 response for CancelSubscription
 type CancelSubscriptionResponse500Headers struct {
 	XRequestID string
@@ -9976,6 +10583,8 @@ type CancelSubscriptionResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10000,6 +10609,8 @@ type CancelSubscriptionResponse struct {
 	Headers415 *CancelSubscriptionResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CancelSubscriptionResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CancelSubscriptionResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CancelSubscriptionResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10054,6 +10665,11 @@ func (r CancelSubscriptionResponse) GetApplicationproblemJSON415() *UnsupportedM
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CancelSubscriptionResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CancelSubscriptionResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10121,6 +10737,17 @@ type GetSubscriptionHistoryResponse404Headers struct {
 	XRequestID string
 }
 
+// GetSubscriptionHistoryResponse422Headers the declared response headers of an HTTP 422 response for GetSubscriptionHistory
+type GetSubscriptionHistoryResponse422Headers struct {
+	XRequestID string
+}
+
+// GetSubscriptionHistoryResponse429Headers the declared response headers of an HTTP 429 response for GetSubscriptionHistory
+type GetSubscriptionHistoryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetSubscriptionHistoryResponse500Headers the declared response headers of an HTTP 500 response for GetSubscriptionHistory
 type GetSubscriptionHistoryResponse500Headers struct {
 	XRequestID string
@@ -10145,6 +10772,10 @@ type GetSubscriptionHistoryResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10159,6 +10790,10 @@ type GetSubscriptionHistoryResponse struct {
 	Headers403 *GetSubscriptionHistoryResponse403Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetSubscriptionHistoryResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetSubscriptionHistoryResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSubscriptionHistoryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetSubscriptionHistoryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10188,6 +10823,16 @@ func (r GetSubscriptionHistoryResponse) GetApplicationproblemJSON403() *Forbidde
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetSubscriptionHistoryResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetSubscriptionHistoryResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSubscriptionHistoryResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10273,6 +10918,12 @@ type WithdrawScheduledChangeResponse422Headers struct {
 	XRequestID string
 }
 
+// WithdrawScheduledChangeResponse429Headers the declared response headers of an HTTP 429 response for WithdrawScheduledChange
+type WithdrawScheduledChangeResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // WithdrawScheduledChangeResponse500Headers the declared response headers of an HTTP 500 response for WithdrawScheduledChange
 type WithdrawScheduledChangeResponse500Headers struct {
 	XRequestID string
@@ -10303,6 +10954,8 @@ type WithdrawScheduledChangeResponse struct {
 	ApplicationproblemJSON412 *PreconditionFailed
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10323,6 +10976,8 @@ type WithdrawScheduledChangeResponse struct {
 	Headers412 *WithdrawScheduledChangeResponse412Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *WithdrawScheduledChangeResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *WithdrawScheduledChangeResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *WithdrawScheduledChangeResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10367,6 +11022,11 @@ func (r WithdrawScheduledChangeResponse) GetApplicationproblemJSON412() *Precond
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r WithdrawScheduledChangeResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r WithdrawScheduledChangeResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10456,6 +11116,12 @@ type RecordUsageResponse422Headers struct {
 	XRequestID string
 }
 
+// RecordUsageResponse429Headers the declared response headers of an HTTP 429 response for RecordUsage
+type RecordUsageResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // RecordUsageResponse500Headers the declared response headers of an HTTP 500 response for RecordUsage
 type RecordUsageResponse500Headers struct {
 	XRequestID string
@@ -10488,6 +11154,8 @@ type RecordUsageResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10510,6 +11178,8 @@ type RecordUsageResponse struct {
 	Headers415 *RecordUsageResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *RecordUsageResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RecordUsageResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *RecordUsageResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10559,6 +11229,11 @@ func (r RecordUsageResponse) GetApplicationproblemJSON415() *UnsupportedMediaTyp
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r RecordUsageResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RecordUsageResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10631,6 +11306,12 @@ type GetUsageSummaryResponse422Headers struct {
 	XRequestID string
 }
 
+// GetUsageSummaryResponse429Headers the declared response headers of an HTTP 429 response for GetUsageSummary
+type GetUsageSummaryResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // GetUsageSummaryResponse500Headers the declared response headers of an HTTP 500 response for GetUsageSummary
 type GetUsageSummaryResponse500Headers struct {
 	XRequestID string
@@ -10657,6 +11338,8 @@ type GetUsageSummaryResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10673,6 +11356,8 @@ type GetUsageSummaryResponse struct {
 	Headers404 *GetUsageSummaryResponse404Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *GetUsageSummaryResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUsageSummaryResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *GetUsageSummaryResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10707,6 +11392,11 @@ func (r GetUsageSummaryResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r GetUsageSummaryResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetUsageSummaryResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10751,6 +11441,7 @@ func (r GetUsageSummaryResponse) ContentType() string {
 // CreateTenantUserResponse201Headers the declared response headers of an HTTP 201 response for CreateTenantUser
 type CreateTenantUserResponse201Headers struct {
 	LedgerPosition int64
+	Location       string
 	XRequestID     string
 }
 
@@ -10796,6 +11487,12 @@ type CreateTenantUserResponse422Headers struct {
 	XRequestID string
 }
 
+// CreateTenantUserResponse429Headers the declared response headers of an HTTP 429 response for CreateTenantUser
+type CreateTenantUserResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // CreateTenantUserResponse500Headers the declared response headers of an HTTP 500 response for CreateTenantUser
 type CreateTenantUserResponse500Headers struct {
 	XRequestID string
@@ -10828,6 +11525,8 @@ type CreateTenantUserResponse struct {
 	ApplicationproblemJSON415 *UnsupportedMediaType
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -10850,6 +11549,8 @@ type CreateTenantUserResponse struct {
 	Headers415 *CreateTenantUserResponse415Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *CreateTenantUserResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateTenantUserResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *CreateTenantUserResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -10899,6 +11600,11 @@ func (r CreateTenantUserResponse) GetApplicationproblemJSON415() *UnsupportedMed
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r CreateTenantUserResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateTenantUserResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -10978,6 +11684,12 @@ type DeleteTenantUserResponse422Headers struct {
 	XRequestID string
 }
 
+// DeleteTenantUserResponse429Headers the declared response headers of an HTTP 429 response for DeleteTenantUser
+type DeleteTenantUserResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
 // DeleteTenantUserResponse500Headers the declared response headers of an HTTP 500 response for DeleteTenantUser
 type DeleteTenantUserResponse500Headers struct {
 	XRequestID string
@@ -11004,6 +11716,8 @@ type DeleteTenantUserResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
 	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
 	ApplicationproblemJSON500 *Internal
 	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
@@ -11022,6 +11736,8 @@ type DeleteTenantUserResponse struct {
 	Headers409 *DeleteTenantUserResponse409Headers
 	// Headers422 the parsed response headers for an HTTP 422 response
 	Headers422 *DeleteTenantUserResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteTenantUserResponse429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
 	Headers500 *DeleteTenantUserResponse500Headers
 	// Headers503 the parsed response headers for an HTTP 503 response
@@ -11056,6 +11772,11 @@ func (r DeleteTenantUserResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
 func (r DeleteTenantUserResponse) GetApplicationproblemJSON422() *Problem {
 	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteTenantUserResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
@@ -11435,7 +12156,8 @@ func (c *ClientWithResponses) ListProductsWithResponse(ctx context.Context, tena
 // CreateProductWithBodyWithResponse Add a product to the catalog
 //
 // Adds a product with its charges; the response carries each charge's
-// id. Permission: `catalog.manage`.
+// id. A SKU is one product's in a tenant: a second product with it is
+// `409` `duplicate_sku`. Permission: `catalog.manage`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11451,7 +12173,8 @@ func (c *ClientWithResponses) CreateProductWithBodyWithResponse(ctx context.Cont
 // CreateProductWithResponse Add a product to the catalog
 //
 // Adds a product with its charges; the response carries each charge's
-// id. Permission: `catalog.manage`.
+// id. A SKU is one product's in a tenant: a second product with it is
+// `409` `duplicate_sku`. Permission: `catalog.manage`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11483,8 +12206,9 @@ func (c *ClientWithResponses) GetProductWithResponse(ctx context.Context, tenant
 //
 // Today's MRR and ARR over the subscriptions in the caller's scope, in
 // total per currency and grouped. A subscription is attributed to the
-// partner whose user created it, or to `direct`. Permission:
-// `revenue.read`.
+// partner whose user created it, or to `direct`; for a partner caller,
+// the subscriptions of every other partner are one group `other`,
+// unnamed. Permission: `revenue.read`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11549,7 +12273,9 @@ func (c *ClientWithResponses) CreateSubscriptionWithResponse(ctx context.Context
 // GetSubscriptionWithResponse Get a subscription
 //
 // The subscription as of today, or with `as_of` its state at that
-// instant, rebuilt from the event log. Permission: `subscriptions.read`.
+// instant, rebuilt from the event log: `404` before its first event,
+// the current state for an instant in the future. Permission:
+// `subscriptions.read`.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11987,6 +12713,20 @@ func ParseListPartnerTenantsResponse(rsp *http.Response) (*ListPartnerTenantsRes
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12061,6 +12801,33 @@ func ParseListPartnerTenantsResponse(rsp *http.Response) (*ListPartnerTenantsRes
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListPartnerTenantsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListPartnerTenantsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListPartnerTenantsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -12170,6 +12937,13 @@ func ParseCreatePartnerUserResponse(rsp *http.Response) (*CreatePartnerUserRespo
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12195,6 +12969,13 @@ func ParseCreatePartnerUserResponse(rsp *http.Response) (*CreatePartnerUserRespo
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -12298,6 +13079,23 @@ func ParseCreatePartnerUserResponse(rsp *http.Response) (*CreatePartnerUserRespo
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreatePartnerUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreatePartnerUserResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -12388,6 +13186,13 @@ func ParseDeletePartnerUserResponse(rsp *http.Response) (*DeletePartnerUserRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -12497,6 +13302,23 @@ func ParseDeletePartnerUserResponse(rsp *http.Response) (*DeletePartnerUserRespo
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeletePartnerUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers DeletePartnerUserResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -12578,6 +13400,20 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12652,6 +13488,33 @@ func ParseListAccountsResponse(rsp *http.Response) (*ListAccountsResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListAccountsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAccountsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListAccountsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -12761,6 +13624,13 @@ func ParseCreateAccountResponse(rsp *http.Response) (*CreateAccountResponse, err
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12793,6 +13663,13 @@ func ParseCreateAccountResponse(rsp *http.Response) (*CreateAccountResponse, err
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -12896,6 +13773,23 @@ func ParseCreateAccountResponse(rsp *http.Response) (*CreateAccountResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateAccountResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreateAccountResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -12976,6 +13870,20 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -13058,6 +13966,33 @@ func ParseGetAccountResponse(rsp *http.Response) (*GetAccountResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetAccountResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAccountResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetAccountResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -13173,6 +14108,13 @@ func ParseUpdateAccountBillingResponse(rsp *http.Response) (*UpdateAccountBillin
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -13319,6 +14261,23 @@ func ParseUpdateAccountBillingResponse(rsp *http.Response) (*UpdateAccountBillin
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateAccountBillingResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers UpdateAccountBillingResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -13400,6 +14359,20 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13474,6 +14447,33 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListAuditEventsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAuditEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListAuditEventsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -13555,6 +14555,20 @@ func ParseListPartnerAccessResponse(rsp *http.Response) (*ListPartnerAccessRespo
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13629,6 +14643,33 @@ func ParseListPartnerAccessResponse(rsp *http.Response) (*ListPartnerAccessRespo
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListPartnerAccessResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListPartnerAccessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListPartnerAccessResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -13730,6 +14771,13 @@ func ParseRevokePartnerAccessResponse(rsp *http.Response) (*RevokePartnerAccessR
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -13856,6 +14904,23 @@ func ParseRevokePartnerAccessResponse(rsp *http.Response) (*RevokePartnerAccessR
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokePartnerAccessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RevokePartnerAccessResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -13936,6 +15001,20 @@ func ParseGetPartnerAccessResponse(rsp *http.Response) (*GetPartnerAccessRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -14018,6 +15097,33 @@ func ParseGetPartnerAccessResponse(rsp *http.Response) (*GetPartnerAccessRespons
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetPartnerAccessResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetPartnerAccessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetPartnerAccessResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -14141,6 +15247,13 @@ func ParsePutPartnerAccessResponse(rsp *http.Response) (*PutPartnerAccessRespons
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14197,6 +15310,13 @@ func ParsePutPartnerAccessResponse(rsp *http.Response) (*PutPartnerAccessRespons
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -14310,6 +15430,23 @@ func ParsePutPartnerAccessResponse(rsp *http.Response) (*PutPartnerAccessRespons
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers PutPartnerAccessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers PutPartnerAccessResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -14391,6 +15528,20 @@ func ParseListProductsResponse(rsp *http.Response) (*ListProductsResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14465,6 +15616,33 @@ func ParseListProductsResponse(rsp *http.Response) (*ListProductsResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListProductsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListProductsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListProductsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -14574,6 +15752,13 @@ func ParseCreateProductResponse(rsp *http.Response) (*CreateProductResponse, err
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -14606,6 +15791,13 @@ func ParseCreateProductResponse(rsp *http.Response) (*CreateProductResponse, err
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -14709,6 +15901,23 @@ func ParseCreateProductResponse(rsp *http.Response) (*CreateProductResponse, err
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateProductResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreateProductResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -14789,6 +15998,20 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -14871,6 +16094,33 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetProductResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetProductResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetProductResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -14952,6 +16202,20 @@ func ParseGetMRRReportResponse(rsp *http.Response) (*GetMRRReportResponse, error
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15026,6 +16290,33 @@ func ParseGetMRRReportResponse(rsp *http.Response) (*GetMRRReportResponse, error
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetMRRReportResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMRRReportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetMRRReportResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15107,6 +16398,20 @@ func ParseListSubscriptionsResponse(rsp *http.Response) (*ListSubscriptionsRespo
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15181,6 +16486,33 @@ func ParseListSubscriptionsResponse(rsp *http.Response) (*ListSubscriptionsRespo
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListSubscriptionsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListSubscriptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers ListSubscriptionsResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15290,6 +16622,13 @@ func ParseCreateSubscriptionResponse(rsp *http.Response) (*CreateSubscriptionRes
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15322,6 +16661,13 @@ func ParseCreateSubscriptionResponse(rsp *http.Response) (*CreateSubscriptionRes
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -15425,6 +16771,23 @@ func ParseCreateSubscriptionResponse(rsp *http.Response) (*CreateSubscriptionRes
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateSubscriptionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreateSubscriptionResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15505,6 +16868,20 @@ func ParseGetSubscriptionResponse(rsp *http.Response) (*GetSubscriptionResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -15587,6 +16964,33 @@ func ParseGetSubscriptionResponse(rsp *http.Response) (*GetSubscriptionResponse,
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetSubscriptionResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSubscriptionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetSubscriptionResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15702,6 +17106,13 @@ func ParseAmendSubscriptionResponse(rsp *http.Response) (*AmendSubscriptionRespo
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -15848,6 +17259,23 @@ func ParseAmendSubscriptionResponse(rsp *http.Response) (*AmendSubscriptionRespo
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers AmendSubscriptionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers AmendSubscriptionResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -15963,6 +17391,13 @@ func ParseCancelSubscriptionResponse(rsp *http.Response) (*CancelSubscriptionRes
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -16109,6 +17544,23 @@ func ParseCancelSubscriptionResponse(rsp *http.Response) (*CancelSubscriptionRes
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CancelSubscriptionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CancelSubscriptionResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -16190,6 +17642,20 @@ func ParseGetSubscriptionHistoryResponse(rsp *http.Response) (*GetSubscriptionHi
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16264,6 +17730,33 @@ func ParseGetSubscriptionHistoryResponse(rsp *http.Response) (*GetSubscriptionHi
 			headers.XRequestID = value
 		}
 		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetSubscriptionHistoryResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSubscriptionHistoryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetSubscriptionHistoryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -16365,6 +17858,13 @@ func ParseWithdrawScheduledChangeResponse(rsp *http.Response) (*WithdrawSchedule
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -16491,6 +17991,23 @@ func ParseWithdrawScheduledChangeResponse(rsp *http.Response) (*WithdrawSchedule
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers WithdrawScheduledChangeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers WithdrawScheduledChangeResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -16599,6 +18116,13 @@ func ParseRecordUsageResponse(rsp *http.Response) (*RecordUsageResponse, error) 
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -16728,6 +18252,23 @@ func ParseRecordUsageResponse(rsp *http.Response) (*RecordUsageResponse, error) 
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RecordUsageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RecordUsageResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -16816,6 +18357,13 @@ func ParseGetUsageSummaryResponse(rsp *http.Response) (*GetUsageSummaryResponse,
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -16900,6 +18448,23 @@ func ParseGetUsageSummaryResponse(rsp *http.Response) (*GetUsageSummaryResponse,
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetUsageSummaryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetUsageSummaryResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -17009,6 +18574,13 @@ func ParseCreateTenantUserResponse(rsp *http.Response) (*CreateTenantUserRespons
 		}
 		response.ApplicationproblemJSON422 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -17034,6 +18606,13 @@ func ParseCreateTenantUserResponse(rsp *http.Response) (*CreateTenantUserRespons
 				return nil, err
 			}
 			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
 		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
@@ -17137,6 +18716,23 @@ func ParseCreateTenantUserResponse(rsp *http.Response) (*CreateTenantUserRespons
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateTenantUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers CreateTenantUserResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -17227,6 +18823,13 @@ func ParseDeleteTenantUserResponse(rsp *http.Response) (*DeleteTenantUserRespons
 			return nil, err
 		}
 		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest Internal
@@ -17336,6 +18939,23 @@ func ParseDeleteTenantUserResponse(rsp *http.Response) (*DeleteTenantUserRespons
 			headers.XRequestID = value
 		}
 		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteTenantUserResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers DeleteTenantUserResponse500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -41,6 +42,22 @@ type Config struct {
 	// that keeps the event log (esdb://… or esdb+discover://…), the read
 	// models staying in PostgreSQL. It may hold a password: never log it.
 	EventstoreURL string
+	// KeyRateLimit limits the API requests of each key, PartnerRateLimit
+	// those of all of a partner's keys together, and UnknownKeyRateLimit
+	// the attempts with a key that names no active user, per client
+	// address. Each process keeps its own buckets.
+	KeyRateLimit, PartnerRateLimit, UnknownKeyRateLimit RateLimit
+	// ClientIPHeader names the header a trusted proxy sets to the client's
+	// address (X-Forwarded-For or X-Real-IP); empty: the connection's
+	// remote address.
+	ClientIPHeader string
+}
+
+// RateLimit is a token bucket: PerSecond tokens a second, up to Burst at
+// once. A zero PerSecond is no limit.
+type RateLimit struct {
+	PerSecond float64
+	Burst     int
 }
 
 // Setting names one configurable value.
@@ -55,6 +72,10 @@ const (
 	ShutdownTimeout
 	PublishURL
 	EventstoreURL
+	KeyRateLimit
+	PartnerRateLimit
+	UnknownKeyRateLimit
+	ClientIPHeader
 )
 
 type spec struct {
@@ -77,6 +98,16 @@ var specs = [...]spec{
 		"broker to publish every event to: nats://host:4222 or amqp://user:pass@host:5672/ (default: none)", applyPublishURL},
 	EventstoreURL: {"eventstore-url", "LEDGER_EVENTSTORE_URL", "",
 		"EventStoreDB/KurrentDB server to keep the event log in: esdb://host:2113?tls=false (default: the log in PostgreSQL)", applyEventstoreURL},
+	KeyRateLimit: {"rate-limit", "LEDGER_RATE_LIMIT", "10000/s,20000",
+		"API requests per key, in this process: RATE[/s|m|h][,BURST] or off", applyRateLimit(func(c *Config) *RateLimit { return &c.KeyRateLimit })},
+	PartnerRateLimit: {"partner-rate-limit", "LEDGER_PARTNER_RATE_LIMIT", "20000/s,40000",
+		"API requests per partner, all its keys together, in this process: RATE[/s|m|h][,BURST] or off",
+		applyRateLimit(func(c *Config) *RateLimit { return &c.PartnerRateLimit })},
+	UnknownKeyRateLimit: {"unknown-key-rate-limit", "LEDGER_UNKNOWN_KEY_RATE_LIMIT", "10/s,100",
+		"requests with an unknown API key per client address, in this process: RATE[/s|m|h][,BURST] or off",
+		applyRateLimit(func(c *Config) *RateLimit { return &c.UnknownKeyRateLimit })},
+	ClientIPHeader: {"client-ip-header", "LEDGER_CLIENT_IP_HEADER", "",
+		"header a trusted proxy sets to the client's address: X-Forwarded-For or X-Real-IP (default: none, the connection's address)", applyClientIPHeader},
 }
 
 // Flag returns the command-line flag name of s, without dashes.
@@ -219,6 +250,63 @@ func applyShutdownTimeout(cfg *Config, v string) error {
 		return errors.New("must be positive")
 	}
 	cfg.ShutdownTimeout = d
+	return nil
+}
+
+// maxBurst bounds a rate limit's burst.
+const maxBurst = 1_000_000_000
+
+// applyRateLimit parses RATE[/s|m|h][,BURST] or off into the limit that
+// field picks. BURST defaults to one second's tokens, and at least 1.
+func applyRateLimit(field func(*Config) *RateLimit) func(*Config, string) error {
+	return func(cfg *Config, v string) error {
+		if strings.EqualFold(strings.TrimSpace(v), "off") {
+			*field(cfg) = RateLimit{}
+			return nil
+		}
+		ratePart, burstPart, hasBurst := strings.Cut(v, ",")
+		perSecond, err := parseRate(strings.TrimSpace(ratePart))
+		if err != nil {
+			return err
+		}
+		burst := max(1, int(math.Ceil(perSecond)))
+		if hasBurst {
+			b, err := strconv.Atoi(strings.TrimSpace(burstPart))
+			if err != nil || b < 1 || b > maxBurst {
+				return fmt.Errorf("burst %q is not a whole number from 1 to %d", burstPart, maxBurst)
+			}
+			burst = b
+		}
+		*field(cfg) = RateLimit{PerSecond: perSecond, Burst: burst}
+		return nil
+	}
+}
+
+// parseRate parses RATE[/s|m|h] into tokens a second.
+func parseRate(v string) (float64, error) {
+	num, unit, _ := strings.Cut(v, "/")
+	per := map[string]float64{"": 1, "s": 1, "m": 60, "h": 3600}[unit]
+	if per == 0 {
+		return 0, fmt.Errorf("unit %q: must be s, m or h", unit)
+	}
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || math.IsNaN(n) || n <= 0 || n > maxBurst {
+		return 0, errors.New("must be RATE[/s|m|h][,BURST] with a positive RATE, such as 100/s,200, or off")
+	}
+	return n / per, nil
+}
+
+func applyClientIPHeader(cfg *Config, v string) error {
+	switch strings.ToLower(v) {
+	case "":
+	case "x-forwarded-for":
+		v = "X-Forwarded-For"
+	case "x-real-ip":
+		v = "X-Real-IP"
+	default:
+		return errors.New("must be X-Forwarded-For, X-Real-IP or empty")
+	}
+	cfg.ClientIPHeader = v
 	return nil
 }
 

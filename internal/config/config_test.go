@@ -13,6 +13,7 @@ import (
 
 var all = []config.Setting{
 	config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL,
+	config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader,
 }
 
 func load(t *testing.T, settings []config.Setting, args []string, env map[string]string) (config.Config, error) {
@@ -29,7 +30,12 @@ func load(t *testing.T, settings []config.Setting, args []string, env map[string
 }
 
 func defaults() config.Config {
-	return config.Config{HTTPAddr: ":8080", DataDir: "./.ledger", LogLevel: slog.LevelInfo, ShutdownTimeout: 15 * time.Second}
+	return config.Config{
+		HTTPAddr: ":8080", DataDir: "./.ledger", LogLevel: slog.LevelInfo, ShutdownTimeout: 15 * time.Second,
+		KeyRateLimit:        config.RateLimit{PerSecond: 10000, Burst: 20000},
+		PartnerRateLimit:    config.RateLimit{PerSecond: 20000, Burst: 40000},
+		UnknownKeyRateLimit: config.RateLimit{PerSecond: 10, Burst: 100},
+	}
 }
 
 func TestLoadResolvesFlagThenEnvThenDefault(t *testing.T) {
@@ -69,6 +75,26 @@ func TestLoadResolvesFlagThenEnvThenDefault(t *testing.T) {
 			name: "event store url",
 			env:  map[string]string{"LEDGER_EVENTSTORE_URL": "esdb://admin:changeit@kurrent:2113?tls=false"},
 			want: func(c *config.Config) { c.EventstoreURL = "esdb://admin:changeit@kurrent:2113?tls=false" },
+		},
+		{
+			name: "rate limits",
+			args: []string{"--rate-limit=100/s,250", "--unknown-key-rate-limit=off", "--client-ip-header=x-forwarded-for"},
+			env:  map[string]string{"LEDGER_PARTNER_RATE_LIMIT": "600/m", "LEDGER_RATE_LIMIT": "1/s"},
+			want: func(c *config.Config) {
+				c.KeyRateLimit = config.RateLimit{PerSecond: 100, Burst: 250}
+				c.PartnerRateLimit = config.RateLimit{PerSecond: 10, Burst: 10}
+				c.UnknownKeyRateLimit = config.RateLimit{}
+				c.ClientIPHeader = "X-Forwarded-For"
+			},
+		},
+		{
+			name: "rate limit per hour without a unit or burst",
+			env:  map[string]string{"LEDGER_RATE_LIMIT": "7200/h", "LEDGER_PARTNER_RATE_LIMIT": "2.5", "LEDGER_CLIENT_IP_HEADER": "X-Real-IP"},
+			want: func(c *config.Config) {
+				c.KeyRateLimit = config.RateLimit{PerSecond: 2, Burst: 2}
+				c.PartnerRateLimit = config.RateLimit{PerSecond: 2.5, Burst: 3}
+				c.ClientIPHeader = "X-Real-IP"
+			},
 		},
 		{
 			name: "key value database url and ipv6 address",
@@ -150,6 +176,31 @@ func TestLoadRejectsInvalidSettings(t *testing.T) {
 			notWant: "s3cret",
 		},
 		{
+			name: "rate limit unit",
+			env:  map[string]string{"LEDGER_RATE_LIMIT": "100/d"},
+			want: []string{`invalid LEDGER_RATE_LIMIT (--rate-limit) "100/d": unit "d": must be s, m or h`},
+		},
+		{
+			name: "rate limit not positive",
+			args: []string{"--partner-rate-limit=0/s"},
+			want: []string{`invalid LEDGER_PARTNER_RATE_LIMIT (--partner-rate-limit) "0/s": must be RATE[/s|m|h][,BURST]`},
+		},
+		{
+			name: "rate limit not a number",
+			env:  map[string]string{"LEDGER_UNKNOWN_KEY_RATE_LIMIT": "NaN"},
+			want: []string{`invalid LEDGER_UNKNOWN_KEY_RATE_LIMIT (--unknown-key-rate-limit) "NaN": must be RATE`},
+		},
+		{
+			name: "rate limit burst",
+			env:  map[string]string{"LEDGER_RATE_LIMIT": "10/s,0"},
+			want: []string{`invalid LEDGER_RATE_LIMIT (--rate-limit) "10/s,0": burst "0" is not a whole number from 1 to 1000000000`},
+		},
+		{
+			name: "client ip header",
+			env:  map[string]string{"LEDGER_CLIENT_IP_HEADER": "Forwarded"},
+			want: []string{`invalid LEDGER_CLIENT_IP_HEADER (--client-ip-header) "Forwarded": must be X-Forwarded-For, X-Real-IP or empty`},
+		},
+		{
 			name: "every invalid setting is reported",
 			env:  map[string]string{"LEDGER_HTTP_ADDR": "abc", "LEDGER_LOG_LEVEL": "loud"},
 			want: []string{"LEDGER_HTTP_ADDR", "LEDGER_LOG_LEVEL"},
@@ -201,6 +252,10 @@ func TestSettingNames(t *testing.T) {
 		{config.ShutdownTimeout, "shutdown-timeout", "LEDGER_SHUTDOWN_TIMEOUT", "15s"},
 		{config.PublishURL, "publish-url", "LEDGER_PUBLISH_URL", ""},
 		{config.EventstoreURL, "eventstore-url", "LEDGER_EVENTSTORE_URL", ""},
+		{config.KeyRateLimit, "rate-limit", "LEDGER_RATE_LIMIT", "10000/s,20000"},
+		{config.PartnerRateLimit, "partner-rate-limit", "LEDGER_PARTNER_RATE_LIMIT", "20000/s,40000"},
+		{config.UnknownKeyRateLimit, "unknown-key-rate-limit", "LEDGER_UNKNOWN_KEY_RATE_LIMIT", "10/s,100"},
+		{config.ClientIPHeader, "client-ip-header", "LEDGER_CLIENT_IP_HEADER", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {

@@ -144,7 +144,7 @@ func (s *seeder) catalog(ctx context.Context, t *tenant) error {
 	if err != nil {
 		return fmt.Errorf("seed product: %w", err)
 	}
-	s.count(2)
+	s.count(4) // each product with the reservation of its SKU
 	t.seat, t.meter = *seat.State, *meter.State
 	return nil
 }
