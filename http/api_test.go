@@ -39,22 +39,30 @@ type api struct {
 	documentChecks bool
 }
 
-func newAPI(t *testing.T) *api {
-	t.Helper()
-	ctx := t.Context()
-	pool := pgtest.NewDatabase(t, 16)
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		t.Fatalf("migrate: %v", err)
+// startLedger runs, on a fresh database with a pool of at most conns
+// connections, the event store, the commands and the projections, until
+// tb ends.
+func startLedger(tb testing.TB, conns int32) (*pgxpool.Pool, *postgres.Store, *commands.Service) {
+	tb.Helper()
+	pool := pgtest.NewDatabase(tb, conns)
+	if err := postgres.Migrate(tb.Context(), pool); err != nil {
+		tb.Fatalf("migrate: %v", err)
 	}
 	store := postgres.New(pool)
-	t.Cleanup(store.Close)
-	svc := commands.New(store)
+	tb.Cleanup(store.Close)
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
 	}()
-	t.Cleanup(func() { stop(); <-done })
+	tb.Cleanup(func() { stop(); <-done })
+	return pool, store, commands.New(store)
+}
+
+func newAPI(t *testing.T) *api {
+	t.Helper()
+	ctx := t.Context()
+	pool, store, svc := startLedger(t, 16)
 	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
 	tb, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"})
 	if err != nil {

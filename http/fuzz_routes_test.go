@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -21,9 +20,6 @@ import (
 
 	"ledger/commands"
 	"ledger/domain"
-	"ledger/eventstore/postgres"
-	"ledger/internal/pgtest"
-	"ledger/projections"
 )
 
 // fuzzWorld is a server on a fresh database of its own, with a tenant, a
@@ -46,19 +42,7 @@ type fuzzWorld struct {
 func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	tb.Helper()
 	ctx := context.Background()
-	pool := pgtest.NewDatabase(tb, 8)
-	if err := postgres.Migrate(ctx, pool); err != nil {
-		tb.Fatalf("migrate: %v", err)
-	}
-	store := postgres.New(pool)
-	tb.Cleanup(store.Close)
-	svc := commands.New(store)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
-	}()
-	tb.Cleanup(func() { stop(); <-done })
+	pool, _, svc := startLedger(tb, 8)
 	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
 	tn, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"})
 	if err != nil {
