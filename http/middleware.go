@@ -158,8 +158,8 @@ func (s *server) credential(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(principalKey, p)
 		c.Set(apiKeyKey, key)
 		err = next(c)
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, errRateLimited) { // a limited request costs no database read
+			return err
 		}
 		if _, cerr := s.commands.Authenticate(c.Request().Context(), key); errors.Is(cerr, domain.ErrUnauthenticated) {
 			return cerr
