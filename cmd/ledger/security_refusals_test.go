@@ -161,8 +161,11 @@ func TestSecurityRefusalsLeakNothing(t *testing.T) {
 			}
 		})
 	}
+	// A write after every refusal (a real change: a billing update to what
+	// it already is would answer an earlier position), to read the audit
+	// log at.
 	var denied listJSON[auditItemJSON]
-	pos := rs.admin.put(t, rs.tp("/accounts/%s/billing", rs.accounts[0].ID), map[string]any{"contact_name": "Hank Scorpio",
+	pos := rs.admin.put(t, rs.tp("/accounts/%s/billing", rs.accounts[0].ID), map[string]any{"contact_name": "Hank Scorpio Jr.",
 		"email": "billing@globex.example", "invoice_delivery": "email"}).want(t, 200).position(t)
 	rs.adminB.get(t, rs.tp("/audit/events?type=AccessDenied&limit=500"), "Ledger-Min-Position", strconv.FormatUint(pos, 10)).
 		wantJSON(t, 200, &denied)
