@@ -322,9 +322,12 @@ func TestMinPositionBeyondTheHeadAnswersAtOnce(t *testing.T) {
 	s.positionNotYetProjected(t)
 }
 
-// positionNotYetProjected holds the accounts projection's checkpoint row
-// locked, writes, and reads at the write's position: the log has it, a
+// positionNotYetProjected holds the accounts read model locked against
+// writes, writes, and reads at the write's position: the log has it, a
 // read model not, so the read waits 5 s and answers 503 projection_lag.
+// A table lock takes no transaction id, so the shared cluster's horizon,
+// and the other tests' projections, do not wait for it (a row lock would
+// hold them all back for those 5 s).
 func (s *scenario) positionNotYetProjected(t *testing.T) {
 	ctx := t.Context()
 	conn, err := pgx.Connect(ctx, strings.TrimPrefix(s.env[0], "LEDGER_DATABASE_URL="))
@@ -337,8 +340,12 @@ func (s *scenario) positionNotYetProjected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM readmodel.checkpoints WHERE name = 'accounts' FOR UPDATE`); err != nil {
+	if _, err := tx.Exec(ctx, `LOCK TABLE readmodel.accounts IN SHARE MODE`); err != nil {
 		t.Fatal(err)
+	}
+	var xidFree bool
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned() IS NULL`).Scan(&xidFree); err != nil || !xidFree {
+		t.Fatalf("lock the accounts read model without a transaction id: %v (no id: %v)", err, xidFree)
 	}
 	w := s.admin.post(t, s.tp("/accounts"), accountBody("Lagging", map[string]any{"contact_name": "L", "email": "l@example.com"})).want(t, 201)
 	at := strconv.FormatUint(w.position(t), 10)
