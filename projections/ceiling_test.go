@@ -43,7 +43,7 @@ func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 		last = res.Position
 	}
 	e.start(t, Audit{})
-	if err := WaitFor(t.Context(), e.pool, last, 30*time.Second); err != nil {
+	if err := NewWaiter(e.pool, e.store.Head).Wait(t.Context(), last, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var projected int64
@@ -81,16 +81,16 @@ func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 	}
 }
 
-func TestWaitForBeforeAndAfterSetup(t *testing.T) {
+func TestWaitBeforeAndAfterSetup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	positions := e.write(t, 3)
-	err := WaitFor(t.Context(), e.pool, positions[2], 50*time.Millisecond)
+	err := NewWaiter(e.pool, e.store.Head).Wait(t.Context(), positions[2], 50*time.Millisecond)
 	if !errors.Is(err, ErrLagging) {
 		t.Fatalf("before the read models exist: %v, want ErrLagging", err)
 	}
 	e.start(t, &ledgerOf{name: "waited"})
-	if err := WaitFor(t.Context(), e.pool, positions[2], 30*time.Second); err != nil {
+	if err := NewWaiter(e.pool, e.store.Head).Wait(t.Context(), positions[2], 30*time.Second); err != nil {
 		t.Fatalf("after the projection caught up: %v", err)
 	}
 }

@@ -74,7 +74,7 @@ func TestPoisonOfOneTenantLeavesTheOthersReadsCurrent(t *testing.T) {
 	sb := w.subscribe(t, b, b1, subsID(41), subsTenantUser, jan, "2025-01-01", evergreen, subsSeat, 1)
 	head := e.publish(t, w, b.id)
 	e.start(t, All()...)
-	if err := WaitFor(ctx, e.pool, head, 30*time.Second); err != nil {
+	if err := NewWaiter(e.pool, e.store.Head).Wait(ctx, head, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,7 +106,7 @@ func TestPoisonOfOneTenantLeavesTheOthersReadsCurrent(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := WaitFor(ctx, e.pool, head, 5*time.Second); err != nil {
+	if err := NewWaiter(e.pool, e.store.Head).Wait(ctx, head, 5*time.Second); err != nil {
 		t.Fatalf("read-your-writes past a parked event: %v", err)
 	}
 

@@ -34,32 +34,6 @@ var lowestCheckpointSQL = `SELECT coalesce(min(position), 0) FROM ` + table(Live
 // pollTimeout bounds one read of the checkpoints by a Waiter's poller.
 const pollTimeout = 2 * time.Second
 
-// WaitFor waits until every projection's checkpoint has reached position,
-// at most timeout, polling on its own: for tools and tests. Servers use a
-// Waiter, which shares one poll among every waiting request. Read models
-// not set up yet count as behind.
-func WaitFor(ctx context.Context, pool *pgxpool.Pool, position eventstore.Position, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pause := time.Millisecond
-	for {
-		var lowest int64
-		err := pool.QueryRow(ctx, lowestCheckpointSQL).Scan(&lowest)
-		switch {
-		case err == nil && eventstore.Position(lowest) >= position:
-			return nil
-		case err != nil && ctx.Err() == nil && !notSetUp(err):
-			return fmt.Errorf("read checkpoints: %w", err)
-		}
-		select {
-		case <-ctx.Done():
-			return lagging(ctx, position, timeout)
-		case <-time.After(pause):
-			pause = min(2*pause, 25*time.Millisecond)
-		}
-	}
-}
-
 func lagging(ctx context.Context, position eventstore.Position, timeout time.Duration) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fmt.Errorf("position %d after %s: %w", position, timeout, ErrLagging)
@@ -72,7 +46,8 @@ func lagging(ctx context.Context, position eventstore.Position, timeout time.Dur
 // lowest checkpoint, at once when a new waiter arrives and then at
 // growing intervals, and wakes every waiter after each read: a thousand
 // waiting requests cost the database what one does. A position beyond the
-// log's head is refused at once. It is safe for concurrent use.
+// log's head is refused at once. It is safe for concurrent use, and the
+// one way to wait for the read models.
 type Waiter struct {
 	pool *pgxpool.Pool
 	head func(context.Context) (eventstore.Position, error)
