@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"ledger/domain"
+	"ledger/eventstore"
 	"ledger/projections"
 )
 
@@ -19,11 +20,10 @@ import (
 // the request_id its events record and its log lines name.
 const headerLedgerRequestID = "Ledger-Request-ID"
 
-// Bounds of the headers a client chooses (api.md, Conventions).
-const (
-	maxClientRequestIDLen = 128
-	maxIdempotencyKeyLen  = 255
-)
+// maxClientRequestIDLen bounds a client's X-Request-ID (api.md,
+// Conventions); an Idempotency-Key is bounded by the store's
+// eventstore.MaxKeyLen.
+const maxClientRequestIDLen = 128
 
 // clientRequestIDKey is where a client's valid X-Request-ID is kept in
 // the echo context.
@@ -85,8 +85,8 @@ func checkHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case len(keys) > 1:
 			return domain.Invalid(headerIdempotencyKey, "send one Idempotency-Key header")
-		case len(keys) == 1 && !printableASCII(keys[0], maxIdempotencyKeyLen):
-			return domain.Invalid(headerIdempotencyKey, "must be 1 to %d printable ASCII characters", maxIdempotencyKeyLen)
+		case len(keys) == 1 && !printableASCII(keys[0], eventstore.MaxKeyLen):
+			return domain.Invalid(headerIdempotencyKey, "must be 1 to %d printable ASCII characters", eventstore.MaxKeyLen)
 		}
 		return next(c)
 	}
