@@ -84,5 +84,6 @@ func (u *SubscriptionUsage) Clone() *SubscriptionUsage {
 	c := *u
 	c.Seen = maps.Clone(u.Seen)
 	c.LastUsed = maps.Clone(u.LastUsed)
+	c.Daily = maps.Clone(u.Daily)
 	return &c
 }

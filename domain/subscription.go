@@ -103,6 +103,10 @@ type Subscription struct {
 	Scheduled        []ScheduledChange
 	ItemsBefore      []Item
 	ChangeDateBefore Date
+	// TermsRenewed counts the renewals recorded, and TermEnded says that
+	// the end of the term was (term_events.go).
+	TermsRenewed int
+	TermEnded    bool
 }
 
 // SubscriptionCreated records a new subscription with its first items,
@@ -207,6 +211,8 @@ func (s *Subscription) Apply(e Event) {
 	case *SubscriptionCancelled:
 		s.CancelDate, s.CancelPolicy, s.CancelReason = e.CancelDate, e.Policy, e.Reason
 		s.UpdatedAt = e.CancelledAt
+	case *SubscriptionRenewed, *SubscriptionTermEnded:
+		s.applyTermEvent(e)
 	}
 }
 

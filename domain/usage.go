@@ -55,6 +55,15 @@ type SubscriptionUsage struct {
 	Version        uint64
 	// LastUsed is the latest day with usage of each item (usage_kept.go).
 	LastUsed map[uuid.UUID]Date
+	// Daily sums the usage of each item by the day it occurred: what a
+	// bill run bills.
+	Daily map[UsageDay]decimal.Decimal
+}
+
+// UsageDay is an item's usage on one day.
+type UsageDay struct {
+	Item uuid.UUID
+	Day  Date
 }
 
 // Apply evolves the usage stream by one of its events.
@@ -68,6 +77,11 @@ func (u *SubscriptionUsage) Apply(e Event) {
 		u.SubscriptionID = e.SubscriptionID
 		u.Seen[e.RecordID] = struct{}{}
 		u.noteUsed(e)
+		if u.Daily == nil {
+			u.Daily = map[UsageDay]decimal.Decimal{}
+		}
+		day := UsageDay{e.ItemID, DateOf(e.OccurredAt)}
+		u.Daily[day] = u.Daily[day].Add(e.Quantity)
 	}
 }
 
