@@ -17,6 +17,9 @@ type access struct {
 	target         domain.Target
 	resource       string
 	subscriptionID uuid.UUID
+	// viaInvoice says the caller named an invoice, not its account: the
+	// account was looked up, and is not the caller's to learn.
+	viaInvoice bool
 }
 
 // denied is a refusal of access that the tenant's audit log records: the
@@ -77,9 +80,9 @@ func deny(req Request, grant *domain.PartnerAccess, a access, refusal error) err
 		// The caller named the account in its body; the subscription's
 		// id is the ledger's own, unknown to the caller.
 		subscription, resource = uuid.Nil, "accounts/"+account.String()+"/subscriptions"
-	case subscription != uuid.Nil:
-		// The caller named the subscription: its account was looked up,
-		// and is not the caller's to learn.
+	case subscription != uuid.Nil, a.viaInvoice:
+		// The caller named the subscription or invoice: its account was
+		// looked up, and is not the caller's to learn.
 		account = uuid.Nil
 	}
 	return &denied{err: refusal, event: &domain.AccessDenied{

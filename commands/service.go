@@ -26,6 +26,7 @@ type Service struct {
 	turns      *turns
 	contention time.Duration
 	refusals   refusalLog
+	index      BillingIndex
 }
 
 // Option configures a Service.

@@ -40,3 +40,17 @@ func UsageStream(tenant, subscription uuid.UUID) string {
 // AuditStream holds a tenant's audit events that belong to no aggregate:
 // the refusals of access.
 func AuditStream(tenant uuid.UUID) string { return "audit-" + tenant.String() }
+
+// InvoicesStream holds the invoices of an account of tenant.
+func InvoicesStream(tenant, account uuid.UUID) string {
+	return "invoices-" + tenant.String() + "-" + account.String()
+}
+
+// InvoiceNumberingStream holds the numbers given to tenant's invoices, in
+// order and without gaps.
+func InvoiceNumberingStream(tenant uuid.UUID) string { return "invoicenumbers-" + tenant.String() }
+
+// BillRunStream is a bill run of tenant.
+func BillRunStream(tenant, run uuid.UUID) string {
+	return "billrun-" + tenant.String() + "-" + run.String()
+}

@@ -101,6 +101,26 @@ func (s *Service) CreateSubscription(ctx context.Context, req Request, cmd Creat
 // AmendSubscription applies an amendment (subscriptions.amend). One that
 // removes an item is decided on the subscription's usage too.
 func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UUID, cmd AmendSubscription) (Outcome[domain.Subscription], error) {
+	c := s.amendment(req, id, cmd)
+	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, c.overrides, c.reads, c.decide)
+}
+
+// PreviewAmendment decides an amendment as AmendSubscription would, with
+// the same checks, and appends nothing.
+func (s *Service) PreviewAmendment(ctx context.Context, req Request, id uuid.UUID, cmd AmendSubscription) (Preview, error) {
+	c := s.amendment(req, id, cmd)
+	return s.preview(ctx, req, "PreviewAmendment", id, cmd, domain.PermSubscriptionsAmend, c)
+}
+
+// subscriptionChange is how a command changes a subscription: the other
+// streams it reads, whether it overrides prices, and its decision.
+type subscriptionChange struct {
+	overrides bool
+	reads     []string
+	decide    func(context.Context, *view, Request, *domain.Subscription, time.Time) ([]domain.Event, error)
+}
+
+func (s *Service) amendment(req Request, id uuid.UUID, cmd AmendSubscription) subscriptionChange {
 	changes := make([]domain.ChangeInput, len(cmd.Changes))
 	var productIDs []uuid.UUID
 	overrides, removes := false, false
@@ -113,8 +133,8 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 	if removes {
 		reads = append(reads, UsageStream(req.TenantID, id))
 	}
-	return s.onSubscription(ctx, req, "AmendSubscription", id, cmd, domain.PermSubscriptionsAmend, overrides, reads,
-		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+	return subscriptionChange{overrides: overrides, reads: reads,
+		decide: func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			products, err := loadProducts(ctx, v, req, productIDs)
 			if err != nil {
 				return nil, err
@@ -125,21 +145,32 @@ func (s *Service) AmendSubscription(ctx context.Context, req Request, id uuid.UU
 				return events, err
 			}
 			return keepUsage(ctx, v, req, sub, events)
-		})
+		}}
 }
 
 // CancelSubscription cancels a subscription (subscriptions.cancel),
 // decided on its usage too.
 func (s *Service) CancelSubscription(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Outcome[domain.Subscription], error) {
-	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false, []string{UsageStream(req.TenantID, id)},
-		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
+	c := cancellation(req, id, cmd)
+	return s.onSubscription(ctx, req, "CancelSubscription", id, cmd, domain.PermSubscriptionsCancel, false, c.reads, c.decide)
+}
+
+// PreviewCancellation decides a cancellation as CancelSubscription would,
+// with the same checks, and appends nothing.
+func (s *Service) PreviewCancellation(ctx context.Context, req Request, id uuid.UUID, cmd CancelSubscription) (Preview, error) {
+	return s.preview(ctx, req, "PreviewCancellation", id, cmd, domain.PermSubscriptionsCancel, cancellation(req, id, cmd))
+}
+
+func cancellation(req Request, id uuid.UUID, cmd CancelSubscription) subscriptionChange {
+	return subscriptionChange{reads: []string{UsageStream(req.TenantID, id)},
+		decide: func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			events, err := sub.Cancel(domain.CancelSubscription{Policy: cmd.Policy, Date: cmd.Date, Reason: cmd.Reason,
 				WithdrawScheduled: cmd.WithdrawScheduled}, req.Principal.Actor(), now)
 			if err != nil {
 				return nil, err
 			}
 			return keepUsage(ctx, v, req, sub, events)
-		})
+		}}
 }
 
 // WithdrawScheduledChange withdraws a scheduled change of a subscription

@@ -57,7 +57,7 @@ func newSeedCmd() *cobra.Command {
 				return fmt.Errorf("invalid --events %d: must be at least 1", events)
 			}
 			return withStore(cmd, func(ctx context.Context, _ *pgresolve.DB, store *postgres.Store) error {
-				bar := newProgressBar(os.Stderr, "seed")
+				bar := newProgressBar(os.Stderr, "seed", "events")
 				start := time.Now()
 				n, err := seed.Run(ctx, commands.New(store), events, seed.DefaultShape, bar.update)
 				bar.finish()

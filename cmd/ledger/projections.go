@@ -101,7 +101,7 @@ func newRebuildCmd() *cobra.Command {
 				for i, p := range chosen {
 					names[i] = p.Name()
 				}
-				bar := newProgressBar(os.Stderr, "rebuild "+strings.Join(names, ", "))
+				bar := newProgressBar(os.Stderr, "rebuild "+strings.Join(names, ", "), "events")
 				stats, err := projections.RebuildAll(ctx, db.Pool, store, chosen, bar.update)
 				bar.finish()
 				if err != nil {
@@ -132,7 +132,7 @@ func newVerifyCmd() *cobra.Command {
 			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, store *postgres.Store) error {
 				out, differ := cmd.OutOrStdout(), 0
 				for _, p := range chosen {
-					bar := newProgressBar(os.Stderr, "verify "+p.Name())
+					bar := newProgressBar(os.Stderr, "verify "+p.Name(), "events")
 					diffs, err := projections.Verify(ctx, db.Pool, store, p, bar.update)
 					bar.finish()
 					if err != nil {
@@ -189,13 +189,14 @@ func chooseProjections(all bool, names []string) ([]projections.Projection, erro
 type progressBar struct {
 	w     io.Writer
 	label string
+	unit  string
 	start time.Time
 	last  time.Time
 	drawn bool
 }
 
-func newProgressBar(w io.Writer, label string) *progressBar {
-	return &progressBar{w: w, label: label, start: time.Now()}
+func newProgressBar(w io.Writer, label, unit string) *progressBar {
+	return &progressBar{w: w, label: label, unit: unit, start: time.Now()}
 }
 
 func (b *progressBar) update(done, total int64) {
@@ -207,8 +208,8 @@ func (b *progressBar) update(done, total int64) {
 	const width = 30
 	filled := int(int64(width) * done / max(total, 1))
 	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
-	fmt.Fprintf(b.w, "\r%s [%-*s] %3d%% %d/%d events, %.0f events/s ", b.label, width,
-		strings.Repeat("#", filled), 100*done/max(total, 1), done, total, rate)
+	fmt.Fprintf(b.w, "\r%s [%-*s] %3d%% %d/%d %s, %.0f %s/s ", b.label, width,
+		strings.Repeat("#", filled), 100*done/max(total, 1), done, total, b.unit, rate, b.unit)
 }
 
 func (b *progressBar) finish() {

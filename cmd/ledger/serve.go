@@ -41,7 +41,7 @@ func newServeCmd() *cobra.Command {
 		},
 	}
 	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL,
-		config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader)
+		config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader, config.TermInterval)
 	return cmd
 }
 
@@ -84,8 +84,12 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	registry := prometheus.NewRegistry()
 	metrics := projections.NewMetrics(db.Pool)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)
+	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head)}
+	cmds := commands.New(store, commands.WithLogger(logger), commands.WithBillingIndex(index))
+	defer cmds.FlushRefusals() // the repeats of refusals counted in open windows, before the database closes
 	jobs := map[string]func(context.Context) error{
 		"projections": projections.NewRunner(db.Pool, store, logger, projections.All()...).WithMetrics(metrics).Run,
+		"terms":       termScheduler(cmds, cfg.TermInterval, logger),
 	}
 	if cfg.PublishURL != "" {
 		pub, err := outbound.New(ctx, cfg.PublishURL, db.Pool, store, logger)
@@ -106,8 +110,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	if readers != nil {
 		registry.MustRegister(heldBackGauge(readers))
 	}
-	cmds := commands.New(store, commands.WithLogger(logger))
-	defer cmds.FlushRefusals() // the repeats of refusals counted in open windows, before the database closes
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
 		Commands: cmds, RateLimits: rateLimits(cfg),

@@ -51,6 +51,9 @@ type Config struct {
 	// address (X-Forwarded-For or X-Real-IP); empty: the connection's
 	// remote address.
 	ClientIPHeader string
+	// TermInterval is how often `ledger serve` records the renewals and
+	// ends of terms that have come due.
+	TermInterval time.Duration
 }
 
 // RateLimit is a token bucket: PerSecond tokens a second, up to Burst at
@@ -76,6 +79,7 @@ const (
 	PartnerRateLimit
 	UnknownKeyRateLimit
 	ClientIPHeader
+	TermInterval
 )
 
 type spec struct {
@@ -108,6 +112,8 @@ var specs = [...]spec{
 		applyRateLimit(func(c *Config) *RateLimit { return &c.UnknownKeyRateLimit })},
 	ClientIPHeader: {"client-ip-header", "LEDGER_CLIENT_IP_HEADER", "",
 		"header a trusted proxy sets to the client's address: X-Forwarded-For or X-Real-IP (default: none, the connection's address)", applyClientIPHeader},
+	TermInterval: {"term-interval", "LEDGER_TERM_INTERVAL", "1m",
+		"how often to record the renewals and ends of terms that have come due (Go duration)", applyTermInterval},
 }
 
 // Flag returns the command-line flag name of s, without dashes.
@@ -250,6 +256,18 @@ func applyShutdownTimeout(cfg *Config, v string) error {
 		return errors.New("must be positive")
 	}
 	cfg.ShutdownTimeout = d
+	return nil
+}
+
+func applyTermInterval(cfg *Config, v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("not a Go duration such as 1m or 30s")
+	}
+	if d <= 0 {
+		return errors.New("must be positive")
+	}
+	cfg.TermInterval = d
 	return nil
 }
 

@@ -13,7 +13,7 @@ import (
 
 var all = []config.Setting{
 	config.DatabaseURL, config.HTTPAddr, config.DataDir, config.LogLevel, config.ShutdownTimeout, config.PublishURL, config.EventstoreURL,
-	config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader,
+	config.KeyRateLimit, config.PartnerRateLimit, config.UnknownKeyRateLimit, config.ClientIPHeader, config.TermInterval,
 }
 
 func load(t *testing.T, settings []config.Setting, args []string, env map[string]string) (config.Config, error) {
@@ -35,6 +35,7 @@ func defaults() config.Config {
 		KeyRateLimit:        config.RateLimit{PerSecond: 10000, Burst: 20000},
 		PartnerRateLimit:    config.RateLimit{PerSecond: 20000, Burst: 40000},
 		UnknownKeyRateLimit: config.RateLimit{PerSecond: 10, Burst: 100},
+		TermInterval:        time.Minute,
 	}
 }
 
