@@ -36,8 +36,10 @@ func (p Period) Intersect(o Period) Period {
 }
 
 // DaysUntil returns the days from d to o, negative when o is before d.
+// It counts in Unix seconds, not time.Duration, which saturates at about
+// 292 years: dates span 1900..9999.
 func (d Date) DaysUntil(o Date) int {
-	return int(o.Time().Sub(d.Time()).Hours()) / 24
+	return int((o.Time().Unix() - d.Time().Unix()) / (24 * 60 * 60))
 }
 
 // BillCycleDay returns the day of the month a subscription that starts

@@ -21,6 +21,16 @@ const (
 // MaxBillRunAccounts bounds the accounts a bill run may name.
 const MaxBillRunAccounts = 10_000
 
+// MaxBillAhead bounds how far after today a bill run's target date may
+// lie: recurring charges are billed in advance for every period that
+// starts by the target, so a target years ahead would invoice years of
+// service at once.
+const MaxBillAhead = 366
+
+// CodeTargetDateTooFar refuses a bill run whose target date is more than
+// MaxBillAhead days after today.
+const CodeTargetDateTooFar = "target_date_too_far"
+
 // BillRunInvoice is an invoice as its bill run lists it.
 type BillRunInvoice struct {
 	InvoiceID uuid.UUID       `json:"invoice_id"`
@@ -141,6 +151,9 @@ func (r *BillRun) Start(cmd StartBillRun, by Actor, now time.Time) ([]Event, err
 		f.add(Invalid("target_date", "is required"))
 	}
 	f.add(checkDate("target_date", "the target date", cmd.TargetDate))
+	if limit := DateOf(now).AddDays(MaxBillAhead); cmd.TargetDate.After(limit) {
+		f.add(RuleError(CodeTargetDateTooFar, "a bill run bills at most %d days ahead, up to %s", MaxBillAhead, limit).AtField("target_date"))
+	}
 	if n := len(cmd.AccountIDs); n > MaxBillRunAccounts {
 		f.add(Invalid("account_ids", "at most %d accounts, not %d", MaxBillRunAccounts, n))
 	}

@@ -20,20 +20,23 @@ import (
 type BillingIndex struct {
 	Pool   *pgxpool.Pool
 	Waiter *Waiter
+	// SyncTimeout bounds how long Sync waits; zero means 30 s.
+	SyncTimeout time.Duration
 }
 
-// billingSyncTimeout bounds how long Sync waits for the read models.
-const billingSyncTimeout = 30 * time.Second
-
 // Sync returns once every read model includes the events appended before
-// the call, or ErrLagging after 30 s (the read models are kept by
-// `ledger serve`: a bill run needs one running).
+// the call, or ErrLagging after SyncTimeout: the read models are kept by
+// `ledger serve`, or by the command that runs a bill run.
 func (ix BillingIndex) Sync(ctx context.Context) error {
+	timeout := ix.SyncTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
 	head, err := ix.Waiter.head(ctx)
 	if err != nil {
 		return fmt.Errorf("read the log's head: %w", err)
 	}
-	if err := ix.Waiter.Wait(ctx, head, billingSyncTimeout); err != nil {
+	if err := ix.Waiter.Wait(ctx, head, timeout); err != nil {
 		return fmt.Errorf("wait for the read models (is `ledger serve` running?): %w", err)
 	}
 	return nil

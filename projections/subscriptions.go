@@ -25,7 +25,13 @@ import (
 // Nothing date-dependent is stored: end_date is the first day the
 // subscription is no longer in force (its cancel date, else the end of a
 // term that does not renew), a fact of its events, and status is worked
-// out from it at query time.
+// out from it at query time. The term events move version and updated_at:
+// SubscriptionRenewed sets terms_renewed (the renewals recorded), and
+// SubscriptionTermEnded sets term_ended and cancels the subscription on
+// the day its term ended (cancel_date and end_date, reason term_ended),
+// as domain.Subscription does. DueTermEnds (terms_query.go) finds the
+// term ends still to record through the partial index
+// subscriptions_term_due.
 type Subscriptions struct{}
 
 // Name implements Projection.
@@ -55,6 +61,8 @@ CREATE TABLE {subs} (
     cancel_date        date,
     cancel_policy      text,
     cancel_reason      text,
+    terms_renewed      integer     NOT NULL,
+    term_ended         boolean     NOT NULL,
     version            bigint      NOT NULL,
     created_by         jsonb       NOT NULL,
     created_by_partner uuid,
@@ -64,6 +72,8 @@ CREATE TABLE {subs} (
 );
 CREATE INDEX ON {subs} (tenant_id, subscription_id);
 CREATE INDEX ON {subs} (tenant_id, account_id, subscription_id);
+CREATE INDEX subscriptions_term_due ON {subs} ((`+subsNextTermEndSQL+`), subscription_id)
+    WHERE `+subsTermDueSQL+`;
 CREATE TABLE {items} (
     subscription_id uuid    NOT NULL,
     item_id         uuid    NOT NULL,
@@ -164,6 +174,8 @@ type subsRow struct {
 	term                domain.Term
 	cancelled           bool
 	cancelDate          domain.Date
+	renewed, termEnded  bool // whether terms_renewed and term_ended change
+	termsRenewed        int
 	policy, reason      string
 	version, position   int64
 	createdBy           domain.Actor
@@ -218,7 +230,8 @@ func newSubsBatch() *subsBatch {
 // add folds one event into the batch.
 func (b *subsBatch) add(e eventstore.Event) error {
 	switch e.Type {
-	case "SubscriptionCreated", "SubscriptionAmended", "SubscriptionCancelled", "ProductCreated", "PartnerCreated":
+	case "SubscriptionCreated", "SubscriptionAmended", "SubscriptionCancelled", "ProductCreated", "PartnerCreated",
+		"SubscriptionRenewed", "SubscriptionTermEnded":
 	default:
 		return nil
 	}
@@ -239,6 +252,13 @@ func (b *subsBatch) add(e eventstore.Event) error {
 		row := b.touch(ev.SubscriptionID, e, ev.CancelledAt)
 		row.cancelled, row.cancelDate, row.end = true, ev.CancelDate, ev.CancelDate
 		row.policy, row.reason = string(ev.Policy), ev.Reason
+	case *domain.SubscriptionRenewed:
+		row := b.touch(ev.SubscriptionID, e, ev.RenewedAt)
+		row.renewed, row.termsRenewed = true, ev.Term-1
+	case *domain.SubscriptionTermEnded:
+		row := b.touch(ev.SubscriptionID, e, ev.EndedAt)
+		row.cancelled, row.cancelDate, row.end, row.termEnded = true, ev.EndedOn, ev.EndedOn, true
+		row.policy, row.reason = string(domain.CancelEndOfTerm), domain.TermEndedReason
 	case *domain.ProductCreated:
 		b.products = append(b.products, ev)
 	case *domain.PartnerCreated:

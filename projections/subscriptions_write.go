@@ -73,7 +73,7 @@ func (b *subsBatch) queueInserts(pb *pgx.Batch, t subsTableNames) {
 	ids, tenants, accounts := make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
 	currencies, termTypes, policies, reasons := make([]string, n), make([]string, n), make([]*string, n), make([]*string, n)
 	starts, ends, cancels := make([]pgtype.Date, n), make([]pgtype.Date, n), make([]pgtype.Date, n)
-	months, renew := make([]int32, n), make([]bool, n)
+	months, renewed, renew, ended := make([]int32, n), make([]int32, n), make([]bool, n), make([]bool, n)
 	versions, positions := make([]int64, n), make([]int64, n)
 	actors, partners := make([]string, n), make([]pgtype.UUID, n)
 	createdAt, updatedAt := make([]time.Time, n), make([]time.Time, n)
@@ -81,6 +81,7 @@ func (b *subsBatch) queueInserts(pb *pgx.Batch, t subsTableNames) {
 		ids[i], tenants[i], accounts[i], currencies[i] = r.id, r.tenant, r.account, string(r.currency)
 		starts[i], ends[i], cancels[i] = subsDate(r.start), subsDate(r.end), subsDate(r.cancelDate)
 		termTypes[i], months[i], renew[i] = string(r.term.Type), int32(r.term.Months), r.term.AutoRenew
+		renewed[i], ended[i] = int32(r.termsRenewed), r.termEnded
 		policies[i], reasons[i] = subsText(r.policy), subsText(r.reason)
 		versions[i], positions[i] = r.version, r.position
 		partner := subsActorPartner(r.createdBy)
@@ -88,17 +89,17 @@ func (b *subsBatch) queueInserts(pb *pgx.Batch, t subsTableNames) {
 		createdAt[i], updatedAt[i] = r.createdAt, r.updated
 	}
 	pb.Queue(t.expand(`INSERT INTO {subs} (subscription_id, tenant_id, account_id, currency, start_date, term_type,
-    term_months, auto_renew, end_date, cancel_date, cancel_policy, cancel_reason, version, created_by,
-    created_by_partner, created_at, updated_at, position)
+    term_months, auto_renew, end_date, cancel_date, cancel_policy, cancel_reason, terms_renewed, term_ended,
+    version, created_by, created_by_partner, created_at, updated_at, position)
 SELECT id, tenant, account, currency, start_date, term_type, term_months, auto_renew, end_date, cancel_date,
-    policy, reason, version, created_by::jsonb, partner, created_at, updated_at, position
+    policy, reason, renewed, ended, version, created_by::jsonb, partner, created_at, updated_at, position
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::date[], $6::text[], $7::int[], $8::bool[],
     $9::date[], $10::date[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::uuid[],
-    $16::timestamptz[], $17::timestamptz[], $18::bigint[])
+    $16::timestamptz[], $17::timestamptz[], $18::bigint[], $19::int[], $20::bool[])
     AS u(id, tenant, account, currency, start_date, term_type, term_months, auto_renew, end_date, cancel_date,
-    policy, reason, version, created_by, partner, created_at, updated_at, position)`),
+    policy, reason, version, created_by, partner, created_at, updated_at, position, renewed, ended)`),
 		ids, tenants, accounts, currencies, starts, termTypes, months, renew, ends, cancels,
-		policies, reasons, versions, actors, partners, createdAt, updatedAt, positions).Exec(subsExpect("insert subscriptions", n))
+		policies, reasons, versions, actors, partners, createdAt, updatedAt, positions, renewed, ended).Exec(subsExpect("insert subscriptions", n))
 }
 
 // subsActorPartner is the partner whose user acted, or uuid.Nil, as
@@ -115,7 +116,9 @@ func (b *subsBatch) queueUpdates(pb *pgx.Batch, t subsTableNames) {
 	ids, versions, positions := make([][16]byte, 0, n), make([]int64, 0, n), make([]int64, 0, n)
 	updatedAt, cancelled, cancels := make([]time.Time, 0, n), make([]bool, 0, n), make([]pgtype.Date, 0, n)
 	policies, reasons := make([]*string, 0, n), make([]*string, 0, n)
+	renewedSet, renewed, ended := make([]bool, 0, n), make([]int32, 0, n), make([]bool, 0, n)
 	for _, r := range b.updated {
+		renewedSet, renewed, ended = append(renewedSet, r.renewed), append(renewed, int32(r.termsRenewed)), append(ended, r.termEnded)
 		ids, versions, positions = append(ids, r.id), append(versions, r.version), append(positions, r.position)
 		updatedAt, cancelled = append(updatedAt, r.updated), append(cancelled, r.cancelled)
 		cancels = append(cancels, subsDate(r.cancelDate))
@@ -125,11 +128,14 @@ func (b *subsBatch) queueUpdates(pb *pgx.Batch, t subsTableNames) {
     cancel_date   = CASE WHEN u.cancelled THEN u.cancel_date ELSE s.cancel_date END,
     end_date      = CASE WHEN u.cancelled THEN u.cancel_date ELSE s.end_date END,
     cancel_policy = CASE WHEN u.cancelled THEN u.policy ELSE s.cancel_policy END,
-    cancel_reason = CASE WHEN u.cancelled THEN u.reason ELSE s.cancel_reason END
-FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bool[], $6::date[], $7::text[], $8::text[])
-    AS u(id, version, position, updated_at, cancelled, cancel_date, policy, reason)
+    cancel_reason = CASE WHEN u.cancelled THEN u.reason ELSE s.cancel_reason END,
+    terms_renewed = CASE WHEN u.renewed THEN u.terms_renewed ELSE s.terms_renewed END,
+    term_ended    = s.term_ended OR u.term_ended
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bool[], $6::date[], $7::text[], $8::text[],
+    $9::bool[], $10::int[], $11::bool[])
+    AS u(id, version, position, updated_at, cancelled, cancel_date, policy, reason, renewed, terms_renewed, term_ended)
 WHERE s.subscription_id = u.id`),
-		ids, versions, positions, updatedAt, cancelled, cancels, policies, reasons).Exec(subsExpect("update subscriptions", n))
+		ids, versions, positions, updatedAt, cancelled, cancels, policies, reasons, renewedSet, renewed, ended).Exec(subsExpect("update subscriptions", n))
 }
 
 func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {

@@ -131,7 +131,7 @@ func usageUpsert(ctx context.Context, tx pgx.Tx, t string, keys []usageKey, sums
 SELECT tenant, sub, item, charge, unit, day, quantity::numeric
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::date[], $7::text[])
     AS u(tenant, sub, item, charge, unit, day, quantity)
-ON CONFLICT (subscription_id, item_id, day) DO UPDATE SET quantity = d.quantity + EXCLUDED.quantity`,
+ON CONFLICT (subscription_id, item_id, day) DO UPDATE SET quantity = trim_scale(d.quantity + EXCLUDED.quantity)`,
 		tenants, subs, items, charges, units, days, quantities)
 	if err != nil {
 		return fmt.Errorf("usage: add to usage_daily: %w", err)

@@ -198,3 +198,29 @@ func BenchmarkRebuildSubscriptionsAndUsage(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(log)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestUsageSumIsOneTextWhateverTheBatches sums a day's usage in two
+// batches to a number whose last decimal is 0: the row reads as one batch
+// (or a rebuild) writes it, so verify compares equal text.
+func TestUsageSumIsOneTextWhateverTheBatches(t *testing.T) {
+	t.Parallel()
+	f := subsNewFixture(t)
+	u := f.w.subscribe(t, f.t1, f.a3, subsID(38), subsTenantUser, subsAt("2025-01-01"), "2025-01-01",
+		domain.TermInput{Type: "evergreen"}, subsCalls, 1)
+	for _, q := range []string{"8.12", "892.28"} {
+		usage := &domain.SubscriptionUsage{}
+		at := subsAt("2025-01-06")
+		events, _, err := usage.Record([]domain.UsageRecord{{ID: uuid.New(), SubscriptionID: u.ID, ItemID: u.Items[0].ID,
+			Quantity: decimal.RequireFromString(q), OccurredAt: at}}, u, subsPartnerP1, at)
+		f.w.record(t, "usage-"+f.t1.id.String()+"-"+u.ID.String(), subsMust(t, events, err)...)
+		f.w.flush(t)
+	}
+	var text string
+	if err := f.w.pool.QueryRow(t.Context(), `SELECT quantity::text FROM `+table(LiveSchema, "usage_daily")+
+		` WHERE subscription_id = $1`, u.ID).Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	if text != "900.4" {
+		t.Fatalf("8.12 + 892.28 in two batches reads %q, want \"900.4\" as one batch writes it", text)
+	}
+}

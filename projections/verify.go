@@ -35,7 +35,7 @@ const (
 	SideRebuilt = "rebuilt"
 	// SideDomain is a subscription whose version or MRR, as the read
 	// model's SQL computes them, differ from its stream folded by the
-	// domain.
+	// domain; or an invoice that does (verifyInvoices).
 	SideDomain = "domain"
 	// SideHead is a projection that did not reach the head of the log,
 	// as Verify found it when it began, within behindWait.
@@ -59,10 +59,13 @@ const maxShownDifferences = 10
 // every value by its exact text (100.000000 is not 100). For the
 // subscriptions projection it also folds every subscription's stream with
 // the domain and compares its version and MRR with the read model's SQL
-// (verifyMRR). Then it checks that the projection reached the head of
-// the log as it was when Verify began. It returns what differs (at most
-// ten rows per table and side), none when the live read model equals a
-// fresh replay of the whole log.
+// (verifyMRR), and for the invoices projection each invoice with its
+// account's invoice stream (verifyInvoices), and for mrr_movements each
+// subscription's MRR steps with the domain's fold of its stream
+// (verifyMRRSteps). Then it checks that the projection reached the head
+// of the log as it was when Verify began. It returns what differs (at
+// most ten rows per table and side), none when the live read model
+// equals a fresh replay of the whole log.
 func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p Projection, progress Progress) ([]Difference, error) {
 	head, err := store.Head(ctx)
 	if err != nil {
@@ -97,6 +100,20 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p P
 	}
 	if _, ok := p.(Subscriptions); ok {
 		drift, err := verifyMRR(ctx, pool, store, domain.DateOf(time.Now()))
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(diffs, drift...)
+	}
+	if _, ok := p.(Invoices); ok {
+		drift, err := verifyInvoices(ctx, pool, store)
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(diffs, drift...)
+	}
+	if _, ok := p.(MRRHistory); ok {
+		drift, err := verifyMRRSteps(ctx, pool, store)
 		if err != nil {
 			return nil, err
 		}

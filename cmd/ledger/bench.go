@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -48,6 +49,7 @@ func newCeilingCmd() *cobra.Command {
 
 func newSeedCmd() *cobra.Command {
 	var events int
+	shape := seed.DefaultShape
 	cmd := &cobra.Command{
 		Use:   "seed --events N",
 		Short: "Write a realistic event log of about N events through the command layer",
@@ -56,22 +58,32 @@ func newSeedCmd() *cobra.Command {
 			if events < 1 {
 				return fmt.Errorf("invalid --events %d: must be at least 1", events)
 			}
+			if shape.Tenants < 1 || shape.AccountsPerTenant < 1 || shape.SubscriptionsPerAcct < 1 || shape.PartnersPerTenant < 0 {
+				return errors.New("--tenants, --accounts and --subscriptions must be at least 1, --partners at least 0")
+			}
 			return withStore(cmd, func(ctx context.Context, _ *pgresolve.DB, store *postgres.Store) error {
 				bar := newProgressBar(os.Stderr, "seed", "events")
 				start := time.Now()
-				n, err := seed.Run(ctx, commands.New(store), events, seed.DefaultShape, bar.update)
+				res, err := seed.Run(ctx, commands.New(store), events, shape, bar.update)
 				bar.finish()
 				if err != nil {
 					return err
 				}
 				elapsed := time.Since(start)
 				fmt.Fprintf(cmd.OutOrStdout(), "seeded %d events in %s (%.0f events/s)\n",
-					n, elapsed.Round(time.Millisecond), float64(n)/max(elapsed.Seconds(), 1e-9))
+					res.Events, elapsed.Round(time.Millisecond), float64(res.Events)/max(elapsed.Seconds(), 1e-9))
+				for _, t := range res.Tenants {
+					fmt.Fprintf(cmd.OutOrStdout(), "tenant %s\n", t)
+				}
 				return nil
 			})
 		},
 	}
 	cmd.Flags().IntVar(&events, "events", 10_000, "how many events to write, about")
+	cmd.Flags().IntVar(&shape.Tenants, "tenants", shape.Tenants, "how many tenants")
+	cmd.Flags().IntVar(&shape.AccountsPerTenant, "accounts", shape.AccountsPerTenant, "accounts per tenant")
+	cmd.Flags().IntVar(&shape.SubscriptionsPerAcct, "subscriptions", shape.SubscriptionsPerAcct, "subscriptions per account to begin with")
+	cmd.Flags().IntVar(&shape.PartnersPerTenant, "partners", shape.PartnersPerTenant, "partners per tenant")
 	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
 	return cmd
 }

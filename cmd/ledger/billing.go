@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -100,13 +101,17 @@ func billingRun(ctx context.Context, db *pgresolve.DB, store *postgres.Store, re
 		"projections": projections.NewRunner(db.Pool, store, logger, projections.All()...).Run,
 	})
 	defer func() { _ = stop() }()
-	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head)}
+	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head), SyncTimeout: 10 * time.Minute}
 	cmds := commands.New(store, commands.WithBillingIndex(index))
 	defer cmds.FlushRefusals()
 	bar := newProgressBar(os.Stderr, "bill run", "accounts")
 	defer bar.finish()
 	out, err := cmds.RunBill(ctx, req, run, func(done, total int) { bar.update(int64(done), int64(total)) })
 	if err != nil {
+		return nil, err
+	}
+	// The read models show the run's invoices before this returns.
+	if err := index.Sync(ctx); err != nil {
 		return nil, err
 	}
 	return out.State, nil

@@ -30,25 +30,38 @@ type Shape struct {
 // DefaultShape is a small world whose bulk is usage.
 var DefaultShape = Shape{Tenants: 3, PartnersPerTenant: 2, AccountsPerTenant: 40, SubscriptionsPerAcct: 3, UsageBatch: 500}
 
+// Result is what Run wrote: how many events, and the tenants it seeded.
+type Result struct {
+	Events  int64
+	Tenants []uuid.UUID
+}
+
 // Run writes at least events events through svc, telling progress how many
-// are written. It returns how many it wrote.
-func Run(ctx context.Context, svc *commands.Service, events int, shape Shape, progress func(done, total int64)) (int64, error) {
+// are written. The history it writes is billable: subscriptions started
+// on every day of the month, evergreen and termed, with monthly, yearly,
+// one-time and usage charges, amended and cancelled, with usage.
+func Run(ctx context.Context, svc *commands.Service, events int, shape Shape, progress func(done, total int64)) (Result, error) {
 	s := &seeder{svc: svc, rng: rand.New(rand.NewPCG(1, 2)), target: int64(events), progress: progress}
 	var tenants []*tenant
+	var res Result
 	for i := range shape.Tenants {
 		t, err := s.tenant(ctx, i, shape)
 		if err != nil {
-			return s.done, err
+			res.Events = s.done
+			return res, err
 		}
 		tenants = append(tenants, t)
+		res.Tenants = append(res.Tenants, t.req.TenantID)
 	}
 	for s.done < s.target {
 		t := tenants[s.rng.IntN(len(tenants))]
 		if err := s.step(ctx, t, shape); err != nil {
-			return s.done, err
+			res.Events = s.done
+			return res, err
 		}
 	}
-	return s.done, nil
+	res.Events = s.done
+	return res, nil
 }
 
 type seeder struct {
@@ -134,6 +147,7 @@ func (s *seeder) catalog(ctx context.Context, t *tenant) error {
 	seat, err := s.svc.CreateProduct(ctx, t.req, commands.CreateProduct{Name: "Platform", SKU: "PLAT", Charges: []commands.Charge{
 		{Name: "Seat", Type: "recurring", Price: "49.00", Currency: "EUR", BillingPeriod: "month"},
 		{Name: "Support", Type: "recurring", Price: "1200.00", Currency: "EUR", BillingPeriod: "year"},
+		{Name: "Setup", Type: "one_time", Price: "250.00", Currency: "EUR"},
 	}})
 	if err != nil {
 		return fmt.Errorf("seed product: %w", err)
@@ -177,13 +191,27 @@ func (s *seeder) partner(ctx context.Context, op commands.Request, t *tenant, ac
 	return a, nil
 }
 
+// subscribe subscribes account to a seat and storage, with yearly
+// support and a setup fee now and then, evergreen or for a year, from a
+// day of the last twelve months.
 func (s *seeder) subscribe(ctx context.Context, t *tenant, account uuid.UUID) error {
+	items := []commands.SubscriptionItem{
+		{ProductID: t.seat.ID, ChargeID: t.seat.Charges[0].ID, Quantity: decimal.NewFromInt(int64(1 + s.rng.IntN(20)))},
+		{ProductID: t.meter.ID, ChargeID: t.meter.Charges[0].ID, Quantity: decimal.NewFromInt(1)},
+	}
+	if s.rng.IntN(4) == 0 {
+		items = append(items, commands.SubscriptionItem{ProductID: t.seat.ID, ChargeID: t.seat.Charges[1].ID, Quantity: decimal.NewFromInt(1)})
+	}
+	if s.rng.IntN(5) == 0 {
+		items = append(items, commands.SubscriptionItem{ProductID: t.seat.ID, ChargeID: t.seat.Charges[2].ID, Quantity: decimal.NewFromInt(1)})
+	}
+	term := commands.Term{Type: "evergreen"}
+	if s.rng.IntN(4) == 0 {
+		term = commands.Term{Type: "termed", Months: 12, AutoRenew: s.rng.IntN(2) == 0}
+	}
+	start := domain.DateOf(time.Now()).AddDays(-4 - s.rng.IntN(362))
 	out, err := s.svc.CreateSubscription(ctx, s.actorFor(t, account), commands.CreateSubscription{
-		AccountID: account, StartDate: domain.NewDate(2026, time.Month(1+s.rng.IntN(10)), 1), Term: commands.Term{Type: "evergreen"},
-		Items: []commands.SubscriptionItem{
-			{ProductID: t.seat.ID, ChargeID: t.seat.Charges[0].ID, Quantity: decimal.NewFromInt(int64(1 + s.rng.IntN(20)))},
-			{ProductID: t.meter.ID, ChargeID: t.meter.Charges[0].ID, Quantity: decimal.NewFromInt(1)},
-		},
+		AccountID: account, StartDate: start, Term: term, Items: items,
 	})
 	if err != nil {
 		return fmt.Errorf("seed subscription: %w", err)
