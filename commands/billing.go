@@ -116,11 +116,12 @@ func (s *Service) RunBill(ctx context.Context, req Request, cmd RunBill, progres
 
 // billRunNow returns the bill run of a replayed start as it stands now.
 func (s *Service) billRunNow(ctx context.Context, req Request, start Outcome[domain.BillRun]) (Outcome[domain.BillRun], error) {
-	r, version, err := load[domain.BillRun](ctx, s.newView(), start.Stream)
+	v := s.newView()
+	r, version, err := load[domain.BillRun](ctx, v, start.Stream)
 	if err != nil {
 		return Outcome[domain.BillRun]{}, err
 	}
-	start.State, start.Version = r, version
+	start.State, start.Version, start.Position = r, version, v.position(start.Stream)
 	return start, nil
 }
 

@@ -316,3 +316,42 @@ func firstKey(m map[string]int) string {
 	}
 	return ""
 }
+
+// TestIfMatchIsComparedOnceAuthorized: a caller out of scope who names a
+// version learns nothing from it (not found, not 412), and an invoice's
+// If-Match names the invoice's version, not its stream's.
+func TestIfMatchIsComparedOnceAuthorized(t *testing.T) {
+	t.Parallel()
+	s := newBillingShop(t, newMemoryWorld(t))
+	s.subscribeAll(t)
+	first := s.run(t, s.svc, domain.NewDate(2026, 11, 1))
+	stale := uint64(9)
+	outside := s.req(s.operator) // granted A and B, not C
+	outside.IfMatch = &stale
+	var invoiceOfC uuid.UUID
+	for _, inv := range first.Invoices {
+		if inv.AccountID == s.accC {
+			invoiceOfC = inv.InvoiceID
+		}
+	}
+	_, err := s.svc.VoidInvoice(context.Background(), outside, invoiceOfC, commands.VoidInvoice{})
+	wantCode(t, err, domain.ErrNotFound, domain.CodeNotFound)
+	_, err = s.svc.CancelSubscription(context.Background(), outside, s.ix.subs[s.accC][0], commands.CancelSubscription{Policy: "immediate"})
+	wantCode(t, err, domain.ErrNotFound, domain.CodeNotFound)
+
+	// Void A's invoice, bill it again: A's stream is at version 3, the
+	// new invoice at version 1.
+	admin := s.req(s.admin)
+	if _, err := s.svc.VoidInvoice(context.Background(), admin, first.Invoices[0].InvoiceID, commands.VoidInvoice{}); err != nil {
+		t.Fatal(err)
+	}
+	again := s.run(t, s.svc, domain.NewDate(2026, 11, 1))
+	one := uint64(1)
+	admin.IfMatch = &stale
+	_, err = s.svc.VoidInvoice(context.Background(), admin, again.Invoices[0].InvoiceID, commands.VoidInvoice{})
+	wantCode(t, err, domain.ErrPrecondition, domain.CodePreconditionFailed)
+	admin.IfMatch = &one
+	if _, err := s.svc.VoidInvoice(context.Background(), admin, again.Invoices[0].InvoiceID, commands.VoidInvoice{}); err != nil {
+		t.Fatalf("void with If-Match 1, the invoice's version: %v", err)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -82,7 +81,7 @@ func (s *Service) decideProduct(ctx context.Context, v *view, req Request, strea
 		return decision{}, err
 	}
 	if req.IfMatch != nil && *req.IfMatch != version {
-		return decision{}, precondition(stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
+		return decision{}, precondition(version, *req.IfMatch)
 	}
 	events, err := p.Create(cmd, req.Principal.Actor(), now)
 	if err != nil {

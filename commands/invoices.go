@@ -29,6 +29,10 @@ func (s *Service) VoidInvoice(ctx context.Context, req Request, id uuid.UUID, cm
 	if err != nil {
 		return Outcome[domain.AccountInvoices]{}, err
 	}
+	// If-Match names the invoice's version, not its stream's: it is
+	// compared once the caller is authorized.
+	expected := req.IfMatch
+	req.IfMatch = nil
 	out, err := run(ctx, s, req, plan[domain.AccountInvoices]{
 		name: "VoidInvoice", input: struct {
 			Invoice uuid.UUID
@@ -39,6 +43,9 @@ func (s *Service) VoidInvoice(ctx context.Context, req Request, id uuid.UUID, cm
 		decide: func(ctx context.Context, v *view, req Request, invoices *domain.AccountInvoices, _ uint64, now time.Time) ([]domain.Event, error) {
 			if _, err := s.authorizeInvoice(ctx, v, req, account, id, domain.PermBillingRun, now); err != nil {
 				return nil, err
+			}
+			if inv, ok := invoices.Invoice(id); ok && expected != nil && *expected != inv.Version && !req.replaying() {
+				return nil, precondition(inv.Version, *expected)
 			}
 			return invoices.Void(id, cmd.Reason, req.Principal.Actor(), now)
 		},
@@ -60,6 +67,27 @@ func (s *Service) authorizeInvoice(ctx context.Context, v *view, req Request, ac
 	a := accountAccess(acc, perm, uuid.Nil)
 	a.resource, a.viaInvoice = "invoices/"+id.String(), true
 	return s.authorize(ctx, v, req, a, now)
+}
+
+// AuthorizeInvoiceRead authorizes perm on invoice id of req's tenant, on
+// its account's current state: an invoice the index does not know, or of
+// an account outside the caller's scope, is not found alike, and the
+// refusal of a caller the tenant knows is audited naming the invoice
+// only. It returns the caller's grant, nil for tenant users.
+func (s *Service) AuthorizeInvoiceRead(ctx context.Context, req Request, id uuid.UUID, perm domain.Permission) (*domain.PartnerAccess, error) {
+	if s.index == nil {
+		return nil, errNoIndex
+	}
+	account, err := s.index.InvoiceAccount(ctx, req.TenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	var grant *domain.PartnerAccess
+	err = s.query(ctx, req, func(ctx context.Context, v *view, now time.Time) (err error) {
+		grant, err = s.authorizeInvoice(ctx, v, req, account, id, perm, now)
+		return err
+	}, AccountStream(req.TenantID, account))
+	return grant, err
 }
 
 // BillRun returns a bill run (invoices.read on the tenant).

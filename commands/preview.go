@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"ledger/domain"
+	"ledger/eventstore"
 )
 
 // Preview is what an amendment or a cancellation would do, decided with
@@ -18,6 +19,9 @@ type Preview struct {
 	Subscription *domain.Subscription
 	Proration    []domain.InvoiceLine
 	Total        decimal.Decimal
+	// Position is where the state the preview was decided on was
+	// recorded: a read at it sees what the preview saw.
+	Position eventstore.Position
 }
 
 // preview runs change on subscription id through the command path, as a
@@ -26,7 +30,7 @@ type Preview struct {
 func (s *Service) preview(ctx context.Context, req Request, name string, id uuid.UUID, input any, perm domain.Permission, change subscriptionChange) (Preview, error) {
 	req.IdempotencyKey = ""
 	var out Preview
-	_, err := s.onSubscription(ctx, req, name, id, input, perm, change.overrides, change.reads,
+	res, err := s.onSubscription(ctx, req, name, id, input, perm, change.overrides, change.reads,
 		func(ctx context.Context, v *view, req Request, sub *domain.Subscription, now time.Time) ([]domain.Event, error) {
 			events, err := change.decide(ctx, v, req, sub, now)
 			if err != nil {
@@ -35,6 +39,7 @@ func (s *Service) preview(ctx context.Context, req Request, name string, id uuid
 			out, err = prorate(ctx, v, req, sub, events)
 			return nil, err
 		})
+	out.Position = res.Position
 	return out, err
 }
 

@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,10 +58,10 @@ func run[A any, P state[A]](ctx context.Context, s *Service, req Request, p plan
 			if err != nil {
 				return decision{}, err
 			}
-			if req.IfMatch != nil && *req.IfMatch != version && !req.replaying() {
-				return decision{}, precondition(p.stream, fmt.Errorf("at version %d, not %d", version, *req.IfMatch))
-			}
 			events, err := p.decide(ctx, v, req, agg, version, now)
+			if err := ifMatch(req, version, err); err != nil {
+				return decision{}, err
+			}
 			if err != nil || len(events) == 0 {
 				return decision{}, err
 			}
@@ -131,7 +132,26 @@ func keyScope[A any](req Request, stream string) string {
 // created says whether d begins its aggregate's stream.
 func created(d decision) bool { return !d.empty() && d.writes[0].version == 0 }
 
-func precondition(stream string, cause error) error {
+// ifMatch refuses a request whose If-Match names another version than
+// the aggregate's, once the caller is known to be authorized: decided
+// gave no refusal of access. So a caller out of scope learns nothing of
+// the version, while If-Match still wins over the rules.
+func ifMatch(req Request, version uint64, decided error) error {
+	if req.IfMatch == nil || *req.IfMatch == version || req.replaying() || refusesAccess(decided) {
+		return nil
+	}
+	return precondition(version, *req.IfMatch)
+}
+
+// refusesAccess says whether err refuses the caller access, rather than
+// what it asked for.
+func refusesAccess(err error) bool {
+	var d *denied
+	return errors.As(err, &d) || errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrForbidden) ||
+		errors.Is(err, domain.ErrUnauthenticated)
+}
+
+func precondition(version, expected uint64) error {
 	return &domain.Error{Kind: domain.ErrPrecondition, Code: domain.CodePreconditionFailed,
-		Message: fmt.Sprintf("%s changed: %v", stream, cause)}
+		Message: fmt.Sprintf("the resource is at version %d, not %d", version, expected)}
 }

@@ -20,7 +20,7 @@ import (
 // and logger: what one replica keeps in memory the other does not see.
 func (a *api) replica(logger *slog.Logger) *api {
 	b := *a
-	b.svc = commands.New(a.store)
+	b.svc = commands.New(a.store, withBillingIndex(a.pool, a.store))
 	b.srv = NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: b.svc, Metrics: prometheus.NewRegistry(), Logger: logger})
 	return &b
 }

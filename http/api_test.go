@@ -56,7 +56,14 @@ func startLedger(tb testing.TB, conns int32) (*pgxpool.Pool, *postgres.Store, *c
 		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
 	}()
 	tb.Cleanup(func() { stop(); <-done })
-	return pool, store, commands.New(store)
+	return pool, store, commands.New(store, withBillingIndex(pool, store))
+}
+
+// withBillingIndex gives a service the billing index of the read models
+// in pool, as `ledger serve` does, so that bill runs and invoice commands
+// work.
+func withBillingIndex(pool *pgxpool.Pool, store *postgres.Store) commands.Option {
+	return commands.WithBillingIndex(projections.BillingIndex{Pool: pool, Waiter: projections.NewWaiter(pool, store.Head)})
 }
 
 func newAPI(t *testing.T) *api {

@@ -37,12 +37,13 @@ type fuzzWorld struct {
 	usageItem, change          string
 	tenantUser, partnerUser    string
 	subscriptionBody, usageRec string
+	tb                         testing.TB
 }
 
 func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	tb.Helper()
 	ctx := context.Background()
-	pool, _, svc := startLedger(tb, 8)
+	pool, _, svc := startLedger(tb, 16) // a connection per projection's lock, and room for requests
 	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
 	tn, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"})
 	if err != nil {
@@ -55,7 +56,7 @@ func newFuzzWorld(tb testing.TB) *fuzzWorld {
 	w := &fuzzWorld{
 		srv:  NewServer(Deps{DB: pool, Pool: pool, Commands: svc, Metrics: prometheus.NewRegistry()}),
 		pool: pool, adminKey: tn.AdminKey, partnerKey: pt.AdminKey,
-		tenant: tn.ID.String(), partner: pt.ID.String(),
+		tenant: tn.ID.String(), partner: pt.ID.String(), tb: tb,
 	}
 	w.stock(tb)
 	w.caughtUp(tb)
@@ -123,6 +124,20 @@ func (w *fuzzWorld) stock(tb testing.TB) {
 	w.tenantUser = user.ID
 	w.seed(tb, w.partnerKey, "POST", "/v1/partners/"+w.partner+"/users", `{"name":"Op","role":"partner_operator"}`, &user)
 	w.partnerUser = user.ID
+}
+
+// invoice runs a bill run of the world's account up to its subscription's
+// start and returns the one invoice it issued.
+func (w *fuzzWorld) invoice() string {
+	w.tb.Helper()
+	var run struct {
+		Invoices []struct{ ID string }
+	}
+	w.seed(w.tb, w.adminKey, "POST", "/v1/tenants/"+w.tenant+"/bill-runs", `{"target_date":"2026-01-01"}`, &run)
+	if len(run.Invoices) != 1 {
+		w.tb.Fatalf("the bill run issued %d invoices, want 1", len(run.Invoices))
+	}
+	return run.Invoices[0].ID
 }
 
 // seed sends a request with key that must succeed, and decodes its
@@ -306,6 +321,9 @@ var fuzzTargets = map[string]func(*testing.F){
 	"DELETE /v1/partners/:partner_id/users/:user_id":                                            FuzzRemovePartnerUser,
 	"PUT /v1/tenants/:tenant_id/partners/:partner_id/access":                                    FuzzPutAccess,
 	"DELETE /v1/tenants/:tenant_id/partners/:partner_id/access":                                 FuzzRevokeAccess,
+	"POST /v1/partners/:partner_id/access-requests":                                             FuzzRequestAccess,
+	"POST /v1/tenants/:tenant_id/access-requests/:request_id/approve":                           FuzzApproveAccessRequest,
+	"POST /v1/tenants/:tenant_id/access-requests/:request_id/reject":                            FuzzRejectAccessRequest,
 	"POST /v1/tenants/:tenant_id/accounts":                                                      FuzzCreateAccount,
 	"PUT /v1/tenants/:tenant_id/accounts/:account_id/billing":                                   FuzzUpdateBilling,
 	"POST /v1/tenants/:tenant_id/products":                                                      FuzzCreateProduct,
@@ -314,4 +332,6 @@ var fuzzTargets = map[string]func(*testing.F){
 	"POST /v1/tenants/:tenant_id/subscriptions/:subscription_id/cancel":                         FuzzCancelSubscription,
 	"DELETE /v1/tenants/:tenant_id/subscriptions/:subscription_id/scheduled-changes/:change_id": FuzzWithdrawScheduledChange,
 	"POST /v1/tenants/:tenant_id/usage":                                                         FuzzRecordUsage,
+	"POST /v1/tenants/:tenant_id/bill-runs":                                                     FuzzRunBill,
+	"POST /v1/tenants/:tenant_id/invoices/:invoice_id/void":                                     FuzzVoidInvoice,
 }

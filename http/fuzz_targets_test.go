@@ -142,3 +142,18 @@ func FuzzRecordUsage(f *testing.F) {
 		return []string{w.usageRec}
 	})
 }
+
+// FuzzRunBill fuzzes POST /v1/tenants/{t}/bill-runs.
+func FuzzRunBill(f *testing.F) {
+	fuzzRoute(f, "POST", "/tenants/:tenant_id/bill-runs", tenantIDs, func(w *fuzzWorld) []string {
+		return []string{`{"target_date":"2026-01-01"}`, fmt.Sprintf(`{"target_date":"2026-02-01","account_ids":[%q]}`, w.account)}
+	})
+}
+
+// FuzzVoidInvoice fuzzes POST /v1/tenants/{t}/invoices/{i}/void, on the
+// invoice of a bill run of the world's subscription.
+func FuzzVoidInvoice(f *testing.F) {
+	fuzzRoute(f, "POST", "/tenants/:tenant_id/invoices/:invoice_id/void",
+		func(w *fuzzWorld) []string { return []string{w.tenant, w.invoice()} },
+		func(*fuzzWorld) []string { return []string{`{"reason":"duplicate"}`, `{"reason":""}`} })
+}

@@ -133,6 +133,8 @@ func setLocation(c echo.Context, body any) {
 		id = v.ID
 	case userView:
 		id = v.ID
+	case projections.BillRunView:
+		id = v.ID
 	default:
 		return
 	}

@@ -105,7 +105,7 @@ func newJepsen(t *testing.T, wrap func(eventstore.Store) eventstore.Store) *jeps
 	a.documentChecks = false
 	j := &jepsen{api: a, client: &http.Client{Timeout: 30 * time.Second}, start: time.Now()}
 	for i := range j.replicas {
-		svc := commands.New(wrap(a.store))
+		svc := commands.New(wrap(a.store), withBillingIndex(a.pool, a.store))
 		j.replicas[i] = httptest.NewServer(NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: svc, Metrics: prometheus.NewRegistry(),
 			Logger: slog.New(slog.DiscardHandler)}))
 		t.Cleanup(j.replicas[i].Close)

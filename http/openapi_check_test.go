@@ -166,7 +166,7 @@ func TestCheckAgainstDocument(t *testing.T) {
 			resBody: notFound("not_found"), want: "status"},
 		{name: "undocumented problem code", method: "GET", target: account, status: 404, header: problem,
 			resBody: notFound("missing"), want: "response body"},
-		{name: "undocumented route", method: "GET", target: base + "/invoices", status: 200, header: jsonHeaders,
+		{name: "undocumented route", method: "GET", target: base + "/payments", status: 200, header: jsonHeaders,
 			resBody: `{}`, want: "no documented operation"},
 		{name: "create", method: "POST", target: base + "/accounts", body: newAccount, status: 201, header: created,
 			resBody: accountJSON("0193a1b2-0000-7000-8000-000000000004", "1")},

@@ -47,6 +47,12 @@ func TestDocumentedRoutesAreTheContract(t *testing.T) {
 		{"DELETE", "/v1/tenants/:tenant_id/partners/:partner_id/access"},
 		{"GET", "/v1/tenants/:tenant_id/partners/:partner_id/access"},
 		{"GET", "/v1/tenants/:tenant_id/partners"},
+		{"POST", "/v1/partners/:partner_id/access-requests"},
+		{"GET", "/v1/partners/:partner_id/access-requests"},
+		{"GET", "/v1/partners/:partner_id/access-requests/:request_id"}, // the Location of a request, beyond api.md
+		{"GET", "/v1/tenants/:tenant_id/access-requests"},
+		{"POST", "/v1/tenants/:tenant_id/access-requests/:request_id/approve"},
+		{"POST", "/v1/tenants/:tenant_id/access-requests/:request_id/reject"},
 		{"POST", "/v1/tenants/:tenant_id/accounts"},
 		{"GET", "/v1/tenants/:tenant_id/accounts"},
 		{"GET", "/v1/tenants/:tenant_id/accounts/:account_id"},
@@ -63,7 +69,14 @@ func TestDocumentedRoutesAreTheContract(t *testing.T) {
 		{"DELETE", "/v1/tenants/:tenant_id/subscriptions/:subscription_id/scheduled-changes/:change_id"},
 		{"POST", "/v1/tenants/:tenant_id/usage"},
 		{"GET", "/v1/tenants/:tenant_id/usage/summary"},
+		{"POST", "/v1/tenants/:tenant_id/bill-runs"},
+		{"GET", "/v1/tenants/:tenant_id/bill-runs/:bill_run_id"}, // the Location of a bill run, beyond api.md
+		{"GET", "/v1/tenants/:tenant_id/invoices"},
+		{"GET", "/v1/tenants/:tenant_id/invoices/:invoice_id"},
+		{"POST", "/v1/tenants/:tenant_id/invoices/:invoice_id/void"},
 		{"GET", "/v1/tenants/:tenant_id/reports/mrr"},
+		{"GET", "/v1/tenants/:tenant_id/reports/mrr-movements"},
+		{"GET", "/v1/tenants/:tenant_id/reports/revenue"},
 		{"GET", "/v1/tenants/:tenant_id/audit/events"},
 	}, publicRoutes...)
 	got, err := DocumentedRoutes()

@@ -24,7 +24,7 @@ import (
 func TestReadyzFailsWhileProjectionsLag(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool := pgtest.NewDatabase(t, 8)
+	pool := pgtest.NewDatabase(t, 16) // a connection per projection's lock, and room for requests
 	if err := postgres.Migrate(ctx, pool); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestReadyzFailsWhileProjectionsLag(t *testing.T) {
 	}
 	store := postgres.New(pool)
 	t.Cleanup(store.Close)
-	svc := commands.New(store)
+	svc := commands.New(store, withBillingIndex(pool, store))
 	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
 	if _, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"}); err != nil {
 		t.Fatal(err)

@@ -97,6 +97,9 @@ func (s *server) mrrReport(c echo.Context) error {
 }
 
 func (s *server) auditEvents(c echo.Context) error {
+	if format := exportFormat(c); format != "" {
+		return s.exportAuditEvents(c, format)
+	}
 	p, err := page(c)
 	if err != nil {
 		return err
@@ -161,4 +164,60 @@ func queryInstant(c echo.Context, name string) (*time.Time, error) {
 		return nil, domain.Invalid(name, "must be an RFC 3339 instant, such as 2026-01-31T12:00:00Z")
 	}
 	return &t, nil
+}
+
+// mrrMovementsReport answers the MRR movements of the months from ?from=
+// to ?to= (YYYY-MM), over the subscriptions in the caller's scope.
+func (s *server) mrrMovementsReport(c echo.Context) error {
+	groupBy := c.QueryParam("group_by")
+	switch groupBy {
+	case "", projections.MRRGroupNone, projections.MRRGroupPartner:
+	default:
+		return domain.Invalid("group_by", "must be none or partner")
+	}
+	from, to := c.QueryParam("from"), c.QueryParam("to")
+	for _, name := range []string{"from", "to"} {
+		if c.QueryParam(name) == "" {
+			return domain.Invalid(name, "is required: a month as YYYY-MM")
+		}
+	}
+	req, grant, err := s.tenantRead(c, domain.PermRevenueRead, "reports/mrr-movements")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.MRRMovementsView, error) {
+		return projections.MRRMovements(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, from, to)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+// revenueReport answers the revenue invoiced to the accounts in the
+// caller's scope, by issue date from ?from= to ?to= (both inclusive).
+func (s *server) revenueReport(c echo.Context) error {
+	groupBy := c.QueryParam("group_by")
+	switch groupBy {
+	case "", projections.MRRGroupNone, projections.MRRGroupPartner, projections.MRRGroupProduct, projections.MRRGroupAccount:
+	default:
+		return domain.Invalid("group_by", "must be none, partner, product or account")
+	}
+	from, to, err := dateRange(c)
+	if err != nil {
+		return err
+	}
+	req, grant, err := s.tenantRead(c, domain.PermRevenueRead, "reports/revenue")
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	view, err := projections.Snapshot(ctx, s.pool, func(db projections.Querier) (projections.RevenueView, error) {
+		return projections.RevenueReport(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), groupBy, from, to)
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
 }

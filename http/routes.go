@@ -35,6 +35,13 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	v1.GET("/tenants/:tenant_id/partners/:partner_id/access", s.getAccess)
 	v1.GET("/tenants/:tenant_id/partners", s.listAccess)
 
+	v1.POST("/partners/:partner_id/access-requests", s.requestAccess)
+	v1.GET("/partners/:partner_id/access-requests", s.listPartnerAccessRequests)
+	v1.GET("/partners/:partner_id/access-requests/:request_id", s.getPartnerAccessRequest)
+	v1.GET("/tenants/:tenant_id/access-requests", s.listTenantAccessRequests)
+	v1.POST("/tenants/:tenant_id/access-requests/:request_id/approve", s.approveAccessRequest)
+	v1.POST("/tenants/:tenant_id/access-requests/:request_id/reject", s.rejectAccessRequest)
+
 	v1.POST("/tenants/:tenant_id/accounts", s.createAccount)
 	v1.GET("/tenants/:tenant_id/accounts", s.listAccounts)
 	v1.GET("/tenants/:tenant_id/accounts/:account_id", s.getAccount)
@@ -55,8 +62,20 @@ func (s *server) routes(e *echo.Echo, metrics *prometheus.Registry) {
 	v1.POST("/tenants/:tenant_id/usage", s.recordUsage)
 	v1.GET("/tenants/:tenant_id/usage/summary", s.usageSummary)
 
+	v1.POST("/tenants/:tenant_id/bill-runs", s.runBill)
+	v1.GET("/tenants/:tenant_id/bill-runs/:bill_run_id", s.getBillRun)
+	v1.GET("/tenants/:tenant_id/invoices", s.listInvoices)
+	v1.GET("/tenants/:tenant_id/invoices/:invoice_id", s.getInvoice)
+	v1.POST("/tenants/:tenant_id/invoices/:invoice_id/void", s.voidInvoice)
+
 	v1.GET("/tenants/:tenant_id/reports/mrr", s.mrrReport)
+	v1.GET("/tenants/:tenant_id/reports/mrr-movements", s.mrrMovementsReport)
+	v1.GET("/tenants/:tenant_id/reports/revenue", s.revenueReport)
+	v1.GET("/tenants/:tenant_id/reports/access-review", s.accessReview)
 	v1.GET("/tenants/:tenant_id/audit/events", s.auditEvents)
+	v1.GET("/tenants/:tenant_id/audit/checkpoint", s.auditCheckpoint)
+	v1.GET("/tenants/:tenant_id/audit/proof", s.auditProof)
+	v1.GET("/tenants/:tenant_id/audit/consistency", s.auditConsistency)
 }
 
 // serveOpenAPI serves the API's OpenAPI document.

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"ledger/audit"
 	"ledger/commands"
 	"ledger/projections"
 )
@@ -83,6 +84,9 @@ type Deps struct {
 	Readers HeldBack
 	// RateLimits are the API's token buckets; the zero value limits nothing.
 	RateLimits RateLimits
+	// Audit, when set, serves the checkpoints and proofs of the tenants'
+	// trees (docs/audit.md); without it those routes answer 503.
+	Audit *audit.Store
 }
 
 // HeldBack reports how long the event log's readers have been held back
@@ -101,12 +105,13 @@ type server struct {
 	readers  HeldBack
 	waiter   *projections.Waiter
 	limits   *limiter
+	audit    *audit.Store
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
 // Serve it with Serve.
 func NewServer(d Deps) *echo.Echo {
-	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now, readers: d.Readers}
+	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now, readers: d.Readers, audit: d.Audit}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

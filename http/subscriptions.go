@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,11 +34,23 @@ func (s *server) amendSubscription(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	preview, err := queryPreview(c)
+	if err != nil {
+		return err
+	}
 	var body commands.AmendSubscription
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	out, err := s.commands.AmendSubscription(c.Request().Context(), req, id, body)
+	ctx := c.Request().Context()
+	if preview {
+		p, err := s.commands.PreviewAmendment(ctx, req, id, body)
+		if err != nil {
+			return err
+		}
+		return s.previewed(c, p)
+	}
+	out, err := s.commands.AmendSubscription(ctx, req, id, body)
 	if err != nil {
 		return err
 	}
@@ -49,11 +62,23 @@ func (s *server) cancelSubscription(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	preview, err := queryPreview(c)
+	if err != nil {
+		return err
+	}
 	var body commands.CancelSubscription
 	if err := bind(c, &body); err != nil {
 		return err
 	}
-	out, err := s.commands.CancelSubscription(c.Request().Context(), req, id, body)
+	ctx := c.Request().Context()
+	if preview {
+		p, err := s.commands.PreviewCancellation(ctx, req, id, body)
+		if err != nil {
+			return err
+		}
+		return s.previewed(c, p)
+	}
+	out, err := s.commands.CancelSubscription(ctx, req, id, body)
 	if err != nil {
 		return err
 	}
@@ -84,6 +109,42 @@ func (s *server) subscriptionWritten(c echo.Context, status int, out commands.Ou
 		return err
 	}
 	return written(c, status, out.Version, out.Position, view)
+}
+
+// subscriptionPreview is the answer to an amendment or a cancellation
+// with ?preview=true: the subscription as the change would leave it, and
+// what the change would add to the periods already invoiced.
+type subscriptionPreview struct {
+	projections.SubscriptionView
+	Proration projections.ProrationView `json:"proration"`
+}
+
+// previewed answers a preview: 200, with no ETag, as the subscription in
+// the body is one that does not exist yet, and with the Ledger-Position
+// of the state the preview was decided on, as any mutation that changed
+// nothing gives.
+func (s *server) previewed(c echo.Context, p commands.Preview) error {
+	view, err := projections.SubscriptionViewOf(p.Subscription, s.today())
+	if err != nil {
+		return err
+	}
+	proration, err := projections.ProrationViewOf(p.Subscription.Currency, p.Proration, p.Total)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(headerLedgerPosition, strconv.FormatUint(uint64(p.Position), 10))
+	return c.JSON(http.StatusOK, subscriptionPreview{SubscriptionView: view, Proration: proration})
+}
+
+// queryPreview reads ?preview=: true or false (the default).
+func queryPreview(c echo.Context) (bool, error) {
+	switch c.QueryParam("preview") {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, domain.Invalid("preview", "must be true or false")
 }
 
 func (s *server) listSubscriptions(c echo.Context) error {

@@ -4,7 +4,7 @@ import "fmt"
 
 // All returns every projection the ledger runs, in a stable order.
 func All() []Projection {
-	return []Projection{Accounts{}, Catalog{}, Partners{}, Subscriptions{}, Usage{}, Audit{}, Invoices{}, MRRHistory{}}
+	return []Projection{Accounts{}, Catalog{}, Partners{}, Subscriptions{}, Usage{}, Audit{}, Invoices{}, MRRHistory{}, AccessRequests{}}
 }
 
 // ByName returns the projection named name.

@@ -31,6 +31,18 @@ type AuditViewer struct {
 // keeps only the fields it names, so a metadata field added to AuditItem
 // is left out of reduced items until judged safe to show.
 func (v AuditViewer) Show(it AuditItem) AuditItem {
+	if v.InFull(it) {
+		return it
+	}
+	return AuditItem{
+		Position: it.Position, EventID: it.EventID, Stream: it.Stream, Version: it.Version, Type: it.Type,
+		OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt, Actor: AuditActor{Type: it.Actor.Type}, Data: it.Data,
+	}
+}
+
+// InFull reports whether v sees the metadata of it in full, by
+// domain.SeesActionInFull.
+func (v AuditViewer) InFull(it AuditItem) bool {
 	viewer := domain.Principal{Type: domain.ActorTenantUser}
 	if v.PartnerID != uuid.Nil {
 		viewer = domain.Principal{Type: domain.ActorPartnerUser, PartnerID: v.PartnerID}
@@ -42,13 +54,7 @@ func (v AuditViewer) Show(it AuditItem) AuditItem {
 	if it.Actor.PartnerID != nil {
 		actor.PartnerID = *it.Actor.PartnerID
 	}
-	if domain.SeesActionInFull(viewer, actor) {
-		return it
-	}
-	return AuditItem{
-		Position: it.Position, EventID: it.EventID, Stream: it.Stream, Version: it.Version, Type: it.Type,
-		OccurredAt: it.OccurredAt, RecordedAt: it.RecordedAt, Actor: AuditActor{Type: it.Actor.Type}, Data: it.Data,
-	}
+	return domain.SeesActionInFull(viewer, actor)
 }
 
 // AuditFilter narrows the audit log; a nil or empty field does not

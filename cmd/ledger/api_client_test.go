@@ -243,6 +243,21 @@ func decodeExact(t *testing.T, what string, body []byte, v any) {
 	}
 }
 
+// jsonFields returns the fields of struct type typ as encoding/json sees
+// them: those of an embedded struct without a tag stand for themselves.
+func jsonFields(typ reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if f.Anonymous && f.Tag.Get("json") == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // keyDiff returns the paths of the keys that typ's JSON tags name and raw,
 // decoded JSON of typ, lacks, and of those that raw has and typ lacks.
 func keyDiff(typ reflect.Type, raw any, path string) (missing, extra []string) {
@@ -256,8 +271,8 @@ func keyDiff(typ reflect.Type, raw any, path string) (missing, extra []string) {
 			return nil, nil
 		}
 		known := map[string]bool{}
-		for i := range typ.NumField() {
-			name, opts, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+		for _, f := range jsonFields(typ) {
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "" || name == "-" {
 				continue
 			}
@@ -269,7 +284,7 @@ func keyDiff(typ reflect.Type, raw any, path string) (missing, extra []string) {
 				}
 				continue
 			}
-			m, e := keyDiff(typ.Field(i).Type, val, path+"."+name)
+			m, e := keyDiff(f.Type, val, path+"."+name)
 			missing, extra = append(missing, m...), append(extra, e...)
 		}
 		for name := range obj {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 )
 
 // The billing walk of api.md's example, through HTTP only, against the
@@ -90,7 +92,50 @@ func TestAPIBillingEndToEnd(t *testing.T) {
 		{name: "partner access", needs: []string{"accounts"}, run: s.grantPartner},
 		{name: "partner users", needs: []string{"partner access"}, run: s.addPartnerUsers},
 		{name: "billing", needs: []string{"partner users"}, run: s.billingWalk},
+		{name: "terms", needs: []string{"accounts"}, run: s.termsRenew},
 	})
+}
+
+// termsRenew subscribes for monthly terms that renew, from a date three
+// term ends ago: the server's scheduler records each renewal once, as the
+// system.
+func (s *scenario) termsRenew(t *testing.T) {
+	var cat productJSON
+	s.admin.post(t, s.tp("/products"), map[string]any{"name": "Termed", "sku": "TERMED", "charges": []map[string]any{
+		{"name": "Plan", "type": "recurring", "price": "10.00", "currency": s.accounts[1].Currency, "billing_period": "month"}}}).wantJSON(t, 201, &cat)
+	start := time.Now().UTC().AddDate(0, -3, -1).Format(time.DateOnly)
+	var sub subscriptionJSON
+	s.admin.post(t, s.tp("/subscriptions"), map[string]any{"account_id": s.accounts[1].ID, "start_date": start,
+		"term":  map[string]any{"type": "termed", "months": 1, "auto_renew": true},
+		"items": []map[string]any{{"product_id": cat.ID, "charge_id": cat.Charges[0].ID, "quantity": 1}}}).wantJSON(t, 201, &sub)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var page struct {
+			Items []struct {
+				Type  string    `json:"type"`
+				Actor actorJSON `json:"actor"`
+			} `json:"items"`
+		}
+		r := s.admin.get(t, s.tp("/subscriptions/%s/history", sub.ID)).want(t, 200)
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			t.Fatal(err)
+		}
+		history := page.Items
+		renewals := 0
+		for _, e := range history[1:] {
+			if e.Type != "SubscriptionRenewed" || e.Actor.Type != "system" {
+				t.Fatalf("history %+v: want only renewals by the system after the creation", history)
+			}
+			renewals++
+		}
+		if renewals == 3 {
+			return
+		}
+		if renewals > 3 || time.Now().After(deadline) {
+			t.Fatalf("%d renewals recorded, want 3 (terms from %s ended three times)", renewals, start)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (s *scenario) billingWalk(t *testing.T) {

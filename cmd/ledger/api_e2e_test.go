@@ -216,7 +216,8 @@ func startServer(t *testing.T, dbURL string) *server {
 func startServerLogging(t *testing.T, dbURL, level string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd, _, stderr := ledgerCmd(t, []string{"LEDGER_HTTP_ADDR=" + addr, "LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=" + level}, "serve")
+	env := []string{"LEDGER_HTTP_ADDR=" + addr, "LEDGER_DATABASE_URL=" + dbURL, "LEDGER_LOG_LEVEL=" + level, "LEDGER_TERM_INTERVAL=1s"}
+	cmd, _, stderr := ledgerCmd(t, env, "serve")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ledger serve: %v", err)
 	}

@@ -31,7 +31,7 @@ func TestServeRefusesRestoredLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), `UPDATE events SET position = position + (1::bigint << 50)`); err != nil {
+	if _, err := conn.Exec(context.Background(), `ALTER TABLE events DISABLE TRIGGER events_append_only; UPDATE events SET position = position + (1::bigint << 50)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"serve"}, {"eventstore", "check"}} {

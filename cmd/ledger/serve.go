@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"ledger/audit"
 	"ledger/commands"
 	"ledger/eventstore"
 	"ledger/eventstore/esdb"
@@ -87,9 +88,16 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head)}
 	cmds := commands.New(store, commands.WithLogger(logger), commands.WithBillingIndex(index))
 	defer cmds.FlushRefusals() // the repeats of refusals counted in open windows, before the database closes
+	// The checkpoints' signing key: never logged (docs/audit.md).
+	key, err := audit.KeySourceFromEnv(cfg.DataDir).Load(true)
+	if err != nil {
+		return err
+	}
+	trees := audit.NewStore(db.Pool, store, key, logger)
 	jobs := map[string]func(context.Context) error{
 		"projections": projections.NewRunner(db.Pool, store, logger, projections.All()...).WithMetrics(metrics).Run,
 		"terms":       termScheduler(cmds, cfg.TermInterval, logger),
+		"audit":       trees.Job(auditAppendEvery, auditSignEvery),
 	}
 	if cfg.PublishURL != "" {
 		pub, err := outbound.New(ctx, cfg.PublishURL, db.Pool, store, logger)
@@ -112,7 +120,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
-		Commands: cmds, RateLimits: rateLimits(cfg),
+		Commands: cmds, RateLimits: rateLimits(cfg), Audit: trees,
 	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err

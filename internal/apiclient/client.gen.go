@@ -21,6 +21,48 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for AccessRequestStatus.
+const (
+	AccessRequestStatusApproved AccessRequestStatus = "approved"
+	AccessRequestStatusExpired  AccessRequestStatus = "expired"
+	AccessRequestStatusPending  AccessRequestStatus = "pending"
+	AccessRequestStatusRejected AccessRequestStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the AccessRequestStatus enum.
+func (e AccessRequestStatus) Valid() bool {
+	switch e {
+	case AccessRequestStatusApproved:
+		return true
+	case AccessRequestStatusExpired:
+		return true
+	case AccessRequestStatusPending:
+		return true
+	case AccessRequestStatusRejected:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AccessReviewUserStatus.
+const (
+	AccessReviewUserStatusActive  AccessReviewUserStatus = "active"
+	AccessReviewUserStatusRemoved AccessReviewUserStatus = "removed"
+)
+
+// Valid indicates whether the value is a known member of the AccessReviewUserStatus enum.
+func (e AccessReviewUserStatus) Valid() bool {
+	switch e {
+	case AccessReviewUserStatusActive:
+		return true
+	case AccessReviewUserStatusRemoved:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AccountStatus.
 const (
 	AccountStatusActive AccountStatus = "active"
@@ -72,6 +114,24 @@ const (
 func (e AddItemType) Valid() bool {
 	switch e {
 	case AddItemTypeAddItem:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BillRunStatus.
+const (
+	BillRunStatusCompleted BillRunStatus = "completed"
+	BillRunStatusRunning   BillRunStatus = "running"
+)
+
+// Valid indicates whether the value is a known member of the BillRunStatus enum.
+func (e BillRunStatus) Valid() bool {
+	switch e {
+	case BillRunStatusCompleted:
+		return true
+	case BillRunStatusRunning:
 		return true
 	default:
 		return false
@@ -255,6 +315,48 @@ func (e HealthStatusStatus) Valid() bool {
 	}
 }
 
+// Defines values for InvoiceStatus.
+const (
+	InvoiceStatusPosted InvoiceStatus = "posted"
+	InvoiceStatusVoid   InvoiceStatus = "void"
+)
+
+// Valid indicates whether the value is a known member of the InvoiceStatus enum.
+func (e InvoiceStatus) Valid() bool {
+	switch e {
+	case InvoiceStatusPosted:
+		return true
+	case InvoiceStatusVoid:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for LineType.
+const (
+	LineTypeCredit    LineType = "credit"
+	LineTypeOneTime   LineType = "one_time"
+	LineTypeRecurring LineType = "recurring"
+	LineTypeUsage     LineType = "usage"
+)
+
+// Valid indicates whether the value is a known member of the LineType enum.
+func (e LineType) Valid() bool {
+	switch e {
+	case LineTypeCredit:
+		return true
+	case LineTypeOneTime:
+		return true
+	case LineTypeRecurring:
+		return true
+	case LineTypeUsage:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for NewChargeBillingPeriod.
 const (
 	NewChargeBillingPeriodMonth   NewChargeBillingPeriod = "month"
@@ -302,6 +404,7 @@ const (
 	ProblemCodeAccountNotActive          ProblemCode = "account_not_active"
 	ProblemCodeAllAccountsGrant          ProblemCode = "all_accounts_grant"
 	ProblemCodeAlreadyCancelled          ProblemCode = "already_cancelled"
+	ProblemCodeApprovalWidensRequest     ProblemCode = "approval_widens_request"
 	ProblemCodeBadRequest                ProblemCode = "bad_request"
 	ProblemCodeConcurrencyConflict       ProblemCode = "concurrency_conflict"
 	ProblemCodeConflict                  ProblemCode = "conflict"
@@ -318,6 +421,7 @@ const (
 	ProblemCodeInvalidQuantity           ProblemCode = "invalid_quantity"
 	ProblemCodeInvalidTerm               ProblemCode = "invalid_term"
 	ProblemCodeInvalidText               ProblemCode = "invalid_text"
+	ProblemCodeInvoiceNotVoidable        ProblemCode = "invoice_not_voidable"
 	ProblemCodeItemAlreadyRemoved        ProblemCode = "item_already_removed"
 	ProblemCodeLastAdmin                 ProblemCode = "last_admin"
 	ProblemCodeMethodNotAllowed          ProblemCode = "method_not_allowed"
@@ -331,12 +435,14 @@ const (
 	ProblemCodeProjectionLag             ProblemCode = "projection_lag"
 	ProblemCodeRateLimited               ProblemCode = "rate_limited"
 	ProblemCodeReadModelStale            ProblemCode = "read_model_stale"
+	ProblemCodeRequestNotPending         ProblemCode = "request_not_pending"
 	ProblemCodeScheduledChangePending    ProblemCode = "scheduled_change_pending"
 	ProblemCodeSubscriptionNotActive     ProblemCode = "subscription_not_active"
 	ProblemCodeTimeout                   ProblemCode = "timeout"
 	ProblemCodeTooManyChanges            ProblemCode = "too_many_changes"
 	ProblemCodeTooManyItems              ProblemCode = "too_many_items"
 	ProblemCodeUnauthenticated           ProblemCode = "unauthenticated"
+	ProblemCodeUnknownAccount            ProblemCode = "unknown_account"
 	ProblemCodeUnknownCharge             ProblemCode = "unknown_charge"
 	ProblemCodeUnknownItem               ProblemCode = "unknown_item"
 	ProblemCodeUnknownProduct            ProblemCode = "unknown_product"
@@ -355,6 +461,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeAllAccountsGrant:
 		return true
 	case ProblemCodeAlreadyCancelled:
+		return true
+	case ProblemCodeApprovalWidensRequest:
 		return true
 	case ProblemCodeBadRequest:
 		return true
@@ -388,6 +496,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeInvalidText:
 		return true
+	case ProblemCodeInvoiceNotVoidable:
+		return true
 	case ProblemCodeItemAlreadyRemoved:
 		return true
 	case ProblemCodeLastAdmin:
@@ -414,6 +524,8 @@ func (e ProblemCode) Valid() bool {
 		return true
 	case ProblemCodeReadModelStale:
 		return true
+	case ProblemCodeRequestNotPending:
+		return true
 	case ProblemCodeScheduledChangePending:
 		return true
 	case ProblemCodeSubscriptionNotActive:
@@ -425,6 +537,8 @@ func (e ProblemCode) Valid() bool {
 	case ProblemCodeTooManyItems:
 		return true
 	case ProblemCodeUnauthenticated:
+		return true
+	case ProblemCodeUnknownAccount:
 		return true
 	case ProblemCodeUnknownCharge:
 		return true
@@ -678,6 +792,210 @@ func (e GetMRRReportParamsGroupBy) Valid() bool {
 	}
 }
 
+// Defines values for GetMRRMovementsParamsGroupBy.
+const (
+	GetMRRMovementsParamsGroupByNone    GetMRRMovementsParamsGroupBy = "none"
+	GetMRRMovementsParamsGroupByPartner GetMRRMovementsParamsGroupBy = "partner"
+)
+
+// Valid indicates whether the value is a known member of the GetMRRMovementsParamsGroupBy enum.
+func (e GetMRRMovementsParamsGroupBy) Valid() bool {
+	switch e {
+	case GetMRRMovementsParamsGroupByNone:
+		return true
+	case GetMRRMovementsParamsGroupByPartner:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for GetRevenueReportParamsGroupBy.
+const (
+	GetRevenueReportParamsGroupByAccount GetRevenueReportParamsGroupBy = "account"
+	GetRevenueReportParamsGroupByNone    GetRevenueReportParamsGroupBy = "none"
+	GetRevenueReportParamsGroupByPartner GetRevenueReportParamsGroupBy = "partner"
+	GetRevenueReportParamsGroupByProduct GetRevenueReportParamsGroupBy = "product"
+)
+
+// Valid indicates whether the value is a known member of the GetRevenueReportParamsGroupBy enum.
+func (e GetRevenueReportParamsGroupBy) Valid() bool {
+	switch e {
+	case GetRevenueReportParamsGroupByAccount:
+		return true
+	case GetRevenueReportParamsGroupByNone:
+		return true
+	case GetRevenueReportParamsGroupByPartner:
+		return true
+	case GetRevenueReportParamsGroupByProduct:
+		return true
+	default:
+		return false
+	}
+}
+
+// AccessApproval How an approval narrows a request: a field left out keeps what was
+// asked; `account_ids` alone grants that list.
+type AccessApproval struct {
+	AccountIds   *[]ID              `json:"account_ids,omitempty"`
+	Actions      *[]WritePermission `json:"actions,omitempty"`
+	AllAccounts  *bool              `json:"all_accounts,omitempty"`
+	DurationDays *int               `json:"duration_days,omitempty"`
+	Role         *PartnerRole       `json:"role,omitempty"`
+}
+
+// AccessRejection defines model for AccessRejection.
+type AccessRejection struct {
+	// Reason Why, for the partner.
+	Reason *string `json:"reason,omitempty"`
+}
+
+// AccessRequest A partner's request for access to a tenant, with its status now:
+// `pending` until decided, `expired` 30 days after `created_at`
+// (`expires_at`) undecided. A decided one says who decided and when;
+// an approved one what it granted (`granted`), a rejected one its
+// `reason`.
+type AccessRequest struct {
+	AccountIds []ID `json:"account_ids"`
+
+	// Actions The only write permissions asked for, or null for all the role's.
+	Actions      *[]WritePermission `json:"actions"`
+	AllAccounts  bool               `json:"all_accounts"`
+	CreatedAt    time.Time          `json:"created_at"`
+	DecidedAt    *time.Time         `json:"decided_at"`
+	DecidedBy    *Actor             `json:"decided_by"`
+	DurationDays int                `json:"duration_days"`
+
+	// ExpiresAt When the request expires if still undecided.
+	ExpiresAt time.Time `json:"expires_at"`
+
+	// Granted What the approval granted; the grant expires at `expires_at`.
+	Granted *struct {
+		AccountIds   []ID               `json:"account_ids"`
+		Actions      *[]WritePermission `json:"actions"`
+		AllAccounts  bool               `json:"all_accounts"`
+		DurationDays int                `json:"duration_days"`
+		ExpiresAt    time.Time          `json:"expires_at"`
+		Role         PartnerRole        `json:"role"`
+	} `json:"granted"`
+
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id      ID      `json:"id"`
+	Message *string `json:"message"`
+
+	// PartnerId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	PartnerId ID      `json:"partner_id"`
+	Reason    *string `json:"reason"`
+
+	// RequestedBy Who acted.
+	RequestedBy Actor               `json:"requested_by"`
+	Role        PartnerRole         `json:"role"`
+	Status      AccessRequestStatus `json:"status"`
+
+	// TenantId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	TenantId ID `json:"tenant_id"`
+
+	// Version The aggregate's version, as `ETag` gives it.
+	Version Version `json:"version"`
+}
+
+// AccessRequestInput What a partner asks a tenant for.
+type AccessRequestInput struct {
+	// AccountIds The accounts asked for; empty when `all_accounts` is true.
+	AccountIds []ID `json:"account_ids"`
+
+	// Actions When given, the only write permissions asked for.
+	Actions *[]WritePermission `json:"actions,omitempty"`
+
+	// AllAccounts Whether the request is for every account of the tenant.
+	AllAccounts bool `json:"all_accounts"`
+
+	// DurationDays How long the grant lasts once approved, in days.
+	DurationDays int `json:"duration_days"`
+
+	// Message A note for the tenant.
+	Message *string     `json:"message,omitempty"`
+	Role    PartnerRole `json:"role"`
+
+	// TenantId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	TenantId ID `json:"tenant_id"`
+}
+
+// AccessRequestList defines model for AccessRequestList.
+type AccessRequestList struct {
+	Items []AccessRequest `json:"items"`
+
+	// NextCursor The cursor of the next page, null on the last page.
+	NextCursor *NextCursor `json:"next_cursor"`
+}
+
+// AccessRequestStatus defines model for AccessRequestStatus.
+type AccessRequestStatus string
+
+// AccessReview Who can do what on a tenant, and when they last acted.
+type AccessReview struct {
+	// AsOf The instant of the grants' statuses.
+	AsOf     time.Time             `json:"as_of"`
+	Partners []AccessReviewPartner `json:"partners"`
+
+	// RefusalsSince The start of the refusals' window, 30 days before `as_of`.
+	RefusalsSince time.Time `json:"refusals_since"`
+}
+
+// AccessReviewPartner defines model for AccessReviewPartner.
+type AccessReviewPartner struct {
+	// Grant A tenant's grant of access to a partner.
+	Grant Grant  `json:"grant"`
+	Name  string `json:"name"`
+
+	// PartnerId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	PartnerId ID `json:"partner_id"`
+	Refusals  struct {
+		// Count The partner's refused attempts in the window.
+		Count int `json:"count"`
+
+		// Latest The latest events recording them, newest first.
+		Latest []AccessReviewRefusal `json:"latest"`
+	} `json:"refusals"`
+	Users []AccessReviewUser `json:"users"`
+}
+
+// AccessReviewRefusal An event recording refused attempts, `count` of them (1 for an `AccessDenied`).
+type AccessReviewRefusal struct {
+	// Actor Who acted.
+	Actor Actor `json:"actor"`
+	Count int   `json:"count"`
+
+	// EventId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	EventId    ID        `json:"event_id"`
+	OccurredAt time.Time `json:"occurred_at"`
+	Permission string    `json:"permission"`
+	Position   int64     `json:"position"`
+	Reason     string    `json:"reason"`
+	Resource   string    `json:"resource"`
+}
+
+// AccessReviewUser A user of the partner; what it may do on the tenant is the lower of its role and the grant's.
+type AccessReviewUser struct {
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id ID `json:"id"`
+
+	// LastAction The latest event the user acted in on the tenant, refusals left out; null when none.
+	LastAction *struct {
+		// EventId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+		EventId    ID        `json:"event_id"`
+		OccurredAt time.Time `json:"occurred_at"`
+		Position   int64     `json:"position"`
+		Type       string    `json:"type"`
+	} `json:"last_action"`
+	Name   string                 `json:"name"`
+	Role   PartnerRole            `json:"role"`
+	Status AccessReviewUserStatus `json:"status"`
+}
+
+// AccessReviewUserStatus defines model for AccessReviewUser.Status.
+type AccessReviewUserStatus string
+
 // Account A customer account.
 type Account struct {
 	// Billing An account's billing details.
@@ -754,6 +1072,29 @@ type Amendment struct {
 	EffectiveDate openapi_types.Date `json:"effective_date"`
 }
 
+// AuditCheckpoint A signed checkpoint of the tenant's tree (docs/audit.md).
+type AuditCheckpoint struct {
+	// RootHash The tree's root hash, base64.
+	RootHash []byte `json:"root_hash"`
+
+	// SignedNote The checkpoint, "ledger/<tenant id>\n<tree size>\n<base64 root
+	// hash>\n", a blank line and the ed25519 signature line of the
+	// note format (golang.org/x/mod/sumdb/note).
+	SignedNote string `json:"signed_note"`
+
+	// TreeSize The number of leaves (events of the tenant) the checkpoint covers.
+	TreeSize int64 `json:"tree_size"`
+}
+
+// AuditConsistencyProof defines model for AuditConsistencyProof.
+type AuditConsistencyProof struct {
+	From int64 `json:"from"`
+
+	// Hashes The proof, base64.
+	Hashes [][]byte `json:"hashes"`
+	To     int64    `json:"to"`
+}
+
 // AuditEvent One event of the log, with who acted and the request's metadata.
 type AuditEvent struct {
 	// Actor Who acted.
@@ -793,6 +1134,78 @@ type AuditEventList struct {
 
 	// NextCursor The cursor of the next page, null on the last page.
 	NextCursor *NextCursor `json:"next_cursor"`
+}
+
+// AuditInclusionProof defines model for AuditInclusionProof.
+type AuditInclusionProof struct {
+	EventId openapi_types.UUID `json:"event_id"`
+
+	// Hashes The proof, base64, from the leaf's sibling up.
+	Hashes [][]byte `json:"hashes"`
+
+	// LeafHash The leaf hash recorded when the event was appended, base64.
+	LeafHash []byte `json:"leaf_hash"`
+
+	// LeafIndex The event's place in the tenant's tree, from 0.
+	LeafIndex int64 `json:"leaf_index"`
+	TreeSize  int64 `json:"tree_size"`
+}
+
+// BillRun A bill run and the invoices it issued.
+type BillRun struct {
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id       ID               `json:"id"`
+	Invoices []BillRunInvoice `json:"invoices"`
+
+	// Status `completed` once every account is billed; `running` while a run is under way.
+	Status     BillRunStatus      `json:"status"`
+	TargetDate openapi_types.Date `json:"target_date"`
+
+	// Totals The total of the invoices per currency.
+	Totals []BillRunTotal `json:"totals"`
+
+	// Version The aggregate's version, as `ETag` gives it.
+	Version Version `json:"version"`
+}
+
+// BillRunStatus `completed` once every account is billed; `running` while a run is under way.
+type BillRunStatus string
+
+// BillRunInvoice An invoice as its bill run lists it.
+type BillRunInvoice struct {
+	// AccountId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	AccountId ID `json:"account_id"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id ID `json:"id"`
+
+	// Number The invoice's number, per tenant in issue order, without gaps.
+	//
+	// Example: INV-000001
+	Number InvoiceNumber `json:"number"`
+
+	// Total A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Total Money `json:"total"`
+}
+
+// BillRunTotal defines model for BillRunTotal.
+type BillRunTotal struct {
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// Total A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Total Money `json:"total"`
 }
 
 // Billing An account's billing details.
@@ -890,6 +1303,11 @@ type ChargeType string
 // Example: EUR
 type Currency = string
 
+// Decimal A decimal number, as the ledger stores it.
+//
+// Example: 12.5
+type Decimal = string
+
 // FieldError defines model for FieldError.
 type FieldError struct {
 	// Field The path of the field, such as `items[0].quantity`.
@@ -974,6 +1392,203 @@ type HealthStatusStatus string
 // ID Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
 type ID = openapi_types.UUID
 
+// Invoice An invoice of an account. A posted invoice never changes but to be voided.
+type Invoice struct {
+	// AccountId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	AccountId ID `json:"account_id"`
+
+	// BillRunId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	BillRunId ID `json:"bill_run_id"`
+
+	// Billing An account's billing details.
+	Billing Billing `json:"billing"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// DueDate The issue date plus the account's payment terms.
+	DueDate openapi_types.Date `json:"due_date"`
+
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id ID `json:"id"`
+
+	// IssueDate The target date of the bill run that issued it.
+	IssueDate openapi_types.Date `json:"issue_date"`
+	Lines     []InvoiceLine      `json:"lines"`
+
+	// Number The invoice's number, per tenant in issue order, without gaps.
+	//
+	// Example: INV-000001
+	Number InvoiceNumber `json:"number"`
+	Status InvoiceStatus `json:"status"`
+
+	// Total A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Total Money `json:"total"`
+
+	// Version The aggregate's version, as `ETag` gives it.
+	Version Version `json:"version"`
+}
+
+// InvoiceStatus defines model for Invoice.Status.
+type InvoiceStatus string
+
+// InvoiceLine One line of an invoice: `quantity` of an item over
+// `[period_from, period_to)` at `unit_price` × `proration_factor`
+// (the days covered over the days of the service period, to 9
+// places). A `credit` line takes back what an earlier line billed and
+// is no longer due: its `amount` is negative.
+type InvoiceLine struct {
+	// Amount A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Amount Money `json:"amount"`
+
+	// ChargeId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	ChargeId    ID     `json:"charge_id"`
+	Description string `json:"description"`
+
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id ID `json:"id"`
+
+	// ItemId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	ItemId     ID                 `json:"item_id"`
+	PeriodFrom openapi_types.Date `json:"period_from"`
+
+	// PeriodTo The first day the line no longer covers.
+	PeriodTo openapi_types.Date `json:"period_to"`
+
+	// ProrationFactor Example: 0.866666667
+	ProrationFactor string `json:"proration_factor"`
+
+	// Quantity A decimal number, as the ledger stores it.
+	//
+	// Example: 12.5
+	Quantity Decimal `json:"quantity"`
+
+	// SubscriptionId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	SubscriptionId ID       `json:"subscription_id"`
+	Type           LineType `json:"type"`
+
+	// UnitPrice A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	UnitPrice Money `json:"unit_price"`
+}
+
+// InvoiceList defines model for InvoiceList.
+type InvoiceList struct {
+	Items []Invoice `json:"items"`
+
+	// NextCursor The cursor of the next page, null on the last page.
+	NextCursor *NextCursor `json:"next_cursor"`
+}
+
+// InvoiceNumber The invoice's number, per tenant in issue order, without gaps.
+//
+// Example: INV-000001
+type InvoiceNumber = string
+
+// InvoiceVoid defines model for InvoiceVoid.
+type InvoiceVoid struct {
+	// Reason Why the invoice is voided, for the audit log; may be empty.
+	Reason *string `json:"reason,omitempty"`
+}
+
+// InvoicedRevenueGroup defines model for InvoicedRevenueGroup.
+type InvoicedRevenueGroup struct {
+	// Amount A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Amount Money `json:"amount"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// Key The partner id (or `direct`; `other` for other partners, to a partner caller), the product id or the account id.
+	Key string `json:"key"`
+
+	// Name The group's name (`Direct` for `direct`, `Other` for `other`).
+	Name string `json:"name"`
+}
+
+// InvoicedRevenueTotal defines model for InvoicedRevenueTotal.
+type InvoicedRevenueTotal struct {
+	// Amount A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Amount Money `json:"amount"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+}
+
+// LineType defines model for LineType.
+type LineType string
+
+// MRRMovement One month of one currency (and group).
+type MRRMovement struct {
+	// Churn A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Churn Money `json:"churn"`
+
+	// Contraction A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Contraction Money `json:"contraction"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// EndingMrr A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	EndingMrr Money `json:"ending_mrr"`
+
+	// Expansion A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Expansion Money `json:"expansion"`
+
+	// Key With `group_by=partner`, the partner id, `direct` or `other`; absent otherwise.
+	Key   *string `json:"key,omitempty"`
+	Month string  `json:"month"`
+
+	// Name With `group_by=partner`, the group's name (`Direct`, `Other`); absent otherwise.
+	Name *string `json:"name,omitempty"`
+
+	// New A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	New Money `json:"new"`
+
+	// Reactivation A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Reactivation Money `json:"reactivation"`
+
+	// StartingMrr A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	StartingMrr Money `json:"starting_mrr"`
+}
+
+// MRRMovements defines model for MRRMovements.
+type MRRMovements struct {
+	// Months By month, then currency, then group.
+	Months []MRRMovement `json:"months"`
+}
+
 // MRRReport defines model for MRRReport.
 type MRRReport struct {
 	AsOf openapi_types.Date `json:"as_of"`
@@ -1003,6 +1618,15 @@ type NewAccount struct {
 	// Example: EUR
 	Currency Currency `json:"currency"`
 	Name     Name     `json:"name"`
+}
+
+// NewBillRun defines model for NewBillRun.
+type NewBillRun struct {
+	// AccountIds Only these accounts of the tenant (at most 10,000); all of them when absent.
+	AccountIds *[]ID `json:"account_ids,omitempty"`
+
+	// TargetDate Every line due up to and including this date is billed; the invoices' issue date.
+	TargetDate openapi_types.Date `json:"target_date"`
 }
 
 // NewCharge defines model for NewCharge.
@@ -1114,8 +1738,12 @@ type Problem struct {
 	//   `invalid_text` (a name holding control or bidi-override
 	//   characters), `too_many_changes`, `too_many_items` (the bounds of
 	//   docs/domain.md), `scheduled_change_pending`,
-	//   `usage_recorded_after`, and `validation_failed` for invalid
-	//   usage records.
+	//   `usage_recorded_after`, `unknown_account` (a bill run naming
+	//   an account the tenant does not have), `invoice_not_voidable`,
+	//   `request_not_pending` (an access request decided already, or
+	//   expired), `approval_widens_request` (an approval granting more
+	//   than was asked), and `validation_failed` for invalid usage
+	//   records.
 	// - `429`: `rate_limited`.
 	// - `500`: `internal`.
 	// - `503`: `projection_lag`, `read_model_stale`,
@@ -1168,8 +1796,12 @@ type Problem struct {
 //     `invalid_text` (a name holding control or bidi-override
 //     characters), `too_many_changes`, `too_many_items` (the bounds of
 //     docs/domain.md), `scheduled_change_pending`,
-//     `usage_recorded_after`, and `validation_failed` for invalid
-//     usage records.
+//     `usage_recorded_after`, `unknown_account` (a bill run naming
+//     an account the tenant does not have), `invoice_not_voidable`,
+//     `request_not_pending` (an access request decided already, or
+//     expired), `approval_widens_request` (an approval granting more
+//     than was asked), and `validation_failed` for invalid usage
+//     records.
 //   - `429`: `rate_limited`.
 //   - `500`: `internal`.
 //   - `503`: `projection_lag`, `read_model_stale`,
@@ -1199,6 +1831,50 @@ type ProductList struct {
 
 	// NextCursor The cursor of the next page, null on the last page.
 	NextCursor *NextCursor `json:"next_cursor"`
+}
+
+// Proration The credits and charges a change would add to the periods the
+// subscription's invoices already hold, and their total, in the
+// subscription's currency.
+type Proration struct {
+	Lines []ProrationLine `json:"lines"`
+
+	// Total A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Total Money `json:"total"`
+}
+
+// ProrationLine A line a change would add to a period already invoiced, as an invoice line but without an id.
+type ProrationLine struct {
+	// Amount A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Amount Money `json:"amount"`
+
+	// ChargeId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	ChargeId    ID     `json:"charge_id"`
+	Description string `json:"description"`
+
+	// ItemId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	ItemId          ID                 `json:"item_id"`
+	PeriodFrom      openapi_types.Date `json:"period_from"`
+	PeriodTo        openapi_types.Date `json:"period_to"`
+	ProrationFactor string             `json:"proration_factor"`
+
+	// Quantity A decimal number, as the ledger stores it.
+	//
+	// Example: 12.5
+	Quantity Decimal `json:"quantity"`
+
+	// SubscriptionId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	SubscriptionId ID       `json:"subscription_id"`
+	Type           LineType `json:"type"`
+
+	// UnitPrice A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	UnitPrice Money `json:"unit_price"`
 }
 
 // Quantity A whole number from 1 to 1,000,000 (else `422 invalid_quantity`).
@@ -1236,6 +1912,15 @@ type RevenueGroup struct {
 
 	// Name The group's name (`Direct` for `direct`, `Other` for `other`).
 	Name string `json:"name"`
+}
+
+// RevenueReport defines model for RevenueReport.
+type RevenueReport struct {
+	// Groups The revenue per group and currency, largest first; empty for `group_by=none`.
+	Groups []InvoicedRevenueGroup `json:"groups"`
+
+	// Totals The revenue per currency.
+	Totals []InvoicedRevenueTotal `json:"totals"`
 }
 
 // RevenueTotal defines model for RevenueTotal.
@@ -1315,6 +2000,49 @@ type Subscription struct {
 	//
 	// Example: 49.00
 	Mrr Money `json:"mrr"`
+
+	// ScheduledChanges The amendments made ahead of their effective date that have not
+	// taken effect on the subscription's date, oldest first; each can
+	// be withdrawn until then.
+	ScheduledChanges []ScheduledChange  `json:"scheduled_changes"`
+	StartDate        openapi_types.Date `json:"start_date"`
+	Status           SubscriptionStatus `json:"status"`
+	Term             Term               `json:"term"`
+	UpdatedAt        time.Time          `json:"updated_at"`
+
+	// Version The aggregate's version, as `ETag` gives it.
+	Version Version `json:"version"`
+}
+
+// SubscriptionChange A subscription as a change left it, or with `preview=true` would
+// leave it: then with `proration`.
+type SubscriptionChange struct {
+	// AccountId Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	AccountId  ID                  `json:"account_id"`
+	CancelDate *openapi_types.Date `json:"cancel_date"`
+	CreatedAt  time.Time           `json:"created_at"`
+
+	// CreatedBy Who acted.
+	CreatedBy Actor `json:"created_by"`
+
+	// Currency An ISO 4217 alphabetic code.
+	//
+	// Example: EUR
+	Currency Currency `json:"currency"`
+
+	// Id Example: 0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b
+	Id    ID                 `json:"id"`
+	Items []SubscriptionItem `json:"items"`
+
+	// Mrr A decimal amount, rounded half-up to the currency's minor unit.
+	//
+	// Example: 49.00
+	Mrr Money `json:"mrr"`
+
+	// Proration The credits and charges a change would add to the periods the
+	// subscription's invoices already hold, and their total, in the
+	// subscription's currency.
+	Proration *Proration `json:"proration,omitempty"`
 
 	// ScheduledChanges The amendments made ahead of their effective date that have not
 	// taken effect on the subscription's date, oldest first; each can
@@ -1488,8 +2216,14 @@ type Version = int64
 // WritePermission defines model for WritePermission.
 type WritePermission string
 
+// AccessRequestID defines model for AccessRequestID.
+type AccessRequestID = openapi_types.UUID
+
 // AccountID defines model for AccountID.
 type AccountID = openapi_types.UUID
+
+// BillRunID defines model for BillRunID.
+type BillRunID = openapi_types.UUID
 
 // Cursor defines model for Cursor.
 type Cursor = string
@@ -1500,6 +2234,9 @@ type IdempotencyKey = string
 // IfMatch defines model for IfMatch.
 type IfMatch = string
 
+// InvoiceID defines model for InvoiceID.
+type InvoiceID = openapi_types.UUID
+
 // LedgerMinPosition defines model for LedgerMinPosition.
 type LedgerMinPosition = int64
 
@@ -1508,6 +2245,9 @@ type Limit = int
 
 // PartnerID defines model for PartnerID.
 type PartnerID = openapi_types.UUID
+
+// Preview defines model for Preview.
+type Preview = bool
 
 // ProductID defines model for ProductID.
 type ProductID = openapi_types.UUID
@@ -1595,6 +2335,55 @@ type GetReadinessParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// ListPartnerAccessRequestsParams defines parameters for ListPartnerAccessRequests.
+type ListPartnerAccessRequestsParams struct {
+	// Limit The most items to return.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RequestAccessParams defines parameters for RequestAccess.
+type RequestAccessParams struct {
+	// IdempotencyKey A key of the caller's choice. The same key with the same request from
+	// the same caller returns the first response again and appends nothing;
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetPartnerAccessRequestParams defines parameters for GetPartnerAccessRequest.
+type GetPartnerAccessRequestParams struct {
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
 // ListPartnerTenantsParams defines parameters for ListPartnerTenants.
 type ListPartnerTenantsParams struct {
 	// Limit The most items to return.
@@ -1638,6 +2427,68 @@ type DeletePartnerUserParams struct {
 	// is authorized as the request would be were it new (revoked, expired,
 	// removed or out of scope: refused as the new request would be).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ListTenantAccessRequestsParams defines parameters for ListTenantAccessRequests.
+type ListTenantAccessRequestsParams struct {
+	Status *AccessRequestStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit The most items to return.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ApproveAccessRequestParams defines parameters for ApproveAccessRequest.
+type ApproveAccessRequestParams struct {
+	// IdempotencyKey A key of the caller's choice. The same key with the same request from
+	// the same caller returns the first response again and appends nothing;
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
+	// gave it (`"3"`; also accepted weak, `W/"3"`, or bare, `3`). Any other
+	// version is `412` and appends nothing. `*` asks for nothing.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RejectAccessRequestParams defines parameters for RejectAccessRequest.
+type RejectAccessRequestParams struct {
+	// IdempotencyKey A key of the caller's choice. The same key with the same request from
+	// the same caller returns the first response again and appends nothing;
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
+	// gave it (`"3"`; also accepted weak, `W/"3"`, or bare, `3`). Any other
+	// version is `412` and appends nothing. `*` asks for nothing.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
 	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
 	// echoed in the response and recorded as the `client_request_id` of
@@ -1714,6 +2565,28 @@ type UpdateAccountBillingParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// GetAuditCheckpointParams defines parameters for GetAuditCheckpoint.
+type GetAuditCheckpointParams struct {
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetAuditConsistencyProofParams defines parameters for GetAuditConsistencyProof.
+type GetAuditConsistencyProofParams struct {
+	// From The earlier tree size.
+	From int64 `form:"from" json:"from"`
+
+	// To The later tree size, at most the tree's current size.
+	To int64 `form:"to" json:"to"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
 // ListAuditEventsParams defines parameters for ListAuditEvents.
 type ListAuditEventsParams struct {
 	// PartnerId Only the actions of this partner's users.
@@ -1748,6 +2621,112 @@ type ListAuditEventsParams struct {
 	// `503 projection_lag`. A position beyond the log's head is
 	// `422 position_beyond_head` at once.
 	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetAuditInclusionProofParams defines parameters for GetAuditInclusionProof.
+type GetAuditInclusionProofParams struct {
+	// EventId The event.
+	EventId openapi_types.UUID `form:"event_id" json:"event_id"`
+
+	// TreeSize The size of the tree, at most its current size; by default a checkpoint's taken now.
+	TreeSize *int64 `form:"tree_size,omitempty" json:"tree_size,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// RunBillParams defines parameters for RunBill.
+type RunBillParams struct {
+	// IdempotencyKey A key of the caller's choice. The same key with the same request from
+	// the same caller returns the first response again and appends nothing;
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetBillRunParams defines parameters for GetBillRun.
+type GetBillRunParams struct {
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// ListInvoicesParams defines parameters for ListInvoices.
+type ListInvoicesParams struct {
+	// AccountId Only the invoices of this account (`404` when it is absent or outside the caller's scope).
+	AccountId *openapi_types.UUID `form:"account_id,omitempty" json:"account_id,omitempty"`
+
+	// From Only the invoices issued on or after this date.
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only the invoices issued on or before this date (not before `from`).
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// Limit The most items to return.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page; absent for the first page. Any other value is `400`.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetInvoiceParams defines parameters for GetInvoice.
+type GetInvoiceParams struct {
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// VoidInvoiceParams defines parameters for VoidInvoice.
+type VoidInvoiceParams struct {
+	// IdempotencyKey A key of the caller's choice. The same key with the same request from
+	// the same caller returns the first response again and appends nothing;
+	// with a different request it is `422 idempotency_key_reused`. A replay
+	// is authorized as the request would be were it new (revoked, expired,
+	// removed or out of scope: refused as the new request would be).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// IfMatch The version the caller expects the aggregate to be at, as its `ETag`
+	// gave it (`"3"`; also accepted weak, `W/"3"`, or bare, `3`). Any other
+	// version is `412` and appends nothing. `*` asks for nothing.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
 	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
 	// echoed in the response and recorded as the `client_request_id` of
@@ -1878,6 +2857,20 @@ type GetProductParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// GetAccessReviewParams defines parameters for GetAccessReview.
+type GetAccessReviewParams struct {
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
 // GetMRRReportParams defines parameters for GetMRRReport.
 type GetMRRReportParams struct {
 	// GroupBy How to group the revenue; `none` gives no groups.
@@ -1897,6 +2890,58 @@ type GetMRRReportParams struct {
 
 // GetMRRReportParamsGroupBy defines parameters for GetMRRReport.
 type GetMRRReportParamsGroupBy string
+
+// GetMRRMovementsParams defines parameters for GetMRRMovements.
+type GetMRRMovementsParams struct {
+	// From The first month, as `YYYY-MM`.
+	From string `form:"from" json:"from"`
+
+	// To The last month, as `YYYY-MM`, not before `from`.
+	To string `form:"to" json:"to"`
+
+	// GroupBy How to group the movements; `none` gives one row per month and currency.
+	GroupBy *GetMRRMovementsParamsGroupBy `form:"group_by,omitempty" json:"group_by,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetMRRMovementsParamsGroupBy defines parameters for GetMRRMovements.
+type GetMRRMovementsParamsGroupBy string
+
+// GetRevenueReportParams defines parameters for GetRevenueReport.
+type GetRevenueReportParams struct {
+	// From Only the invoices issued on or after this date.
+	From *openapi_types.Date `form:"from,omitempty" json:"from,omitempty"`
+
+	// To Only the invoices issued on or before this date (not before `from`).
+	To *openapi_types.Date `form:"to,omitempty" json:"to,omitempty"`
+
+	// GroupBy How to group the revenue; `none` gives no groups.
+	GroupBy *GetRevenueReportParamsGroupBy `form:"group_by,omitempty" json:"group_by,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
+
+	// XRequestID The caller's own id of the request, 1..128 of `[A-Za-z0-9._:-]`:
+	// echoed in the response and recorded as the `client_request_id` of
+	// the events it appends. Any other value is ignored.
+	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+}
+
+// GetRevenueReportParamsGroupBy defines parameters for GetRevenueReport.
+type GetRevenueReportParamsGroupBy string
 
 // ListSubscriptionsParams defines parameters for ListSubscriptions.
 type ListSubscriptionsParams struct {
@@ -1958,6 +3003,12 @@ type GetSubscriptionParams struct {
 
 // AmendSubscriptionParams defines parameters for AmendSubscription.
 type AmendSubscriptionParams struct {
+	// Preview `true` decides the change with every check of the command and
+	// appends nothing: the answer is the subscription as the change would
+	// leave it, with `proration`, and carries neither `ETag` nor
+	// `Ledger-Position`. Any value but `true` or `false` is `400`.
+	Preview *Preview `form:"preview,omitempty" json:"preview,omitempty"`
+
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
 	// with a different request it is `422 idempotency_key_reused`. A replay
@@ -1978,6 +3029,12 @@ type AmendSubscriptionParams struct {
 
 // CancelSubscriptionParams defines parameters for CancelSubscription.
 type CancelSubscriptionParams struct {
+	// Preview `true` decides the change with every check of the command and
+	// appends nothing: the answer is the subscription as the change would
+	// leave it, with `proration`, and carries neither `ETag` nor
+	// `Ledger-Position`. Any value but `true` or `false` is `400`.
+	Preview *Preview `form:"preview,omitempty" json:"preview,omitempty"`
+
 	// IdempotencyKey A key of the caller's choice. The same key with the same request from
 	// the same caller returns the first response again and appends nothing;
 	// with a different request it is `422 idempotency_key_reused`. A replay
@@ -2098,14 +3155,29 @@ type DeleteTenantUserParams struct {
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
 }
 
+// RequestAccessJSONRequestBody defines body for RequestAccess for application/json ContentType.
+type RequestAccessJSONRequestBody = AccessRequestInput
+
 // CreatePartnerUserJSONRequestBody defines body for CreatePartnerUser for application/json ContentType.
 type CreatePartnerUserJSONRequestBody = NewPartnerUser
+
+// ApproveAccessRequestJSONRequestBody defines body for ApproveAccessRequest for application/json ContentType.
+type ApproveAccessRequestJSONRequestBody = AccessApproval
+
+// RejectAccessRequestJSONRequestBody defines body for RejectAccessRequest for application/json ContentType.
+type RejectAccessRequestJSONRequestBody = AccessRejection
 
 // CreateAccountJSONRequestBody defines body for CreateAccount for application/json ContentType.
 type CreateAccountJSONRequestBody = NewAccount
 
 // UpdateAccountBillingJSONRequestBody defines body for UpdateAccountBilling for application/json ContentType.
 type UpdateAccountBillingJSONRequestBody = BillingInput
+
+// RunBillJSONRequestBody defines body for RunBill for application/json ContentType.
+type RunBillJSONRequestBody = NewBillRun
+
+// VoidInvoiceJSONRequestBody defines body for VoidInvoice for application/json ContentType.
+type VoidInvoiceJSONRequestBody = InvoiceVoid
 
 // PutPartnerAccessJSONRequestBody defines body for PutPartnerAccess for application/json ContentType.
 type PutPartnerAccessJSONRequestBody = GrantTerms
@@ -2431,6 +3503,52 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, params *GetReadinessParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListPartnerAccessRequests List a partner's access requests
+	//
+	// Every request the partner made, oldest first, each with its status
+	// now. Any user of the partner may read them.
+	//
+	// Corresponds with GET /v1/partners/{partner_id}/access-requests (the `ListPartnerAccessRequests` operationId).
+	ListPartnerAccessRequests(ctx context.Context, partnerId PartnerID, params *ListPartnerAccessRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestAccessWithBody Ask a tenant for access
+	//
+	// The partner asks the tenant named for access on these terms, for
+	// `duration_days` (1..730) from approval. The request is `pending`
+	// until the tenant approves or rejects it, and `expired` once 30 days
+	// pass undecided. A request naming a tenant that does not exist is
+	// answered the same (`201`, `pending`): no answer tells which tenants
+	// exist; only its partner ever sees it. A `partner_admin` of the
+	// partner may ask.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+	RequestAccessWithBody(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RequestAccess Ask a tenant for access
+	//
+	// The partner asks the tenant named for access on these terms, for
+	// `duration_days` (1..730) from approval. The request is `pending`
+	// until the tenant approves or rejects it, and `expired` once 30 days
+	// pass undecided. A request naming a tenant that does not exist is
+	// answered the same (`201`, `pending`): no answer tells which tenants
+	// exist; only its partner ever sees it. A `partner_admin` of the
+	// partner may ask.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+	RequestAccess(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, body RequestAccessJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetPartnerAccessRequest Get one of a partner's access requests
+	//
+	// The request with its status now: the `Location` of a new request.
+	// Any user of the partner may read it.
+	//
+	// Corresponds with GET /v1/partners/{partner_id}/access-requests/{request_id} (the `GetPartnerAccessRequest` operationId).
+	GetPartnerAccessRequest(ctx context.Context, partnerId PartnerID, requestId AccessRequestID, params *GetPartnerAccessRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListPartnerTenants List a partner's grants
 	//
 	// The grants that tenants made to the partner, every status included,
@@ -2466,6 +3584,69 @@ type ClientInterface interface {
 	//
 	// Corresponds with DELETE /v1/partners/{partner_id}/users/{user_id} (the `DeletePartnerUser` operationId).
 	DeletePartnerUser(ctx context.Context, partnerId PartnerID, userId UserID, params *DeletePartnerUserParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTenantAccessRequests List the access requests made to a tenant
+	//
+	// The requests partners made to the tenant, oldest first, each with
+	// its status now; `status` keeps those of one status. Permission:
+	// `partners.manage`; a partner gets `404`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/access-requests (the `ListTenantAccessRequests` operationId).
+	ListTenantAccessRequests(ctx context.Context, tenantId TenantID, params *ListTenantAccessRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveAccessRequestWithBody Approve an access request
+	//
+	// Approves a pending request, as asked or narrowed: a field left out
+	// keeps what was asked; the role may be lower, the accounts a subset
+	// (all accounts may narrow to a list), the actions a subset, the
+	// duration shorter; anything wider is `422 approval_widens_request`.
+	// In the same append the partner's grant is set as
+	// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+	// from now. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+	ApproveAccessRequestWithBody(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ApproveAccessRequest Approve an access request
+	//
+	// Approves a pending request, as asked or narrowed: a field left out
+	// keeps what was asked; the role may be lower, the accounts a subset
+	// (all accounts may narrow to a list), the actions a subset, the
+	// duration shorter; anything wider is `422 approval_widens_request`.
+	// In the same append the partner's grant is set as
+	// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+	// from now. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+	ApproveAccessRequest(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, body ApproveAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectAccessRequestWithBody Reject an access request
+	//
+	// Rejects a pending request, with an optional reason its partner
+	// sees. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+	RejectAccessRequestWithBody(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RejectAccessRequest Reject an access request
+	//
+	// Rejects a pending request, with an optional reason its partner
+	// sees. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+	RejectAccessRequest(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, body RejectAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListAccounts List customer accounts
 	//
@@ -2521,14 +3702,157 @@ type ClientInterface interface {
 	// Corresponds with PUT /v1/tenants/{tenant_id}/accounts/{account_id}/billing (the `UpdateAccountBilling` operationId).
 	UpdateAccountBilling(ctx context.Context, tenantId TenantID, accountId AccountID, params *UpdateAccountBillingParams, body UpdateAccountBillingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetAuditCheckpoint The tenant's latest signed checkpoint
+	//
+	// The tenant's events, in log order, are the leaves of a Merkle tree
+	// (RFC 6962); this is its latest checkpoint, signed with the ledger's
+	// ed25519 key as a note in the transparency-log checkpoint format
+	// (origin `ledger/<tenant id>`), verifiable offline with the key that
+	// `ledger audit public-key` prints. A fresh one is signed first if the
+	// tree grew since the last. Hashes are base64. See docs/audit.md.
+	// Permission: `audit.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+	GetAuditCheckpoint(ctx context.Context, tenantId TenantID, params *GetAuditCheckpointParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAuditConsistencyProof Prove a tree size extends an earlier one
+	//
+	// The RFC 6962 consistency proof of the tenant's tree from `from`
+	// leaves to `to` leaves: hashes base64. Permission: `audit.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/consistency (the `GetAuditConsistencyProof` operationId).
+	GetAuditConsistencyProof(ctx context.Context, tenantId TenantID, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListAuditEvents Read the audit log
 	//
 	// The tenant's events, ascending by position, refused requests
 	// (`AccessDenied`) included. A `partner_admin` sees only its own
 	// partner's actions. Permission: `audit.read`.
 	//
+	// With `Accept: application/x-ndjson` or `text/csv`, every matching
+	// event, streamed, not paged (`limit` and `cursor` are then ignored),
+	// with the same filters and the same visibility rule, up to the last
+	// event in the audit log when the export began. NDJSON: one audit
+	// event a line, as in `items`; for a user of the tenant, each line
+	// also carries `leaf`, the event as its leaf in the tenant's Merkle
+	// tree commits to it (`id`, `stream`, `version`, `type`,
+	// `schema_version`, `data`, `metadata`, `recorded_at`; see
+	// docs/audit.md), so that the export can be checked offline against
+	// a signed checkpoint. CSV: a header row, then one row an event with
+	// the columns `position`, `event_id`, `stream`, `version`, `type`,
+	// `occurred_at`, `recorded_at`, `actor_type`, `actor_id`,
+	// `actor_partner_id`, `correlation_id`, `causation_id`, `request_id`,
+	// `idempotency_key`, `data` (JSON text); a text cell that a
+	// spreadsheet would read as a formula starts with an apostrophe. A
+	// failure after the status was sent aborts the connection: the
+	// transfer ends in error (an incomplete chunked body), never in a
+	// body that looks complete.
+	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/audit/events (the `ListAuditEvents` operationId).
 	ListAuditEvents(ctx context.Context, tenantId TenantID, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetAuditInclusionProof Prove an event is in the tenant's tree
+	//
+	// The RFC 6962 inclusion proof of an event's leaf in the tenant's tree
+	// of `tree_size` leaves (by default, the size of the checkpoint taken
+	// now): hashes base64, from the leaf's sibling up. A `partner_admin`
+	// gets the proofs of its own partner's actions only; other events are
+	// not found. Permission: `audit.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/proof (the `GetAuditInclusionProof` operationId).
+	GetAuditInclusionProof(ctx context.Context, tenantId TenantID, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RunBillWithBody Run a bill run
+	//
+	// Bills the tenant's accounts, all of them or those listed: each
+	// account with something due gets one invoice with every line due up
+	// to and including `target_date` that no earlier invoice holds
+	// (recurring charges in advance, one-time charges once, usage in
+	// arrears, prorated credits and charges for changes to periods
+	// already invoiced). An account with nothing due gets no invoice, so
+	// running the same target date again bills nothing new. Invoices are
+	// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+	// without gaps; their `issue_date` is `target_date`. Permission:
+	// `billing.run` (tenant users only).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+	RunBillWithBody(ctx context.Context, tenantId TenantID, params *RunBillParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RunBill Run a bill run
+	//
+	// Bills the tenant's accounts, all of them or those listed: each
+	// account with something due gets one invoice with every line due up
+	// to and including `target_date` that no earlier invoice holds
+	// (recurring charges in advance, one-time charges once, usage in
+	// arrears, prorated credits and charges for changes to periods
+	// already invoiced). An account with nothing due gets no invoice, so
+	// running the same target date again bills nothing new. Invoices are
+	// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+	// without gaps; their `issue_date` is `target_date`. Permission:
+	// `billing.run` (tenant users only).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+	RunBill(ctx context.Context, tenantId TenantID, params *RunBillParams, body RunBillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetBillRun Get a bill run
+	//
+	// A bill run as it stands in the event log, with the invoices it
+	// issued: the `Location` of the bill run's `201`. Permission:
+	// `invoices.read` (tenant users only; a partner gets `404`).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/bill-runs/{bill_run_id} (the `GetBillRun` operationId).
+	GetBillRun(ctx context.Context, tenantId TenantID, billRunId BillRunID, params *GetBillRunParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListInvoices List invoices
+	//
+	// The invoices of the accounts in the caller's scope, by issue date,
+	// then number. With `Accept: text/csv`, every matching invoice line
+	// as CSV, one row a line, streamed, not paged (`limit` and `cursor`
+	// are then ignored): the columns are `invoice_number`, `invoice_id`,
+	// `account_id`, `status`, `issue_date`, `due_date`, `currency`,
+	// `line_id`, `subscription_id`, `item_id`, `charge_id`, `type`,
+	// `description`, `period_from`, `period_to`, `quantity`,
+	// `unit_price`, `proration_factor`, `amount`, `invoice_total`; a
+	// description that a spreadsheet would read as a formula starts with
+	// an apostrophe. Permission: `invoices.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/invoices (the `ListInvoices` operationId).
+	ListInvoices(ctx context.Context, tenantId TenantID, params *ListInvoicesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetInvoice Get an invoice
+	//
+	// An invoice with its lines and the account's billing details at
+	// issue. An invoice of an account outside the caller's scope is
+	// `404`, as an absent one is. Permission: `invoices.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/invoices/{invoice_id} (the `GetInvoice` operationId).
+	GetInvoice(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *GetInvoiceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VoidInvoiceWithBody Void an invoice
+	//
+	// Voids a posted invoice that no later posted invoice credits: its
+	// lines then count as never billed, so the next bill run bills them
+	// again. Permission: `billing.run`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+	VoidInvoiceWithBody(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VoidInvoice Void an invoice
+	//
+	// Voids a posted invoice that no later posted invoice credits: its
+	// lines then count as never billed, so the next bill run bills them
+	// again. Permission: `billing.run`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+	VoidInvoice(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, body VoidInvoiceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPartnerAccess List a tenant's grants
 	//
@@ -2613,6 +3937,30 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/tenants/{tenant_id}/products/{product_id} (the `GetProduct` operationId).
 	GetProduct(ctx context.Context, tenantId TenantID, productId ProductID, params *GetProductParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetAccessReview Review partner access
+	//
+	// Who can do what on the tenant, and when they last acted: per
+	// partner that holds or held a grant (ordered by partner id), the
+	// grant with its status now, the partner's users (removed ones
+	// included) each with its own role and its latest action on the
+	// tenant (refusals left out; null when it never acted here), and the
+	// partner's refused attempts (`AccessDenied`, with the repeats an
+	// `AccessDeniedRepeated` counts) since `refusals_since`, 30 days
+	// before `as_of`: their count and the latest five, newest first. A
+	// partner's user sees only its own partner. With `Accept: text/csv`,
+	// a header row, then one row per partner and user (a partner
+	// without users has one row with the user's cells empty): the
+	// columns are `partner_id`, `partner_name`, `grant_role`,
+	// `all_accounts`, `account_ids` and `actions` (space-separated),
+	// `grant_status`, `expires_at`, `user_id`, `user_name`, `user_role`,
+	// `user_status`, `last_action_at`, `last_action_type`,
+	// `last_action_position`, `refusals_30d`, `last_refusal_at`; a name
+	// that a spreadsheet would read as a formula starts with an
+	// apostrophe. Permission: `audit.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/access-review (the `GetAccessReview` operationId).
+	GetAccessReview(ctx context.Context, tenantId TenantID, params *GetAccessReviewParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetMRRReport Report monthly recurring revenue
 	//
 	// Today's MRR and ARR over the subscriptions in the caller's scope, in
@@ -2623,6 +3971,39 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr (the `GetMRRReport` operationId).
 	GetMRRReport(ctx context.Context, tenantId TenantID, params *GetMRRReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetMRRMovements Report MRR movements
+	//
+	// How MRR moved in each month from `from` to `to` (at most 120
+	// months), per currency, over the subscriptions in the caller's
+	// scope, as ChartMogul defines the movements, per account: an
+	// account's MRR at the end of a month (its last day) is compared
+	// with that at the end of the month before. `new` is the MRR of an
+	// account that had none at any month end before, `churn` an
+	// account's MRR falling to zero, `reactivation` an account's MRR
+	// returning after that, `expansion` and `contraction` any other rise
+	// or fall; `ending_mrr = starting_mrr + new + expansion +
+	// reactivation - contraction - churn`. A currency (and group) with
+	// nothing in the range has no rows. With `group_by=partner`, rows are
+	// per partner the subscriptions are attributed to (or `direct`); a
+	// partner caller sees every other partner as one group `other`,
+	// unnamed. Permission: `revenue.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr-movements (the `GetMRRMovements` operationId).
+	GetMRRMovements(ctx context.Context, tenantId TenantID, params *GetMRRMovementsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRevenueReport Report invoiced revenue
+	//
+	// The revenue invoiced to the accounts in the caller's scope: the
+	// lines of posted invoices (void ones left out, credits included)
+	// issued from `from` to `to`, in total per currency and grouped. The
+	// groups of a currency sum exactly to its total. A line is attributed
+	// to the partner whose user created its subscription, or to `direct`;
+	// a partner caller sees every other partner as one group `other`,
+	// unnamed. Permission: `revenue.read`.
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/revenue (the `GetRevenueReport` operationId).
+	GetRevenueReport(ctx context.Context, tenantId TenantID, params *GetRevenueReportParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListSubscriptions List subscriptions
 	//
@@ -2667,6 +4048,9 @@ type ClientInterface interface {
 	//
 	// Adds items, removes items and changes quantities from an effective
 	// date: all the changes or none. Permission: `subscriptions.amend`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the amendment would leave it, with `proration`, the
+	// credits and charges it would add to the periods already invoiced.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2677,6 +4061,9 @@ type ClientInterface interface {
 	//
 	// Adds items, removes items and changes quantities from an effective
 	// date: all the changes or none. Permission: `subscriptions.amend`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the amendment would leave it, with `proration`, the
+	// credits and charges it would add to the periods already invoiced.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2694,6 +4081,9 @@ type ClientInterface interface {
 	// changes are then withdrawn in the same append, each recorded as a
 	// `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 	// Permission: `subscriptions.cancel`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the cancellation would leave it, with `proration`,
+	// the credits it would add to the periods already invoiced.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2711,6 +4101,9 @@ type ClientInterface interface {
 	// changes are then withdrawn in the same append, each recorded as a
 	// `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 	// Permission: `subscriptions.cancel`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the cancellation would leave it, with `proration`,
+	// the credits it would add to the periods already invoiced.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2867,6 +4260,92 @@ func (c *Client) GetReadiness(ctx context.Context, params *GetReadinessParams, r
 	return c.Client.Do(req)
 }
 
+// ListPartnerAccessRequests List a partner's access requests
+//
+// Every request the partner made, oldest first, each with its status
+// now. Any user of the partner may read them.
+//
+// Corresponds with GET /v1/partners/{partner_id}/access-requests (the `ListPartnerAccessRequests` operationId).
+func (c *Client) ListPartnerAccessRequests(ctx context.Context, partnerId PartnerID, params *ListPartnerAccessRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListPartnerAccessRequestsRequest(c.Server, partnerId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestAccessWithBody Ask a tenant for access
+//
+// The partner asks the tenant named for access on these terms, for
+// `duration_days` (1..730) from approval. The request is `pending`
+// until the tenant approves or rejects it, and `expired` once 30 days
+// pass undecided. A request naming a tenant that does not exist is
+// answered the same (`201`, `pending`): no answer tells which tenants
+// exist; only its partner ever sees it. A `partner_admin` of the
+// partner may ask.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+func (c *Client) RequestAccessWithBody(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestAccessRequestWithBody(c.Server, partnerId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RequestAccess Ask a tenant for access
+//
+// The partner asks the tenant named for access on these terms, for
+// `duration_days` (1..730) from approval. The request is `pending`
+// until the tenant approves or rejects it, and `expired` once 30 days
+// pass undecided. A request naming a tenant that does not exist is
+// answered the same (`201`, `pending`): no answer tells which tenants
+// exist; only its partner ever sees it. A `partner_admin` of the
+// partner may ask.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+func (c *Client) RequestAccess(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, body RequestAccessJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRequestAccessRequest(c.Server, partnerId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetPartnerAccessRequest Get one of a partner's access requests
+//
+// The request with its status now: the `Location` of a new request.
+// Any user of the partner may read it.
+//
+// Corresponds with GET /v1/partners/{partner_id}/access-requests/{request_id} (the `GetPartnerAccessRequest` operationId).
+func (c *Client) GetPartnerAccessRequest(ctx context.Context, partnerId PartnerID, requestId AccessRequestID, params *GetPartnerAccessRequestParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetPartnerAccessRequestRequest(c.Server, partnerId, requestId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListPartnerTenants List a partner's grants
 //
 // The grants that tenants made to the partner, every status included,
@@ -2933,6 +4412,119 @@ func (c *Client) CreatePartnerUser(ctx context.Context, partnerId PartnerID, par
 // Corresponds with DELETE /v1/partners/{partner_id}/users/{user_id} (the `DeletePartnerUser` operationId).
 func (c *Client) DeletePartnerUser(ctx context.Context, partnerId PartnerID, userId UserID, params *DeletePartnerUserParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeletePartnerUserRequest(c.Server, partnerId, userId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTenantAccessRequests List the access requests made to a tenant
+//
+// The requests partners made to the tenant, oldest first, each with
+// its status now; `status` keeps those of one status. Permission:
+// `partners.manage`; a partner gets `404`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/access-requests (the `ListTenantAccessRequests` operationId).
+func (c *Client) ListTenantAccessRequests(ctx context.Context, tenantId TenantID, params *ListTenantAccessRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTenantAccessRequestsRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveAccessRequestWithBody Approve an access request
+//
+// Approves a pending request, as asked or narrowed: a field left out
+// keeps what was asked; the role may be lower, the accounts a subset
+// (all accounts may narrow to a list), the actions a subset, the
+// duration shorter; anything wider is `422 approval_widens_request`.
+// In the same append the partner's grant is set as
+// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+// from now. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+func (c *Client) ApproveAccessRequestWithBody(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveAccessRequestRequestWithBody(c.Server, tenantId, requestId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ApproveAccessRequest Approve an access request
+//
+// Approves a pending request, as asked or narrowed: a field left out
+// keeps what was asked; the role may be lower, the accounts a subset
+// (all accounts may narrow to a list), the actions a subset, the
+// duration shorter; anything wider is `422 approval_widens_request`.
+// In the same append the partner's grant is set as
+// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+// from now. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+func (c *Client) ApproveAccessRequest(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, body ApproveAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewApproveAccessRequestRequest(c.Server, tenantId, requestId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectAccessRequestWithBody Reject an access request
+//
+// Rejects a pending request, with an optional reason its partner
+// sees. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+func (c *Client) RejectAccessRequestWithBody(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectAccessRequestRequestWithBody(c.Server, tenantId, requestId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RejectAccessRequest Reject an access request
+//
+// Rejects a pending request, with an optional reason its partner
+// sees. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+func (c *Client) RejectAccessRequest(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, body RejectAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRejectAccessRequestRequest(c.Server, tenantId, requestId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3057,15 +4649,258 @@ func (c *Client) UpdateAccountBilling(ctx context.Context, tenantId TenantID, ac
 	return c.Client.Do(req)
 }
 
+// GetAuditCheckpoint The tenant's latest signed checkpoint
+//
+// The tenant's events, in log order, are the leaves of a Merkle tree
+// (RFC 6962); this is its latest checkpoint, signed with the ledger's
+// ed25519 key as a note in the transparency-log checkpoint format
+// (origin `ledger/<tenant id>`), verifiable offline with the key that
+// `ledger audit public-key` prints. A fresh one is signed first if the
+// tree grew since the last. Hashes are base64. See docs/audit.md.
+// Permission: `audit.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+func (c *Client) GetAuditCheckpoint(ctx context.Context, tenantId TenantID, params *GetAuditCheckpointParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditCheckpointRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAuditConsistencyProof Prove a tree size extends an earlier one
+//
+// The RFC 6962 consistency proof of the tenant's tree from `from`
+// leaves to `to` leaves: hashes base64. Permission: `audit.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/consistency (the `GetAuditConsistencyProof` operationId).
+func (c *Client) GetAuditConsistencyProof(ctx context.Context, tenantId TenantID, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditConsistencyProofRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListAuditEvents Read the audit log
 //
 // The tenant's events, ascending by position, refused requests
 // (`AccessDenied`) included. A `partner_admin` sees only its own
 // partner's actions. Permission: `audit.read`.
 //
+// With `Accept: application/x-ndjson` or `text/csv`, every matching
+// event, streamed, not paged (`limit` and `cursor` are then ignored),
+// with the same filters and the same visibility rule, up to the last
+// event in the audit log when the export began. NDJSON: one audit
+// event a line, as in `items`; for a user of the tenant, each line
+// also carries `leaf`, the event as its leaf in the tenant's Merkle
+// tree commits to it (`id`, `stream`, `version`, `type`,
+// `schema_version`, `data`, `metadata`, `recorded_at`; see
+// docs/audit.md), so that the export can be checked offline against
+// a signed checkpoint. CSV: a header row, then one row an event with
+// the columns `position`, `event_id`, `stream`, `version`, `type`,
+// `occurred_at`, `recorded_at`, `actor_type`, `actor_id`,
+// `actor_partner_id`, `correlation_id`, `causation_id`, `request_id`,
+// `idempotency_key`, `data` (JSON text); a text cell that a
+// spreadsheet would read as a formula starts with an apostrophe. A
+// failure after the status was sent aborts the connection: the
+// transfer ends in error (an incomplete chunked body), never in a
+// body that looks complete.
+//
 // Corresponds with GET /v1/tenants/{tenant_id}/audit/events (the `ListAuditEvents` operationId).
 func (c *Client) ListAuditEvents(ctx context.Context, tenantId TenantID, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAuditEventsRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetAuditInclusionProof Prove an event is in the tenant's tree
+//
+// The RFC 6962 inclusion proof of an event's leaf in the tenant's tree
+// of `tree_size` leaves (by default, the size of the checkpoint taken
+// now): hashes base64, from the leaf's sibling up. A `partner_admin`
+// gets the proofs of its own partner's actions only; other events are
+// not found. Permission: `audit.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/proof (the `GetAuditInclusionProof` operationId).
+func (c *Client) GetAuditInclusionProof(ctx context.Context, tenantId TenantID, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAuditInclusionProofRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RunBillWithBody Run a bill run
+//
+// Bills the tenant's accounts, all of them or those listed: each
+// account with something due gets one invoice with every line due up
+// to and including `target_date` that no earlier invoice holds
+// (recurring charges in advance, one-time charges once, usage in
+// arrears, prorated credits and charges for changes to periods
+// already invoiced). An account with nothing due gets no invoice, so
+// running the same target date again bills nothing new. Invoices are
+// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+// without gaps; their `issue_date` is `target_date`. Permission:
+// `billing.run` (tenant users only).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+func (c *Client) RunBillWithBody(ctx context.Context, tenantId TenantID, params *RunBillParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRunBillRequestWithBody(c.Server, tenantId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RunBill Run a bill run
+//
+// Bills the tenant's accounts, all of them or those listed: each
+// account with something due gets one invoice with every line due up
+// to and including `target_date` that no earlier invoice holds
+// (recurring charges in advance, one-time charges once, usage in
+// arrears, prorated credits and charges for changes to periods
+// already invoiced). An account with nothing due gets no invoice, so
+// running the same target date again bills nothing new. Invoices are
+// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+// without gaps; their `issue_date` is `target_date`. Permission:
+// `billing.run` (tenant users only).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+func (c *Client) RunBill(ctx context.Context, tenantId TenantID, params *RunBillParams, body RunBillJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRunBillRequest(c.Server, tenantId, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetBillRun Get a bill run
+//
+// A bill run as it stands in the event log, with the invoices it
+// issued: the `Location` of the bill run's `201`. Permission:
+// `invoices.read` (tenant users only; a partner gets `404`).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/bill-runs/{bill_run_id} (the `GetBillRun` operationId).
+func (c *Client) GetBillRun(ctx context.Context, tenantId TenantID, billRunId BillRunID, params *GetBillRunParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetBillRunRequest(c.Server, tenantId, billRunId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListInvoices List invoices
+//
+// The invoices of the accounts in the caller's scope, by issue date,
+// then number. With `Accept: text/csv`, every matching invoice line
+// as CSV, one row a line, streamed, not paged (`limit` and `cursor`
+// are then ignored): the columns are `invoice_number`, `invoice_id`,
+// `account_id`, `status`, `issue_date`, `due_date`, `currency`,
+// `line_id`, `subscription_id`, `item_id`, `charge_id`, `type`,
+// `description`, `period_from`, `period_to`, `quantity`,
+// `unit_price`, `proration_factor`, `amount`, `invoice_total`; a
+// description that a spreadsheet would read as a formula starts with
+// an apostrophe. Permission: `invoices.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/invoices (the `ListInvoices` operationId).
+func (c *Client) ListInvoices(ctx context.Context, tenantId TenantID, params *ListInvoicesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListInvoicesRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetInvoice Get an invoice
+//
+// An invoice with its lines and the account's billing details at
+// issue. An invoice of an account outside the caller's scope is
+// `404`, as an absent one is. Permission: `invoices.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/invoices/{invoice_id} (the `GetInvoice` operationId).
+func (c *Client) GetInvoice(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *GetInvoiceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetInvoiceRequest(c.Server, tenantId, invoiceId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VoidInvoiceWithBody Void an invoice
+//
+// Voids a posted invoice that no later posted invoice credits: its
+// lines then count as never billed, so the next bill run bills them
+// again. Permission: `billing.run`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+func (c *Client) VoidInvoiceWithBody(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVoidInvoiceRequestWithBody(c.Server, tenantId, invoiceId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VoidInvoice Void an invoice
+//
+// Voids a posted invoice that no later posted invoice credits: its
+// lines then count as never billed, so the next bill run bills them
+// again. Permission: `billing.run`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+func (c *Client) VoidInvoice(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, body VoidInvoiceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVoidInvoiceRequest(c.Server, tenantId, invoiceId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3249,6 +5084,40 @@ func (c *Client) GetProduct(ctx context.Context, tenantId TenantID, productId Pr
 	return c.Client.Do(req)
 }
 
+// GetAccessReview Review partner access
+//
+// Who can do what on the tenant, and when they last acted: per
+// partner that holds or held a grant (ordered by partner id), the
+// grant with its status now, the partner's users (removed ones
+// included) each with its own role and its latest action on the
+// tenant (refusals left out; null when it never acted here), and the
+// partner's refused attempts (`AccessDenied`, with the repeats an
+// `AccessDeniedRepeated` counts) since `refusals_since`, 30 days
+// before `as_of`: their count and the latest five, newest first. A
+// partner's user sees only its own partner. With `Accept: text/csv`,
+// a header row, then one row per partner and user (a partner
+// without users has one row with the user's cells empty): the
+// columns are `partner_id`, `partner_name`, `grant_role`,
+// `all_accounts`, `account_ids` and `actions` (space-separated),
+// `grant_status`, `expires_at`, `user_id`, `user_name`, `user_role`,
+// `user_status`, `last_action_at`, `last_action_type`,
+// `last_action_position`, `refusals_30d`, `last_refusal_at`; a name
+// that a spreadsheet would read as a formula starts with an
+// apostrophe. Permission: `audit.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/access-review (the `GetAccessReview` operationId).
+func (c *Client) GetAccessReview(ctx context.Context, tenantId TenantID, params *GetAccessReviewParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetAccessReviewRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetMRRReport Report monthly recurring revenue
 //
 // Today's MRR and ARR over the subscriptions in the caller's scope, in
@@ -3260,6 +5129,59 @@ func (c *Client) GetProduct(ctx context.Context, tenantId TenantID, productId Pr
 // Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr (the `GetMRRReport` operationId).
 func (c *Client) GetMRRReport(ctx context.Context, tenantId TenantID, params *GetMRRReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMRRReportRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetMRRMovements Report MRR movements
+//
+// How MRR moved in each month from `from` to `to` (at most 120
+// months), per currency, over the subscriptions in the caller's
+// scope, as ChartMogul defines the movements, per account: an
+// account's MRR at the end of a month (its last day) is compared
+// with that at the end of the month before. `new` is the MRR of an
+// account that had none at any month end before, `churn` an
+// account's MRR falling to zero, `reactivation` an account's MRR
+// returning after that, `expansion` and `contraction` any other rise
+// or fall; `ending_mrr = starting_mrr + new + expansion +
+// reactivation - contraction - churn`. A currency (and group) with
+// nothing in the range has no rows. With `group_by=partner`, rows are
+// per partner the subscriptions are attributed to (or `direct`); a
+// partner caller sees every other partner as one group `other`,
+// unnamed. Permission: `revenue.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr-movements (the `GetMRRMovements` operationId).
+func (c *Client) GetMRRMovements(ctx context.Context, tenantId TenantID, params *GetMRRMovementsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetMRRMovementsRequest(c.Server, tenantId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRevenueReport Report invoiced revenue
+//
+// The revenue invoiced to the accounts in the caller's scope: the
+// lines of posted invoices (void ones left out, credits included)
+// issued from `from` to `to`, in total per currency and grouped. The
+// groups of a currency sum exactly to its total. A line is attributed
+// to the partner whose user created its subscription, or to `direct`;
+// a partner caller sees every other partner as one group `other`,
+// unnamed. Permission: `revenue.read`.
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/revenue (the `GetRevenueReport` operationId).
+func (c *Client) GetRevenueReport(ctx context.Context, tenantId TenantID, params *GetRevenueReportParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRevenueReportRequest(c.Server, tenantId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3353,6 +5275,9 @@ func (c *Client) GetSubscription(ctx context.Context, tenantId TenantID, subscri
 //
 // Adds items, removes items and changes quantities from an effective
 // date: all the changes or none. Permission: `subscriptions.amend`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the amendment would leave it, with `proration`, the
+// credits and charges it would add to the periods already invoiced.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3373,6 +5298,9 @@ func (c *Client) AmendSubscriptionWithBody(ctx context.Context, tenantId TenantI
 //
 // Adds items, removes items and changes quantities from an effective
 // date: all the changes or none. Permission: `subscriptions.amend`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the amendment would leave it, with `proration`, the
+// credits and charges it would add to the periods already invoiced.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3400,6 +5328,9 @@ func (c *Client) AmendSubscription(ctx context.Context, tenantId TenantID, subsc
 // changes are then withdrawn in the same append, each recorded as a
 // `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 // Permission: `subscriptions.cancel`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the cancellation would leave it, with `proration`,
+// the credits it would add to the periods already invoiced.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3427,6 +5358,9 @@ func (c *Client) CancelSubscriptionWithBody(ctx context.Context, tenantId Tenant
 // changes are then withdrawn in the same append, each recorded as a
 // `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 // Permission: `subscriptions.cancel`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the cancellation would leave it, with `proration`,
+// the credits it would add to the periods already invoiced.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3770,6 +5704,245 @@ func NewGetReadinessRequest(server string, params *GetReadinessParams) (*http.Re
 	return req, nil
 }
 
+// NewListPartnerAccessRequestsRequest constructs an http.Request for the ListPartnerAccessRequests method
+func NewListPartnerAccessRequestsRequest(server string, partnerId PartnerID, params *ListPartnerAccessRequestsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "partner_id", partnerId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/partners/%s/access-requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRequestAccessRequest calls the generic RequestAccess builder with application/json body
+func NewRequestAccessRequest(server string, partnerId PartnerID, params *RequestAccessParams, body RequestAccessJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRequestAccessRequestWithBody(server, partnerId, params, "application/json", bodyReader)
+}
+
+// NewRequestAccessRequestWithBody constructs an http.Request for the RequestAccess method, with any body, and a specified content type
+func NewRequestAccessRequestWithBody(server string, partnerId PartnerID, params *RequestAccessParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "partner_id", partnerId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/partners/%s/access-requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetPartnerAccessRequestRequest constructs an http.Request for the GetPartnerAccessRequest method
+func NewGetPartnerAccessRequestRequest(server string, partnerId PartnerID, requestId AccessRequestID, params *GetPartnerAccessRequestParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "partner_id", partnerId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "request_id", requestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/partners/%s/access-requests/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListPartnerTenantsRequest constructs an http.Request for the ListPartnerTenants method
 func NewListPartnerTenantsRequest(server string, partnerId PartnerID, params *ListPartnerTenantsParams) (*http.Request, error) {
 	var err error
@@ -4002,6 +6175,299 @@ func NewDeletePartnerUserRequest(server string, partnerId PartnerID, userId User
 			}
 
 			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListTenantAccessRequestsRequest constructs an http.Request for the ListTenantAccessRequests method
+func NewListTenantAccessRequestsRequest(server string, tenantId TenantID, params *ListTenantAccessRequestsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/access-requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewApproveAccessRequestRequest calls the generic ApproveAccessRequest builder with application/json body
+func NewApproveAccessRequestRequest(server string, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, body ApproveAccessRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewApproveAccessRequestRequestWithBody(server, tenantId, requestId, params, "application/json", bodyReader)
+}
+
+// NewApproveAccessRequestRequestWithBody constructs an http.Request for the ApproveAccessRequest method, with any body, and a specified content type
+func NewApproveAccessRequestRequestWithBody(server string, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "request_id", requestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/access-requests/%s/approve", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam2)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRejectAccessRequestRequest calls the generic RejectAccessRequest builder with application/json body
+func NewRejectAccessRequestRequest(server string, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, body RejectAccessRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRejectAccessRequestRequestWithBody(server, tenantId, requestId, params, "application/json", bodyReader)
+}
+
+// NewRejectAccessRequestRequestWithBody constructs an http.Request for the RejectAccessRequest method, with any body, and a specified content type
+func NewRejectAccessRequestRequestWithBody(server string, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "request_id", requestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/access-requests/%s/reject", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam2)
 		}
 
 	}
@@ -4339,6 +6805,135 @@ func NewUpdateAccountBillingRequestWithBody(server string, tenantId TenantID, ac
 	return req, nil
 }
 
+// NewGetAuditCheckpointRequest constructs an http.Request for the GetAuditCheckpoint method
+func NewGetAuditCheckpointRequest(server string, tenantId TenantID, params *GetAuditCheckpointParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/audit/checkpoint", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetAuditConsistencyProofRequest constructs an http.Request for the GetAuditConsistencyProof method
+func NewGetAuditConsistencyProofRequest(server string, tenantId TenantID, params *GetAuditConsistencyProofParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/audit/consistency", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewListAuditEventsRequest constructs an http.Request for the ListAuditEvents method
 func NewListAuditEventsRequest(server string, tenantId TenantID, params *ListAuditEventsParams) (*http.Request, error) {
 	var err error
@@ -4515,6 +7110,523 @@ func NewListAuditEventsRequest(server string, tenantId TenantID, params *ListAud
 			}
 
 			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetAuditInclusionProofRequest constructs an http.Request for the GetAuditInclusionProof method
+func NewGetAuditInclusionProofRequest(server string, tenantId TenantID, params *GetAuditInclusionProofParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/audit/proof", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "event_id", params.EventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.TreeSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tree_size", *params.TreeSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestID != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRunBillRequest calls the generic RunBill builder with application/json body
+func NewRunBillRequest(server string, tenantId TenantID, params *RunBillParams, body RunBillJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRunBillRequestWithBody(server, tenantId, params, "application/json", bodyReader)
+}
+
+// NewRunBillRequestWithBody constructs an http.Request for the RunBill method, with any body, and a specified content type
+func NewRunBillRequestWithBody(server string, tenantId TenantID, params *RunBillParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/bill-runs", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetBillRunRequest constructs an http.Request for the GetBillRun method
+func NewGetBillRunRequest(server string, tenantId TenantID, billRunId BillRunID, params *GetBillRunParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "bill_run_id", billRunId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/bill-runs/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListInvoicesRequest constructs an http.Request for the ListInvoices method
+func NewListInvoicesRequest(server string, tenantId TenantID, params *ListInvoicesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/invoices", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.AccountId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "account_id", *params.AccountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetInvoiceRequest constructs an http.Request for the GetInvoice method
+func NewGetInvoiceRequest(server string, tenantId TenantID, invoiceId InvoiceID, params *GetInvoiceParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "invoice_id", invoiceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/invoices/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewVoidInvoiceRequest calls the generic VoidInvoice builder with application/json body
+func NewVoidInvoiceRequest(server string, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, body VoidInvoiceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVoidInvoiceRequestWithBody(server, tenantId, invoiceId, params, "application/json", bodyReader)
+}
+
+// NewVoidInvoiceRequestWithBody constructs an http.Request for the VoidInvoice method, with any body, and a specified content type
+func NewVoidInvoiceRequestWithBody(server string, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "invoice_id", invoiceId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/invoices/%s/void", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.IfMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam1)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam2)
 		}
 
 	}
@@ -5096,6 +8208,66 @@ func NewGetProductRequest(server string, tenantId TenantID, productId ProductID,
 	return req, nil
 }
 
+// NewGetAccessReviewRequest constructs an http.Request for the GetAccessReview method
+func NewGetAccessReviewRequest(server string, tenantId TenantID, params *GetAccessReviewParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/reports/access-review", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewGetMRRReportRequest constructs an http.Request for the GetMRRReport method
 func NewGetMRRReportRequest(server string, tenantId TenantID, params *GetMRRReportParams) (*http.Request, error) {
 	var err error
@@ -5130,6 +8302,220 @@ func NewGetMRRReportRequest(server string, tenantId TenantID, params *GetMRRRepo
 		// styled parameters, preserving literal commas as delimiters
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
+
+		if params.GroupBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "group_by", *params.GroupBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetMRRMovementsRequest constructs an http.Request for the GetMRRMovements method
+func NewGetMRRMovementsRequest(server string, tenantId TenantID, params *GetMRRMovementsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/reports/mrr-movements", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.GroupBy != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "group_by", *params.GroupBy, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.LedgerMinPosition != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam0)
+		}
+
+		if params.XRequestID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-ID", *params.XRequestID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-ID", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewGetRevenueReportRequest constructs an http.Request for the GetRevenueReport method
+func NewGetRevenueReportRequest(server string, tenantId TenantID, params *GetRevenueReportParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenant_id", tenantId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/tenants/%s/reports/revenue", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.From != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "from", *params.From, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.To != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "to", *params.To, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
 
 		if params.GroupBy != nil {
 
@@ -5517,6 +8903,33 @@ func NewAmendSubscriptionRequestWithBody(server string, tenantId TenantID, subsc
 		return nil, err
 	}
 
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Preview != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "preview", *params.Preview, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
@@ -5606,6 +9019,33 @@ func NewCancelSubscriptionRequestWithBody(server string, tenantId TenantID, subs
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Preview != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "preview", *params.Preview, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
@@ -6209,6 +9649,56 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, params *GetReadinessParams, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 
+	// ListPartnerAccessRequestsWithResponse List a partner's access requests
+	//
+	// Every request the partner made, oldest first, each with its status
+	// now. Any user of the partner may read them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/partners/{partner_id}/access-requests (the `ListPartnerAccessRequests` operationId).
+	ListPartnerAccessRequestsWithResponse(ctx context.Context, partnerId PartnerID, params *ListPartnerAccessRequestsParams, reqEditors ...RequestEditorFn) (*ListPartnerAccessRequestsResponse, error)
+
+	// RequestAccessWithBodyWithResponse Ask a tenant for access
+	//
+	// The partner asks the tenant named for access on these terms, for
+	// `duration_days` (1..730) from approval. The request is `pending`
+	// until the tenant approves or rejects it, and `expired` once 30 days
+	// pass undecided. A request naming a tenant that does not exist is
+	// answered the same (`201`, `pending`): no answer tells which tenants
+	// exist; only its partner ever sees it. A `partner_admin` of the
+	// partner may ask.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+	RequestAccessWithBodyWithResponse(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestAccessResponse, error)
+
+	// RequestAccessWithResponse Ask a tenant for access
+	//
+	// The partner asks the tenant named for access on these terms, for
+	// `duration_days` (1..730) from approval. The request is `pending`
+	// until the tenant approves or rejects it, and `expired` once 30 days
+	// pass undecided. A request naming a tenant that does not exist is
+	// answered the same (`201`, `pending`): no answer tells which tenants
+	// exist; only its partner ever sees it. A `partner_admin` of the
+	// partner may ask.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+	RequestAccessWithResponse(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, body RequestAccessJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestAccessResponse, error)
+
+	// GetPartnerAccessRequestWithResponse Get one of a partner's access requests
+	//
+	// The request with its status now: the `Location` of a new request.
+	// Any user of the partner may read it.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/partners/{partner_id}/access-requests/{request_id} (the `GetPartnerAccessRequest` operationId).
+	GetPartnerAccessRequestWithResponse(ctx context.Context, partnerId PartnerID, requestId AccessRequestID, params *GetPartnerAccessRequestParams, reqEditors ...RequestEditorFn) (*GetPartnerAccessRequestResponse, error)
+
 	// ListPartnerTenantsWithResponse List a partner's grants
 	//
 	// The grants that tenants made to the partner, every status included,
@@ -6248,6 +9738,71 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with DELETE /v1/partners/{partner_id}/users/{user_id} (the `DeletePartnerUser` operationId).
 	DeletePartnerUserWithResponse(ctx context.Context, partnerId PartnerID, userId UserID, params *DeletePartnerUserParams, reqEditors ...RequestEditorFn) (*DeletePartnerUserResponse, error)
+
+	// ListTenantAccessRequestsWithResponse List the access requests made to a tenant
+	//
+	// The requests partners made to the tenant, oldest first, each with
+	// its status now; `status` keeps those of one status. Permission:
+	// `partners.manage`; a partner gets `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/access-requests (the `ListTenantAccessRequests` operationId).
+	ListTenantAccessRequestsWithResponse(ctx context.Context, tenantId TenantID, params *ListTenantAccessRequestsParams, reqEditors ...RequestEditorFn) (*ListTenantAccessRequestsResponse, error)
+
+	// ApproveAccessRequestWithBodyWithResponse Approve an access request
+	//
+	// Approves a pending request, as asked or narrowed: a field left out
+	// keeps what was asked; the role may be lower, the accounts a subset
+	// (all accounts may narrow to a list), the actions a subset, the
+	// duration shorter; anything wider is `422 approval_widens_request`.
+	// In the same append the partner's grant is set as
+	// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+	// from now. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+	ApproveAccessRequestWithBodyWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApproveAccessRequestResponse, error)
+
+	// ApproveAccessRequestWithResponse Approve an access request
+	//
+	// Approves a pending request, as asked or narrowed: a field left out
+	// keeps what was asked; the role may be lower, the accounts a subset
+	// (all accounts may narrow to a list), the actions a subset, the
+	// duration shorter; anything wider is `422 approval_widens_request`.
+	// In the same append the partner's grant is set as
+	// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+	// from now. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+	ApproveAccessRequestWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, body ApproveAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveAccessRequestResponse, error)
+
+	// RejectAccessRequestWithBodyWithResponse Reject an access request
+	//
+	// Rejects a pending request, with an optional reason its partner
+	// sees. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+	RejectAccessRequestWithBodyWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectAccessRequestResponse, error)
+
+	// RejectAccessRequestWithResponse Reject an access request
+	//
+	// Rejects a pending request, with an optional reason its partner
+	// sees. A request no longer pending is `422 request_not_pending`.
+	// Permission: `partners.manage`; a partner gets `404`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+	RejectAccessRequestWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, body RejectAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectAccessRequestResponse, error)
 
 	// ListAccountsWithResponse List customer accounts
 	//
@@ -6307,16 +9862,171 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v1/tenants/{tenant_id}/accounts/{account_id}/billing (the `UpdateAccountBilling` operationId).
 	UpdateAccountBillingWithResponse(ctx context.Context, tenantId TenantID, accountId AccountID, params *UpdateAccountBillingParams, body UpdateAccountBillingJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateAccountBillingResponse, error)
 
+	// GetAuditCheckpointWithResponse The tenant's latest signed checkpoint
+	//
+	// The tenant's events, in log order, are the leaves of a Merkle tree
+	// (RFC 6962); this is its latest checkpoint, signed with the ledger's
+	// ed25519 key as a note in the transparency-log checkpoint format
+	// (origin `ledger/<tenant id>`), verifiable offline with the key that
+	// `ledger audit public-key` prints. A fresh one is signed first if the
+	// tree grew since the last. Hashes are base64. See docs/audit.md.
+	// Permission: `audit.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+	GetAuditCheckpointWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditCheckpointParams, reqEditors ...RequestEditorFn) (*GetAuditCheckpointResponse, error)
+
+	// GetAuditConsistencyProofWithResponse Prove a tree size extends an earlier one
+	//
+	// The RFC 6962 consistency proof of the tenant's tree from `from`
+	// leaves to `to` leaves: hashes base64. Permission: `audit.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/consistency (the `GetAuditConsistencyProof` operationId).
+	GetAuditConsistencyProofWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*GetAuditConsistencyProofResponse, error)
+
 	// ListAuditEventsWithResponse Read the audit log
 	//
 	// The tenant's events, ascending by position, refused requests
 	// (`AccessDenied`) included. A `partner_admin` sees only its own
 	// partner's actions. Permission: `audit.read`.
 	//
+	// With `Accept: application/x-ndjson` or `text/csv`, every matching
+	// event, streamed, not paged (`limit` and `cursor` are then ignored),
+	// with the same filters and the same visibility rule, up to the last
+	// event in the audit log when the export began. NDJSON: one audit
+	// event a line, as in `items`; for a user of the tenant, each line
+	// also carries `leaf`, the event as its leaf in the tenant's Merkle
+	// tree commits to it (`id`, `stream`, `version`, `type`,
+	// `schema_version`, `data`, `metadata`, `recorded_at`; see
+	// docs/audit.md), so that the export can be checked offline against
+	// a signed checkpoint. CSV: a header row, then one row an event with
+	// the columns `position`, `event_id`, `stream`, `version`, `type`,
+	// `occurred_at`, `recorded_at`, `actor_type`, `actor_id`,
+	// `actor_partner_id`, `correlation_id`, `causation_id`, `request_id`,
+	// `idempotency_key`, `data` (JSON text); a text cell that a
+	// spreadsheet would read as a formula starts with an apostrophe. A
+	// failure after the status was sent aborts the connection: the
+	// transfer ends in error (an incomplete chunked body), never in a
+	// body that looks complete.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/audit/events (the `ListAuditEvents` operationId).
 	ListAuditEventsWithResponse(ctx context.Context, tenantId TenantID, params *ListAuditEventsParams, reqEditors ...RequestEditorFn) (*ListAuditEventsResponse, error)
+
+	// GetAuditInclusionProofWithResponse Prove an event is in the tenant's tree
+	//
+	// The RFC 6962 inclusion proof of an event's leaf in the tenant's tree
+	// of `tree_size` leaves (by default, the size of the checkpoint taken
+	// now): hashes base64, from the leaf's sibling up. A `partner_admin`
+	// gets the proofs of its own partner's actions only; other events are
+	// not found. Permission: `audit.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/audit/proof (the `GetAuditInclusionProof` operationId).
+	GetAuditInclusionProofWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofResponse, error)
+
+	// RunBillWithBodyWithResponse Run a bill run
+	//
+	// Bills the tenant's accounts, all of them or those listed: each
+	// account with something due gets one invoice with every line due up
+	// to and including `target_date` that no earlier invoice holds
+	// (recurring charges in advance, one-time charges once, usage in
+	// arrears, prorated credits and charges for changes to periods
+	// already invoiced). An account with nothing due gets no invoice, so
+	// running the same target date again bills nothing new. Invoices are
+	// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+	// without gaps; their `issue_date` is `target_date`. Permission:
+	// `billing.run` (tenant users only).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+	RunBillWithBodyWithResponse(ctx context.Context, tenantId TenantID, params *RunBillParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RunBillResponse, error)
+
+	// RunBillWithResponse Run a bill run
+	//
+	// Bills the tenant's accounts, all of them or those listed: each
+	// account with something due gets one invoice with every line due up
+	// to and including `target_date` that no earlier invoice holds
+	// (recurring charges in advance, one-time charges once, usage in
+	// arrears, prorated credits and charges for changes to periods
+	// already invoiced). An account with nothing due gets no invoice, so
+	// running the same target date again bills nothing new. Invoices are
+	// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+	// without gaps; their `issue_date` is `target_date`. Permission:
+	// `billing.run` (tenant users only).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+	RunBillWithResponse(ctx context.Context, tenantId TenantID, params *RunBillParams, body RunBillJSONRequestBody, reqEditors ...RequestEditorFn) (*RunBillResponse, error)
+
+	// GetBillRunWithResponse Get a bill run
+	//
+	// A bill run as it stands in the event log, with the invoices it
+	// issued: the `Location` of the bill run's `201`. Permission:
+	// `invoices.read` (tenant users only; a partner gets `404`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/bill-runs/{bill_run_id} (the `GetBillRun` operationId).
+	GetBillRunWithResponse(ctx context.Context, tenantId TenantID, billRunId BillRunID, params *GetBillRunParams, reqEditors ...RequestEditorFn) (*GetBillRunResponse, error)
+
+	// ListInvoicesWithResponse List invoices
+	//
+	// The invoices of the accounts in the caller's scope, by issue date,
+	// then number. With `Accept: text/csv`, every matching invoice line
+	// as CSV, one row a line, streamed, not paged (`limit` and `cursor`
+	// are then ignored): the columns are `invoice_number`, `invoice_id`,
+	// `account_id`, `status`, `issue_date`, `due_date`, `currency`,
+	// `line_id`, `subscription_id`, `item_id`, `charge_id`, `type`,
+	// `description`, `period_from`, `period_to`, `quantity`,
+	// `unit_price`, `proration_factor`, `amount`, `invoice_total`; a
+	// description that a spreadsheet would read as a formula starts with
+	// an apostrophe. Permission: `invoices.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/invoices (the `ListInvoices` operationId).
+	ListInvoicesWithResponse(ctx context.Context, tenantId TenantID, params *ListInvoicesParams, reqEditors ...RequestEditorFn) (*ListInvoicesResponse, error)
+
+	// GetInvoiceWithResponse Get an invoice
+	//
+	// An invoice with its lines and the account's billing details at
+	// issue. An invoice of an account outside the caller's scope is
+	// `404`, as an absent one is. Permission: `invoices.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/invoices/{invoice_id} (the `GetInvoice` operationId).
+	GetInvoiceWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *GetInvoiceParams, reqEditors ...RequestEditorFn) (*GetInvoiceResponse, error)
+
+	// VoidInvoiceWithBodyWithResponse Void an invoice
+	//
+	// Voids a posted invoice that no later posted invoice credits: its
+	// lines then count as never billed, so the next bill run bills them
+	// again. Permission: `billing.run`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+	VoidInvoiceWithBodyWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VoidInvoiceResponse, error)
+
+	// VoidInvoiceWithResponse Void an invoice
+	//
+	// Voids a posted invoice that no later posted invoice credits: its
+	// lines then count as never billed, so the next bill run bills them
+	// again. Permission: `billing.run`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+	VoidInvoiceWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, body VoidInvoiceJSONRequestBody, reqEditors ...RequestEditorFn) (*VoidInvoiceResponse, error)
 
 	// ListPartnerAccessWithResponse List a tenant's grants
 	//
@@ -6411,6 +10121,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/tenants/{tenant_id}/products/{product_id} (the `GetProduct` operationId).
 	GetProductWithResponse(ctx context.Context, tenantId TenantID, productId ProductID, params *GetProductParams, reqEditors ...RequestEditorFn) (*GetProductResponse, error)
 
+	// GetAccessReviewWithResponse Review partner access
+	//
+	// Who can do what on the tenant, and when they last acted: per
+	// partner that holds or held a grant (ordered by partner id), the
+	// grant with its status now, the partner's users (removed ones
+	// included) each with its own role and its latest action on the
+	// tenant (refusals left out; null when it never acted here), and the
+	// partner's refused attempts (`AccessDenied`, with the repeats an
+	// `AccessDeniedRepeated` counts) since `refusals_since`, 30 days
+	// before `as_of`: their count and the latest five, newest first. A
+	// partner's user sees only its own partner. With `Accept: text/csv`,
+	// a header row, then one row per partner and user (a partner
+	// without users has one row with the user's cells empty): the
+	// columns are `partner_id`, `partner_name`, `grant_role`,
+	// `all_accounts`, `account_ids` and `actions` (space-separated),
+	// `grant_status`, `expires_at`, `user_id`, `user_name`, `user_role`,
+	// `user_status`, `last_action_at`, `last_action_type`,
+	// `last_action_position`, `refusals_30d`, `last_refusal_at`; a name
+	// that a spreadsheet would read as a formula starts with an
+	// apostrophe. Permission: `audit.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/access-review (the `GetAccessReview` operationId).
+	GetAccessReviewWithResponse(ctx context.Context, tenantId TenantID, params *GetAccessReviewParams, reqEditors ...RequestEditorFn) (*GetAccessReviewResponse, error)
+
 	// GetMRRReportWithResponse Report monthly recurring revenue
 	//
 	// Today's MRR and ARR over the subscriptions in the caller's scope, in
@@ -6423,6 +10159,43 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr (the `GetMRRReport` operationId).
 	GetMRRReportWithResponse(ctx context.Context, tenantId TenantID, params *GetMRRReportParams, reqEditors ...RequestEditorFn) (*GetMRRReportResponse, error)
+
+	// GetMRRMovementsWithResponse Report MRR movements
+	//
+	// How MRR moved in each month from `from` to `to` (at most 120
+	// months), per currency, over the subscriptions in the caller's
+	// scope, as ChartMogul defines the movements, per account: an
+	// account's MRR at the end of a month (its last day) is compared
+	// with that at the end of the month before. `new` is the MRR of an
+	// account that had none at any month end before, `churn` an
+	// account's MRR falling to zero, `reactivation` an account's MRR
+	// returning after that, `expansion` and `contraction` any other rise
+	// or fall; `ending_mrr = starting_mrr + new + expansion +
+	// reactivation - contraction - churn`. A currency (and group) with
+	// nothing in the range has no rows. With `group_by=partner`, rows are
+	// per partner the subscriptions are attributed to (or `direct`); a
+	// partner caller sees every other partner as one group `other`,
+	// unnamed. Permission: `revenue.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr-movements (the `GetMRRMovements` operationId).
+	GetMRRMovementsWithResponse(ctx context.Context, tenantId TenantID, params *GetMRRMovementsParams, reqEditors ...RequestEditorFn) (*GetMRRMovementsResponse, error)
+
+	// GetRevenueReportWithResponse Report invoiced revenue
+	//
+	// The revenue invoiced to the accounts in the caller's scope: the
+	// lines of posted invoices (void ones left out, credits included)
+	// issued from `from` to `to`, in total per currency and grouped. The
+	// groups of a currency sum exactly to its total. A line is attributed
+	// to the partner whose user created its subscription, or to `direct`;
+	// a partner caller sees every other partner as one group `other`,
+	// unnamed. Permission: `revenue.read`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/tenants/{tenant_id}/reports/revenue (the `GetRevenueReport` operationId).
+	GetRevenueReportWithResponse(ctx context.Context, tenantId TenantID, params *GetRevenueReportParams, reqEditors ...RequestEditorFn) (*GetRevenueReportResponse, error)
 
 	// ListSubscriptionsWithResponse List subscriptions
 	//
@@ -6471,6 +10244,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Adds items, removes items and changes quantities from an effective
 	// date: all the changes or none. Permission: `subscriptions.amend`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the amendment would leave it, with `proration`, the
+	// credits and charges it would add to the periods already invoiced.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6481,6 +10257,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Adds items, removes items and changes quantities from an effective
 	// date: all the changes or none. Permission: `subscriptions.amend`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the amendment would leave it, with `proration`, the
+	// credits and charges it would add to the periods already invoiced.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6498,6 +10277,9 @@ type ClientWithResponsesInterface interface {
 	// changes are then withdrawn in the same append, each recorded as a
 	// `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 	// Permission: `subscriptions.cancel`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the cancellation would leave it, with `proration`,
+	// the credits it would add to the periods already invoiced.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6515,6 +10297,9 @@ type ClientWithResponsesInterface interface {
 	// changes are then withdrawn in the same append, each recorded as a
 	// `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 	// Permission: `subscriptions.cancel`.
+	// With `preview=true`, nothing is appended: the answer is the
+	// subscription as the cancellation would leave it, with `proration`,
+	// the credits it would add to the periods already invoiced.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6802,6 +10587,542 @@ func (r GetReadinessResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetReadinessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListPartnerAccessRequestsResponse200Headers the declared response headers of an HTTP 200 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse200Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse400Headers the declared response headers of an HTTP 400 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse400Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse401Headers the declared response headers of an HTTP 401 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// ListPartnerAccessRequestsResponse403Headers the declared response headers of an HTTP 403 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse403Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse404Headers the declared response headers of an HTTP 404 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse404Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse422Headers the declared response headers of an HTTP 422 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse429Headers the declared response headers of an HTTP 429 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse500Headers the declared response headers of an HTTP 500 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse500Headers struct {
+	XRequestID string
+}
+
+// ListPartnerAccessRequestsResponse503Headers the declared response headers of an HTTP 503 response for ListPartnerAccessRequests
+type ListPartnerAccessRequestsResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ListPartnerAccessRequestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessRequestList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListPartnerAccessRequestsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListPartnerAccessRequestsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListPartnerAccessRequestsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListPartnerAccessRequestsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListPartnerAccessRequestsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListPartnerAccessRequestsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListPartnerAccessRequestsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListPartnerAccessRequestsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListPartnerAccessRequestsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListPartnerAccessRequestsResponse) GetJSON200() *AccessRequestList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListPartnerAccessRequestsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListPartnerAccessRequestsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListPartnerAccessRequestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListPartnerAccessRequestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListPartnerAccessRequestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RequestAccessResponse201Headers the declared response headers of an HTTP 201 response for RequestAccess
+type RequestAccessResponse201Headers struct {
+	ETag           string
+	LedgerPosition int64
+	Location       string
+	XRequestID     string
+}
+
+// RequestAccessResponse400Headers the declared response headers of an HTTP 400 response for RequestAccess
+type RequestAccessResponse400Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse401Headers the declared response headers of an HTTP 401 response for RequestAccess
+type RequestAccessResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// RequestAccessResponse403Headers the declared response headers of an HTTP 403 response for RequestAccess
+type RequestAccessResponse403Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse404Headers the declared response headers of an HTTP 404 response for RequestAccess
+type RequestAccessResponse404Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse409Headers the declared response headers of an HTTP 409 response for RequestAccess
+type RequestAccessResponse409Headers struct {
+	RetryAfter *int
+	XRequestID string
+}
+
+// RequestAccessResponse413Headers the declared response headers of an HTTP 413 response for RequestAccess
+type RequestAccessResponse413Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse415Headers the declared response headers of an HTTP 415 response for RequestAccess
+type RequestAccessResponse415Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse422Headers the declared response headers of an HTTP 422 response for RequestAccess
+type RequestAccessResponse422Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse429Headers the declared response headers of an HTTP 429 response for RequestAccess
+type RequestAccessResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// RequestAccessResponse500Headers the declared response headers of an HTTP 500 response for RequestAccess
+type RequestAccessResponse500Headers struct {
+	XRequestID string
+}
+
+// RequestAccessResponse503Headers the declared response headers of an HTTP 503 response for RequestAccess
+type RequestAccessResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type RequestAccessResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AccessRequest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *RequestAccessResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RequestAccessResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RequestAccessResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RequestAccessResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RequestAccessResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RequestAccessResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RequestAccessResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RequestAccessResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RequestAccessResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RequestAccessResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RequestAccessResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RequestAccessResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RequestAccessResponse) GetJSON201() *AccessRequest {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RequestAccessResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RequestAccessResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RequestAccessResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RequestAccessResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RequestAccessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetPartnerAccessRequestResponse200Headers the declared response headers of an HTTP 200 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse200Headers struct {
+	ETag       string
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse400Headers the declared response headers of an HTTP 400 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse400Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse401Headers the declared response headers of an HTTP 401 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetPartnerAccessRequestResponse403Headers the declared response headers of an HTTP 403 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse403Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse404Headers the declared response headers of an HTTP 404 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse404Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse422Headers the declared response headers of an HTTP 422 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse422Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse429Headers the declared response headers of an HTTP 429 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse500Headers the declared response headers of an HTTP 500 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse500Headers struct {
+	XRequestID string
+}
+
+// GetPartnerAccessRequestResponse503Headers the declared response headers of an HTTP 503 response for GetPartnerAccessRequest
+type GetPartnerAccessRequestResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetPartnerAccessRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessRequest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetPartnerAccessRequestResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetPartnerAccessRequestResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetPartnerAccessRequestResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetPartnerAccessRequestResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetPartnerAccessRequestResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetPartnerAccessRequestResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetPartnerAccessRequestResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetPartnerAccessRequestResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetPartnerAccessRequestResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetPartnerAccessRequestResponse) GetJSON200() *AccessRequest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetPartnerAccessRequestResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetPartnerAccessRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetPartnerAccessRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetPartnerAccessRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetPartnerAccessRequestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7345,6 +11666,613 @@ func (r DeletePartnerUserResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r DeletePartnerUserResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListTenantAccessRequestsResponse200Headers the declared response headers of an HTTP 200 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse200Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse400Headers the declared response headers of an HTTP 400 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse400Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse401Headers the declared response headers of an HTTP 401 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// ListTenantAccessRequestsResponse403Headers the declared response headers of an HTTP 403 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse403Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse404Headers the declared response headers of an HTTP 404 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse404Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse422Headers the declared response headers of an HTTP 422 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse422Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse429Headers the declared response headers of an HTTP 429 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse500Headers the declared response headers of an HTTP 500 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse500Headers struct {
+	XRequestID string
+}
+
+// ListTenantAccessRequestsResponse503Headers the declared response headers of an HTTP 503 response for ListTenantAccessRequests
+type ListTenantAccessRequestsResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ListTenantAccessRequestsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessRequestList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListTenantAccessRequestsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListTenantAccessRequestsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListTenantAccessRequestsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListTenantAccessRequestsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListTenantAccessRequestsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListTenantAccessRequestsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTenantAccessRequestsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListTenantAccessRequestsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTenantAccessRequestsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTenantAccessRequestsResponse) GetJSON200() *AccessRequestList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListTenantAccessRequestsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTenantAccessRequestsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTenantAccessRequestsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTenantAccessRequestsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTenantAccessRequestsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ApproveAccessRequestResponse200Headers the declared response headers of an HTTP 200 response for ApproveAccessRequest
+type ApproveAccessRequestResponse200Headers struct {
+	ETag           string
+	LedgerPosition int64
+	XRequestID     string
+}
+
+// ApproveAccessRequestResponse400Headers the declared response headers of an HTTP 400 response for ApproveAccessRequest
+type ApproveAccessRequestResponse400Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse401Headers the declared response headers of an HTTP 401 response for ApproveAccessRequest
+type ApproveAccessRequestResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// ApproveAccessRequestResponse403Headers the declared response headers of an HTTP 403 response for ApproveAccessRequest
+type ApproveAccessRequestResponse403Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse404Headers the declared response headers of an HTTP 404 response for ApproveAccessRequest
+type ApproveAccessRequestResponse404Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse409Headers the declared response headers of an HTTP 409 response for ApproveAccessRequest
+type ApproveAccessRequestResponse409Headers struct {
+	RetryAfter *int
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse412Headers the declared response headers of an HTTP 412 response for ApproveAccessRequest
+type ApproveAccessRequestResponse412Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse413Headers the declared response headers of an HTTP 413 response for ApproveAccessRequest
+type ApproveAccessRequestResponse413Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse415Headers the declared response headers of an HTTP 415 response for ApproveAccessRequest
+type ApproveAccessRequestResponse415Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse422Headers the declared response headers of an HTTP 422 response for ApproveAccessRequest
+type ApproveAccessRequestResponse422Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse429Headers the declared response headers of an HTTP 429 response for ApproveAccessRequest
+type ApproveAccessRequestResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse500Headers the declared response headers of an HTTP 500 response for ApproveAccessRequest
+type ApproveAccessRequestResponse500Headers struct {
+	XRequestID string
+}
+
+// ApproveAccessRequestResponse503Headers the declared response headers of an HTTP 503 response for ApproveAccessRequest
+type ApproveAccessRequestResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ApproveAccessRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessRequest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ApproveAccessRequestResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ApproveAccessRequestResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ApproveAccessRequestResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ApproveAccessRequestResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ApproveAccessRequestResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ApproveAccessRequestResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *ApproveAccessRequestResponse412Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ApproveAccessRequestResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ApproveAccessRequestResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ApproveAccessRequestResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ApproveAccessRequestResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ApproveAccessRequestResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ApproveAccessRequestResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ApproveAccessRequestResponse) GetJSON200() *AccessRequest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ApproveAccessRequestResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ApproveAccessRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ApproveAccessRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ApproveAccessRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ApproveAccessRequestResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RejectAccessRequestResponse200Headers the declared response headers of an HTTP 200 response for RejectAccessRequest
+type RejectAccessRequestResponse200Headers struct {
+	ETag           string
+	LedgerPosition int64
+	XRequestID     string
+}
+
+// RejectAccessRequestResponse400Headers the declared response headers of an HTTP 400 response for RejectAccessRequest
+type RejectAccessRequestResponse400Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse401Headers the declared response headers of an HTTP 401 response for RejectAccessRequest
+type RejectAccessRequestResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// RejectAccessRequestResponse403Headers the declared response headers of an HTTP 403 response for RejectAccessRequest
+type RejectAccessRequestResponse403Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse404Headers the declared response headers of an HTTP 404 response for RejectAccessRequest
+type RejectAccessRequestResponse404Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse409Headers the declared response headers of an HTTP 409 response for RejectAccessRequest
+type RejectAccessRequestResponse409Headers struct {
+	RetryAfter *int
+	XRequestID string
+}
+
+// RejectAccessRequestResponse412Headers the declared response headers of an HTTP 412 response for RejectAccessRequest
+type RejectAccessRequestResponse412Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse413Headers the declared response headers of an HTTP 413 response for RejectAccessRequest
+type RejectAccessRequestResponse413Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse415Headers the declared response headers of an HTTP 415 response for RejectAccessRequest
+type RejectAccessRequestResponse415Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse422Headers the declared response headers of an HTTP 422 response for RejectAccessRequest
+type RejectAccessRequestResponse422Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse429Headers the declared response headers of an HTTP 429 response for RejectAccessRequest
+type RejectAccessRequestResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// RejectAccessRequestResponse500Headers the declared response headers of an HTTP 500 response for RejectAccessRequest
+type RejectAccessRequestResponse500Headers struct {
+	XRequestID string
+}
+
+// RejectAccessRequestResponse503Headers the declared response headers of an HTTP 503 response for RejectAccessRequest
+type RejectAccessRequestResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type RejectAccessRequestResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessRequest
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RejectAccessRequestResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RejectAccessRequestResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RejectAccessRequestResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RejectAccessRequestResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RejectAccessRequestResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RejectAccessRequestResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *RejectAccessRequestResponse412Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RejectAccessRequestResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RejectAccessRequestResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RejectAccessRequestResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RejectAccessRequestResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RejectAccessRequestResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RejectAccessRequestResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RejectAccessRequestResponse) GetJSON200() *AccessRequest {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RejectAccessRequestResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RejectAccessRequestResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RejectAccessRequestResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RejectAccessRequestResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RejectAccessRequestResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -8109,6 +13037,304 @@ func (r UpdateAccountBillingResponse) ContentType() string {
 	return ""
 }
 
+// GetAuditCheckpointResponse200Headers the declared response headers of an HTTP 200 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse200Headers struct {
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse400Headers the declared response headers of an HTTP 400 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse400Headers struct {
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse401Headers the declared response headers of an HTTP 401 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetAuditCheckpointResponse403Headers the declared response headers of an HTTP 403 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse403Headers struct {
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse404Headers the declared response headers of an HTTP 404 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse404Headers struct {
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse429Headers the declared response headers of an HTTP 429 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse500Headers the declared response headers of an HTTP 500 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse500Headers struct {
+	XRequestID string
+}
+
+// GetAuditCheckpointResponse503Headers the declared response headers of an HTTP 503 response for GetAuditCheckpoint
+type GetAuditCheckpointResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetAuditCheckpointResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditCheckpoint
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAuditCheckpointResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetAuditCheckpointResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditCheckpointResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAuditCheckpointResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetAuditCheckpointResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAuditCheckpointResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetAuditCheckpointResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAuditCheckpointResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuditCheckpointResponse) GetJSON200() *AuditCheckpoint {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAuditCheckpointResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditCheckpointResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditCheckpointResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditCheckpointResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditCheckpointResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAuditConsistencyProofResponse200Headers the declared response headers of an HTTP 200 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse200Headers struct {
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse400Headers the declared response headers of an HTTP 400 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse400Headers struct {
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse401Headers the declared response headers of an HTTP 401 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetAuditConsistencyProofResponse403Headers the declared response headers of an HTTP 403 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse403Headers struct {
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse404Headers the declared response headers of an HTTP 404 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse404Headers struct {
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse429Headers the declared response headers of an HTTP 429 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse500Headers the declared response headers of an HTTP 500 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse500Headers struct {
+	XRequestID string
+}
+
+// GetAuditConsistencyProofResponse503Headers the declared response headers of an HTTP 503 response for GetAuditConsistencyProof
+type GetAuditConsistencyProofResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetAuditConsistencyProofResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditConsistencyProof
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAuditConsistencyProofResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetAuditConsistencyProofResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditConsistencyProofResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAuditConsistencyProofResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetAuditConsistencyProofResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAuditConsistencyProofResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetAuditConsistencyProofResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAuditConsistencyProofResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuditConsistencyProofResponse) GetJSON200() *AuditConsistencyProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAuditConsistencyProofResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditConsistencyProofResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditConsistencyProofResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditConsistencyProofResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditConsistencyProofResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListAuditEventsResponse200Headers the declared response headers of an HTTP 200 response for ListAuditEvents
 type ListAuditEventsResponse200Headers struct {
 	XRequestID string
@@ -8266,6 +13492,1077 @@ func (r ListAuditEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAuditEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetAuditInclusionProofResponse200Headers the declared response headers of an HTTP 200 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse200Headers struct {
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse400Headers the declared response headers of an HTTP 400 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse400Headers struct {
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse401Headers the declared response headers of an HTTP 401 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetAuditInclusionProofResponse403Headers the declared response headers of an HTTP 403 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse403Headers struct {
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse404Headers the declared response headers of an HTTP 404 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse404Headers struct {
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse429Headers the declared response headers of an HTTP 429 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse500Headers the declared response headers of an HTTP 500 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse500Headers struct {
+	XRequestID string
+}
+
+// GetAuditInclusionProofResponse503Headers the declared response headers of an HTTP 503 response for GetAuditInclusionProof
+type GetAuditInclusionProofResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetAuditInclusionProofResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AuditInclusionProof
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAuditInclusionProofResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetAuditInclusionProofResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAuditInclusionProofResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAuditInclusionProofResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetAuditInclusionProofResponse404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAuditInclusionProofResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetAuditInclusionProofResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAuditInclusionProofResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAuditInclusionProofResponse) GetJSON200() *AuditInclusionProof {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAuditInclusionProofResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAuditInclusionProofResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAuditInclusionProofResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAuditInclusionProofResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAuditInclusionProofResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RunBillResponse201Headers the declared response headers of an HTTP 201 response for RunBill
+type RunBillResponse201Headers struct {
+	ETag           string
+	LedgerPosition int64
+	Location       string
+	XRequestID     string
+}
+
+// RunBillResponse400Headers the declared response headers of an HTTP 400 response for RunBill
+type RunBillResponse400Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse401Headers the declared response headers of an HTTP 401 response for RunBill
+type RunBillResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// RunBillResponse403Headers the declared response headers of an HTTP 403 response for RunBill
+type RunBillResponse403Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse404Headers the declared response headers of an HTTP 404 response for RunBill
+type RunBillResponse404Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse409Headers the declared response headers of an HTTP 409 response for RunBill
+type RunBillResponse409Headers struct {
+	RetryAfter *int
+	XRequestID string
+}
+
+// RunBillResponse413Headers the declared response headers of an HTTP 413 response for RunBill
+type RunBillResponse413Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse415Headers the declared response headers of an HTTP 415 response for RunBill
+type RunBillResponse415Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse422Headers the declared response headers of an HTTP 422 response for RunBill
+type RunBillResponse422Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse429Headers the declared response headers of an HTTP 429 response for RunBill
+type RunBillResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// RunBillResponse500Headers the declared response headers of an HTTP 500 response for RunBill
+type RunBillResponse500Headers struct {
+	XRequestID string
+}
+
+// RunBillResponse503Headers the declared response headers of an HTTP 503 response for RunBill
+type RunBillResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type RunBillResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *BillRun
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *RunBillResponse201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RunBillResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RunBillResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RunBillResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RunBillResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RunBillResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RunBillResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RunBillResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RunBillResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RunBillResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RunBillResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RunBillResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RunBillResponse) GetJSON201() *BillRun {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RunBillResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RunBillResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RunBillResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RunBillResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RunBillResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetBillRunResponse200Headers the declared response headers of an HTTP 200 response for GetBillRun
+type GetBillRunResponse200Headers struct {
+	ETag       string
+	XRequestID string
+}
+
+// GetBillRunResponse400Headers the declared response headers of an HTTP 400 response for GetBillRun
+type GetBillRunResponse400Headers struct {
+	XRequestID string
+}
+
+// GetBillRunResponse401Headers the declared response headers of an HTTP 401 response for GetBillRun
+type GetBillRunResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetBillRunResponse403Headers the declared response headers of an HTTP 403 response for GetBillRun
+type GetBillRunResponse403Headers struct {
+	XRequestID string
+}
+
+// GetBillRunResponse404Headers the declared response headers of an HTTP 404 response for GetBillRun
+type GetBillRunResponse404Headers struct {
+	XRequestID string
+}
+
+// GetBillRunResponse422Headers the declared response headers of an HTTP 422 response for GetBillRun
+type GetBillRunResponse422Headers struct {
+	XRequestID string
+}
+
+// GetBillRunResponse429Headers the declared response headers of an HTTP 429 response for GetBillRun
+type GetBillRunResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetBillRunResponse500Headers the declared response headers of an HTTP 500 response for GetBillRun
+type GetBillRunResponse500Headers struct {
+	XRequestID string
+}
+
+// GetBillRunResponse503Headers the declared response headers of an HTTP 503 response for GetBillRun
+type GetBillRunResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetBillRunResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *BillRun
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetBillRunResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetBillRunResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetBillRunResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetBillRunResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetBillRunResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetBillRunResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetBillRunResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetBillRunResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetBillRunResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetBillRunResponse) GetJSON200() *BillRun {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetBillRunResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetBillRunResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetBillRunResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetBillRunResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetBillRunResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListInvoicesResponse200Headers the declared response headers of an HTTP 200 response for ListInvoices
+type ListInvoicesResponse200Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse400Headers the declared response headers of an HTTP 400 response for ListInvoices
+type ListInvoicesResponse400Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse401Headers the declared response headers of an HTTP 401 response for ListInvoices
+type ListInvoicesResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// ListInvoicesResponse403Headers the declared response headers of an HTTP 403 response for ListInvoices
+type ListInvoicesResponse403Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse404Headers the declared response headers of an HTTP 404 response for ListInvoices
+type ListInvoicesResponse404Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse422Headers the declared response headers of an HTTP 422 response for ListInvoices
+type ListInvoicesResponse422Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse429Headers the declared response headers of an HTTP 429 response for ListInvoices
+type ListInvoicesResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// ListInvoicesResponse500Headers the declared response headers of an HTTP 500 response for ListInvoices
+type ListInvoicesResponse500Headers struct {
+	XRequestID string
+}
+
+// ListInvoicesResponse503Headers the declared response headers of an HTTP 503 response for ListInvoices
+type ListInvoicesResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type ListInvoicesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InvoiceList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListInvoicesResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListInvoicesResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListInvoicesResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListInvoicesResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListInvoicesResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListInvoicesResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListInvoicesResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListInvoicesResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListInvoicesResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListInvoicesResponse) GetJSON200() *InvoiceList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ListInvoicesResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListInvoicesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListInvoicesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListInvoicesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListInvoicesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetInvoiceResponse200Headers the declared response headers of an HTTP 200 response for GetInvoice
+type GetInvoiceResponse200Headers struct {
+	ETag       string
+	XRequestID string
+}
+
+// GetInvoiceResponse400Headers the declared response headers of an HTTP 400 response for GetInvoice
+type GetInvoiceResponse400Headers struct {
+	XRequestID string
+}
+
+// GetInvoiceResponse401Headers the declared response headers of an HTTP 401 response for GetInvoice
+type GetInvoiceResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetInvoiceResponse403Headers the declared response headers of an HTTP 403 response for GetInvoice
+type GetInvoiceResponse403Headers struct {
+	XRequestID string
+}
+
+// GetInvoiceResponse404Headers the declared response headers of an HTTP 404 response for GetInvoice
+type GetInvoiceResponse404Headers struct {
+	XRequestID string
+}
+
+// GetInvoiceResponse422Headers the declared response headers of an HTTP 422 response for GetInvoice
+type GetInvoiceResponse422Headers struct {
+	XRequestID string
+}
+
+// GetInvoiceResponse429Headers the declared response headers of an HTTP 429 response for GetInvoice
+type GetInvoiceResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetInvoiceResponse500Headers the declared response headers of an HTTP 500 response for GetInvoice
+type GetInvoiceResponse500Headers struct {
+	XRequestID string
+}
+
+// GetInvoiceResponse503Headers the declared response headers of an HTTP 503 response for GetInvoice
+type GetInvoiceResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetInvoiceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Invoice
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetInvoiceResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetInvoiceResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetInvoiceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetInvoiceResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetInvoiceResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetInvoiceResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetInvoiceResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetInvoiceResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetInvoiceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetInvoiceResponse) GetJSON200() *Invoice {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetInvoiceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetInvoiceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetInvoiceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetInvoiceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetInvoiceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VoidInvoiceResponse200Headers the declared response headers of an HTTP 200 response for VoidInvoice
+type VoidInvoiceResponse200Headers struct {
+	ETag           string
+	LedgerPosition int64
+	XRequestID     string
+}
+
+// VoidInvoiceResponse400Headers the declared response headers of an HTTP 400 response for VoidInvoice
+type VoidInvoiceResponse400Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse401Headers the declared response headers of an HTTP 401 response for VoidInvoice
+type VoidInvoiceResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// VoidInvoiceResponse403Headers the declared response headers of an HTTP 403 response for VoidInvoice
+type VoidInvoiceResponse403Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse404Headers the declared response headers of an HTTP 404 response for VoidInvoice
+type VoidInvoiceResponse404Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse409Headers the declared response headers of an HTTP 409 response for VoidInvoice
+type VoidInvoiceResponse409Headers struct {
+	RetryAfter *int
+	XRequestID string
+}
+
+// VoidInvoiceResponse412Headers the declared response headers of an HTTP 412 response for VoidInvoice
+type VoidInvoiceResponse412Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse413Headers the declared response headers of an HTTP 413 response for VoidInvoice
+type VoidInvoiceResponse413Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse415Headers the declared response headers of an HTTP 415 response for VoidInvoice
+type VoidInvoiceResponse415Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse422Headers the declared response headers of an HTTP 422 response for VoidInvoice
+type VoidInvoiceResponse422Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse429Headers the declared response headers of an HTTP 429 response for VoidInvoice
+type VoidInvoiceResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// VoidInvoiceResponse500Headers the declared response headers of an HTTP 500 response for VoidInvoice
+type VoidInvoiceResponse500Headers struct {
+	XRequestID string
+}
+
+// VoidInvoiceResponse503Headers the declared response headers of an HTTP 503 response for VoidInvoice
+type VoidInvoiceResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type VoidInvoiceResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Invoice
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Conflict
+	// ApplicationproblemJSON412 the response for an HTTP 412 `application/problem+json` response
+	ApplicationproblemJSON412 *PreconditionFailed
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *PayloadTooLarge
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *UnsupportedMediaType
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *VoidInvoiceResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *VoidInvoiceResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VoidInvoiceResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *VoidInvoiceResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *VoidInvoiceResponse404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *VoidInvoiceResponse409Headers
+	// Headers412 the parsed response headers for an HTTP 412 response
+	Headers412 *VoidInvoiceResponse412Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *VoidInvoiceResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *VoidInvoiceResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *VoidInvoiceResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *VoidInvoiceResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *VoidInvoiceResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VoidInvoiceResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VoidInvoiceResponse) GetJSON200() *Invoice {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON409() *Conflict {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON412 returns the response for an HTTP 412 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON412() *PreconditionFailed {
+	return r.ApplicationproblemJSON412
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON413() *PayloadTooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON415() *UnsupportedMediaType {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r VoidInvoiceResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r VoidInvoiceResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VoidInvoiceResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VoidInvoiceResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VoidInvoiceResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9568,6 +15865,169 @@ func (r GetProductResponse) ContentType() string {
 	return ""
 }
 
+// GetAccessReviewResponse200Headers the declared response headers of an HTTP 200 response for GetAccessReview
+type GetAccessReviewResponse200Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse400Headers the declared response headers of an HTTP 400 response for GetAccessReview
+type GetAccessReviewResponse400Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse401Headers the declared response headers of an HTTP 401 response for GetAccessReview
+type GetAccessReviewResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetAccessReviewResponse403Headers the declared response headers of an HTTP 403 response for GetAccessReview
+type GetAccessReviewResponse403Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse404Headers the declared response headers of an HTTP 404 response for GetAccessReview
+type GetAccessReviewResponse404Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse422Headers the declared response headers of an HTTP 422 response for GetAccessReview
+type GetAccessReviewResponse422Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse429Headers the declared response headers of an HTTP 429 response for GetAccessReview
+type GetAccessReviewResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetAccessReviewResponse500Headers the declared response headers of an HTTP 500 response for GetAccessReview
+type GetAccessReviewResponse500Headers struct {
+	XRequestID string
+}
+
+// GetAccessReviewResponse503Headers the declared response headers of an HTTP 503 response for GetAccessReview
+type GetAccessReviewResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetAccessReviewResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AccessReview
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetAccessReviewResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetAccessReviewResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetAccessReviewResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetAccessReviewResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetAccessReviewResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetAccessReviewResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetAccessReviewResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetAccessReviewResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetAccessReviewResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetAccessReviewResponse) GetJSON200() *AccessReview {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetAccessReviewResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetAccessReviewResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetAccessReviewResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetAccessReviewResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetAccessReviewResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMRRReportResponse200Headers the declared response headers of an HTTP 200 response for GetMRRReport
 type GetMRRReportResponse200Headers struct {
 	XRequestID string
@@ -9725,6 +16185,332 @@ func (r GetMRRReportResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMRRReportResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetMRRMovementsResponse200Headers the declared response headers of an HTTP 200 response for GetMRRMovements
+type GetMRRMovementsResponse200Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse400Headers the declared response headers of an HTTP 400 response for GetMRRMovements
+type GetMRRMovementsResponse400Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse401Headers the declared response headers of an HTTP 401 response for GetMRRMovements
+type GetMRRMovementsResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetMRRMovementsResponse403Headers the declared response headers of an HTTP 403 response for GetMRRMovements
+type GetMRRMovementsResponse403Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse404Headers the declared response headers of an HTTP 404 response for GetMRRMovements
+type GetMRRMovementsResponse404Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse422Headers the declared response headers of an HTTP 422 response for GetMRRMovements
+type GetMRRMovementsResponse422Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse429Headers the declared response headers of an HTTP 429 response for GetMRRMovements
+type GetMRRMovementsResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetMRRMovementsResponse500Headers the declared response headers of an HTTP 500 response for GetMRRMovements
+type GetMRRMovementsResponse500Headers struct {
+	XRequestID string
+}
+
+// GetMRRMovementsResponse503Headers the declared response headers of an HTTP 503 response for GetMRRMovements
+type GetMRRMovementsResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetMRRMovementsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MRRMovements
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *PositionBeyondHead
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetMRRMovementsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetMRRMovementsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetMRRMovementsResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetMRRMovementsResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetMRRMovementsResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetMRRMovementsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMRRMovementsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetMRRMovementsResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetMRRMovementsResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetMRRMovementsResponse) GetJSON200() *MRRMovements {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON422() *PositionBeyondHead {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetMRRMovementsResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetMRRMovementsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetMRRMovementsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetMRRMovementsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetMRRMovementsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetRevenueReportResponse200Headers the declared response headers of an HTTP 200 response for GetRevenueReport
+type GetRevenueReportResponse200Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse400Headers the declared response headers of an HTTP 400 response for GetRevenueReport
+type GetRevenueReportResponse400Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse401Headers the declared response headers of an HTTP 401 response for GetRevenueReport
+type GetRevenueReportResponse401Headers struct {
+	WWWAuthenticate *string
+	XRequestID      string
+}
+
+// GetRevenueReportResponse403Headers the declared response headers of an HTTP 403 response for GetRevenueReport
+type GetRevenueReportResponse403Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse404Headers the declared response headers of an HTTP 404 response for GetRevenueReport
+type GetRevenueReportResponse404Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse422Headers the declared response headers of an HTTP 422 response for GetRevenueReport
+type GetRevenueReportResponse422Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse429Headers the declared response headers of an HTTP 429 response for GetRevenueReport
+type GetRevenueReportResponse429Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+// GetRevenueReportResponse500Headers the declared response headers of an HTTP 500 response for GetRevenueReport
+type GetRevenueReportResponse500Headers struct {
+	XRequestID string
+}
+
+// GetRevenueReportResponse503Headers the declared response headers of an HTTP 503 response for GetRevenueReport
+type GetRevenueReportResponse503Headers struct {
+	RetryAfter int
+	XRequestID string
+}
+
+type GetRevenueReportResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevenueReport
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *BadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthenticated
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyRequests
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Internal
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Unavailable
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetRevenueReportResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *GetRevenueReportResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRevenueReportResponse401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetRevenueReportResponse403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetRevenueReportResponse404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetRevenueReportResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetRevenueReportResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetRevenueReportResponse500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRevenueReportResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRevenueReportResponse) GetJSON200() *RevenueReport {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON400() *BadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON401() *Unauthenticated {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON429() *TooManyRequests {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON500() *Internal {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r GetRevenueReportResponse) GetApplicationproblemJSON503() *Unavailable {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRevenueReportResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRevenueReportResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRevenueReportResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRevenueReportResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10269,7 +17055,7 @@ func (r GetSubscriptionResponse) ContentType() string {
 
 // AmendSubscriptionResponse200Headers the declared response headers of an HTTP 200 response for AmendSubscription
 type AmendSubscriptionResponse200Headers struct {
-	ETag           string
+	ETag           *string
 	LedgerPosition int64
 	XRequestID     string
 }
@@ -10342,7 +17128,7 @@ type AmendSubscriptionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Subscription
+	JSON200 *SubscriptionChange
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -10396,7 +17182,7 @@ type AmendSubscriptionResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r AmendSubscriptionResponse) GetJSON200() *Subscription {
+func (r AmendSubscriptionResponse) GetJSON200() *SubscriptionChange {
 	return r.JSON200
 }
 
@@ -10491,7 +17277,7 @@ func (r AmendSubscriptionResponse) ContentType() string {
 
 // CancelSubscriptionResponse200Headers the declared response headers of an HTTP 200 response for CancelSubscription
 type CancelSubscriptionResponse200Headers struct {
-	ETag           string
+	ETag           *string
 	LedgerPosition int64
 	XRequestID     string
 }
@@ -10564,7 +17350,7 @@ type CancelSubscriptionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
-	JSON200 *Subscription
+	JSON200 *SubscriptionChange
 	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
 	ApplicationproblemJSON400 *BadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
@@ -10618,7 +17404,7 @@ type CancelSubscriptionResponse struct {
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
-func (r CancelSubscriptionResponse) GetJSON200() *Subscription {
+func (r CancelSubscriptionResponse) GetJSON200() *SubscriptionChange {
 	return r.JSON200
 }
 
@@ -11880,6 +18666,80 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, para
 	return ParseGetReadinessResponse(rsp)
 }
 
+// ListPartnerAccessRequestsWithResponse List a partner's access requests
+//
+// Every request the partner made, oldest first, each with its status
+// now. Any user of the partner may read them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/partners/{partner_id}/access-requests (the `ListPartnerAccessRequests` operationId).
+func (c *ClientWithResponses) ListPartnerAccessRequestsWithResponse(ctx context.Context, partnerId PartnerID, params *ListPartnerAccessRequestsParams, reqEditors ...RequestEditorFn) (*ListPartnerAccessRequestsResponse, error) {
+	rsp, err := c.ListPartnerAccessRequests(ctx, partnerId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListPartnerAccessRequestsResponse(rsp)
+}
+
+// RequestAccessWithBodyWithResponse Ask a tenant for access
+//
+// The partner asks the tenant named for access on these terms, for
+// `duration_days` (1..730) from approval. The request is `pending`
+// until the tenant approves or rejects it, and `expired` once 30 days
+// pass undecided. A request naming a tenant that does not exist is
+// answered the same (`201`, `pending`): no answer tells which tenants
+// exist; only its partner ever sees it. A `partner_admin` of the
+// partner may ask.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+func (c *ClientWithResponses) RequestAccessWithBodyWithResponse(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RequestAccessResponse, error) {
+	rsp, err := c.RequestAccessWithBody(ctx, partnerId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestAccessResponse(rsp)
+}
+
+// RequestAccessWithResponse Ask a tenant for access
+//
+// The partner asks the tenant named for access on these terms, for
+// `duration_days` (1..730) from approval. The request is `pending`
+// until the tenant approves or rejects it, and `expired` once 30 days
+// pass undecided. A request naming a tenant that does not exist is
+// answered the same (`201`, `pending`): no answer tells which tenants
+// exist; only its partner ever sees it. A `partner_admin` of the
+// partner may ask.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/partners/{partner_id}/access-requests (the `RequestAccess` operationId).
+func (c *ClientWithResponses) RequestAccessWithResponse(ctx context.Context, partnerId PartnerID, params *RequestAccessParams, body RequestAccessJSONRequestBody, reqEditors ...RequestEditorFn) (*RequestAccessResponse, error) {
+	rsp, err := c.RequestAccess(ctx, partnerId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRequestAccessResponse(rsp)
+}
+
+// GetPartnerAccessRequestWithResponse Get one of a partner's access requests
+//
+// The request with its status now: the `Location` of a new request.
+// Any user of the partner may read it.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/partners/{partner_id}/access-requests/{request_id} (the `GetPartnerAccessRequest` operationId).
+func (c *ClientWithResponses) GetPartnerAccessRequestWithResponse(ctx context.Context, partnerId PartnerID, requestId AccessRequestID, params *GetPartnerAccessRequestParams, reqEditors ...RequestEditorFn) (*GetPartnerAccessRequestResponse, error) {
+	rsp, err := c.GetPartnerAccessRequest(ctx, partnerId, requestId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetPartnerAccessRequestResponse(rsp)
+}
+
 // ListPartnerTenantsWithResponse List a partner's grants
 //
 // The grants that tenants made to the partner, every status included,
@@ -11942,6 +18802,101 @@ func (c *ClientWithResponses) DeletePartnerUserWithResponse(ctx context.Context,
 		return nil, err
 	}
 	return ParseDeletePartnerUserResponse(rsp)
+}
+
+// ListTenantAccessRequestsWithResponse List the access requests made to a tenant
+//
+// The requests partners made to the tenant, oldest first, each with
+// its status now; `status` keeps those of one status. Permission:
+// `partners.manage`; a partner gets `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/access-requests (the `ListTenantAccessRequests` operationId).
+func (c *ClientWithResponses) ListTenantAccessRequestsWithResponse(ctx context.Context, tenantId TenantID, params *ListTenantAccessRequestsParams, reqEditors ...RequestEditorFn) (*ListTenantAccessRequestsResponse, error) {
+	rsp, err := c.ListTenantAccessRequests(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTenantAccessRequestsResponse(rsp)
+}
+
+// ApproveAccessRequestWithBodyWithResponse Approve an access request
+//
+// Approves a pending request, as asked or narrowed: a field left out
+// keeps what was asked; the role may be lower, the accounts a subset
+// (all accounts may narrow to a list), the actions a subset, the
+// duration shorter; anything wider is `422 approval_widens_request`.
+// In the same append the partner's grant is set as
+// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+// from now. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+func (c *ClientWithResponses) ApproveAccessRequestWithBodyWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ApproveAccessRequestResponse, error) {
+	rsp, err := c.ApproveAccessRequestWithBody(ctx, tenantId, requestId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveAccessRequestResponse(rsp)
+}
+
+// ApproveAccessRequestWithResponse Approve an access request
+//
+// Approves a pending request, as asked or narrowed: a field left out
+// keeps what was asked; the role may be lower, the accounts a subset
+// (all accounts may narrow to a list), the actions a subset, the
+// duration shorter; anything wider is `422 approval_widens_request`.
+// In the same append the partner's grant is set as
+// `PUT …/partners/{p}/access` would set it, expiring `duration_days`
+// from now. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/approve (the `ApproveAccessRequest` operationId).
+func (c *ClientWithResponses) ApproveAccessRequestWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *ApproveAccessRequestParams, body ApproveAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*ApproveAccessRequestResponse, error) {
+	rsp, err := c.ApproveAccessRequest(ctx, tenantId, requestId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApproveAccessRequestResponse(rsp)
+}
+
+// RejectAccessRequestWithBodyWithResponse Reject an access request
+//
+// Rejects a pending request, with an optional reason its partner
+// sees. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+func (c *ClientWithResponses) RejectAccessRequestWithBodyWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RejectAccessRequestResponse, error) {
+	rsp, err := c.RejectAccessRequestWithBody(ctx, tenantId, requestId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectAccessRequestResponse(rsp)
+}
+
+// RejectAccessRequestWithResponse Reject an access request
+//
+// Rejects a pending request, with an optional reason its partner
+// sees. A request no longer pending is `422 request_not_pending`.
+// Permission: `partners.manage`; a partner gets `404`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/access-requests/{request_id}/reject (the `RejectAccessRequest` operationId).
+func (c *ClientWithResponses) RejectAccessRequestWithResponse(ctx context.Context, tenantId TenantID, requestId AccessRequestID, params *RejectAccessRequestParams, body RejectAccessRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*RejectAccessRequestResponse, error) {
+	rsp, err := c.RejectAccessRequest(ctx, tenantId, requestId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRejectAccessRequestResponse(rsp)
 }
 
 // ListAccountsWithResponse List customer accounts
@@ -12038,11 +18993,67 @@ func (c *ClientWithResponses) UpdateAccountBillingWithResponse(ctx context.Conte
 	return ParseUpdateAccountBillingResponse(rsp)
 }
 
+// GetAuditCheckpointWithResponse The tenant's latest signed checkpoint
+//
+// The tenant's events, in log order, are the leaves of a Merkle tree
+// (RFC 6962); this is its latest checkpoint, signed with the ledger's
+// ed25519 key as a note in the transparency-log checkpoint format
+// (origin `ledger/<tenant id>`), verifiable offline with the key that
+// `ledger audit public-key` prints. A fresh one is signed first if the
+// tree grew since the last. Hashes are base64. See docs/audit.md.
+// Permission: `audit.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/checkpoint (the `GetAuditCheckpoint` operationId).
+func (c *ClientWithResponses) GetAuditCheckpointWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditCheckpointParams, reqEditors ...RequestEditorFn) (*GetAuditCheckpointResponse, error) {
+	rsp, err := c.GetAuditCheckpoint(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditCheckpointResponse(rsp)
+}
+
+// GetAuditConsistencyProofWithResponse Prove a tree size extends an earlier one
+//
+// The RFC 6962 consistency proof of the tenant's tree from `from`
+// leaves to `to` leaves: hashes base64. Permission: `audit.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/consistency (the `GetAuditConsistencyProof` operationId).
+func (c *ClientWithResponses) GetAuditConsistencyProofWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditConsistencyProofParams, reqEditors ...RequestEditorFn) (*GetAuditConsistencyProofResponse, error) {
+	rsp, err := c.GetAuditConsistencyProof(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditConsistencyProofResponse(rsp)
+}
+
 // ListAuditEventsWithResponse Read the audit log
 //
 // The tenant's events, ascending by position, refused requests
 // (`AccessDenied`) included. A `partner_admin` sees only its own
 // partner's actions. Permission: `audit.read`.
+//
+// With `Accept: application/x-ndjson` or `text/csv`, every matching
+// event, streamed, not paged (`limit` and `cursor` are then ignored),
+// with the same filters and the same visibility rule, up to the last
+// event in the audit log when the export began. NDJSON: one audit
+// event a line, as in `items`; for a user of the tenant, each line
+// also carries `leaf`, the event as its leaf in the tenant's Merkle
+// tree commits to it (`id`, `stream`, `version`, `type`,
+// `schema_version`, `data`, `metadata`, `recorded_at`; see
+// docs/audit.md), so that the export can be checked offline against
+// a signed checkpoint. CSV: a header row, then one row an event with
+// the columns `position`, `event_id`, `stream`, `version`, `type`,
+// `occurred_at`, `recorded_at`, `actor_type`, `actor_id`,
+// `actor_partner_id`, `correlation_id`, `causation_id`, `request_id`,
+// `idempotency_key`, `data` (JSON text); a text cell that a
+// spreadsheet would read as a formula starts with an apostrophe. A
+// failure after the status was sent aborts the connection: the
+// transfer ends in error (an incomplete chunked body), never in a
+// body that looks complete.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12053,6 +19064,165 @@ func (c *ClientWithResponses) ListAuditEventsWithResponse(ctx context.Context, t
 		return nil, err
 	}
 	return ParseListAuditEventsResponse(rsp)
+}
+
+// GetAuditInclusionProofWithResponse Prove an event is in the tenant's tree
+//
+// The RFC 6962 inclusion proof of an event's leaf in the tenant's tree
+// of `tree_size` leaves (by default, the size of the checkpoint taken
+// now): hashes base64, from the leaf's sibling up. A `partner_admin`
+// gets the proofs of its own partner's actions only; other events are
+// not found. Permission: `audit.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/audit/proof (the `GetAuditInclusionProof` operationId).
+func (c *ClientWithResponses) GetAuditInclusionProofWithResponse(ctx context.Context, tenantId TenantID, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofResponse, error) {
+	rsp, err := c.GetAuditInclusionProof(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAuditInclusionProofResponse(rsp)
+}
+
+// RunBillWithBodyWithResponse Run a bill run
+//
+// Bills the tenant's accounts, all of them or those listed: each
+// account with something due gets one invoice with every line due up
+// to and including `target_date` that no earlier invoice holds
+// (recurring charges in advance, one-time charges once, usage in
+// arrears, prorated credits and charges for changes to periods
+// already invoiced). An account with nothing due gets no invoice, so
+// running the same target date again bills nothing new. Invoices are
+// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+// without gaps; their `issue_date` is `target_date`. Permission:
+// `billing.run` (tenant users only).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+func (c *ClientWithResponses) RunBillWithBodyWithResponse(ctx context.Context, tenantId TenantID, params *RunBillParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RunBillResponse, error) {
+	rsp, err := c.RunBillWithBody(ctx, tenantId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRunBillResponse(rsp)
+}
+
+// RunBillWithResponse Run a bill run
+//
+// Bills the tenant's accounts, all of them or those listed: each
+// account with something due gets one invoice with every line due up
+// to and including `target_date` that no earlier invoice holds
+// (recurring charges in advance, one-time charges once, usage in
+// arrears, prorated credits and charges for changes to periods
+// already invoiced). An account with nothing due gets no invoice, so
+// running the same target date again bills nothing new. Invoices are
+// numbered `INV-000001`, `INV-000002`, … per tenant, in issue order,
+// without gaps; their `issue_date` is `target_date`. Permission:
+// `billing.run` (tenant users only).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/bill-runs (the `RunBill` operationId).
+func (c *ClientWithResponses) RunBillWithResponse(ctx context.Context, tenantId TenantID, params *RunBillParams, body RunBillJSONRequestBody, reqEditors ...RequestEditorFn) (*RunBillResponse, error) {
+	rsp, err := c.RunBill(ctx, tenantId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRunBillResponse(rsp)
+}
+
+// GetBillRunWithResponse Get a bill run
+//
+// A bill run as it stands in the event log, with the invoices it
+// issued: the `Location` of the bill run's `201`. Permission:
+// `invoices.read` (tenant users only; a partner gets `404`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/bill-runs/{bill_run_id} (the `GetBillRun` operationId).
+func (c *ClientWithResponses) GetBillRunWithResponse(ctx context.Context, tenantId TenantID, billRunId BillRunID, params *GetBillRunParams, reqEditors ...RequestEditorFn) (*GetBillRunResponse, error) {
+	rsp, err := c.GetBillRun(ctx, tenantId, billRunId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetBillRunResponse(rsp)
+}
+
+// ListInvoicesWithResponse List invoices
+//
+// The invoices of the accounts in the caller's scope, by issue date,
+// then number. With `Accept: text/csv`, every matching invoice line
+// as CSV, one row a line, streamed, not paged (`limit` and `cursor`
+// are then ignored): the columns are `invoice_number`, `invoice_id`,
+// `account_id`, `status`, `issue_date`, `due_date`, `currency`,
+// `line_id`, `subscription_id`, `item_id`, `charge_id`, `type`,
+// `description`, `period_from`, `period_to`, `quantity`,
+// `unit_price`, `proration_factor`, `amount`, `invoice_total`; a
+// description that a spreadsheet would read as a formula starts with
+// an apostrophe. Permission: `invoices.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/invoices (the `ListInvoices` operationId).
+func (c *ClientWithResponses) ListInvoicesWithResponse(ctx context.Context, tenantId TenantID, params *ListInvoicesParams, reqEditors ...RequestEditorFn) (*ListInvoicesResponse, error) {
+	rsp, err := c.ListInvoices(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListInvoicesResponse(rsp)
+}
+
+// GetInvoiceWithResponse Get an invoice
+//
+// An invoice with its lines and the account's billing details at
+// issue. An invoice of an account outside the caller's scope is
+// `404`, as an absent one is. Permission: `invoices.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/invoices/{invoice_id} (the `GetInvoice` operationId).
+func (c *ClientWithResponses) GetInvoiceWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *GetInvoiceParams, reqEditors ...RequestEditorFn) (*GetInvoiceResponse, error) {
+	rsp, err := c.GetInvoice(ctx, tenantId, invoiceId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetInvoiceResponse(rsp)
+}
+
+// VoidInvoiceWithBodyWithResponse Void an invoice
+//
+// Voids a posted invoice that no later posted invoice credits: its
+// lines then count as never billed, so the next bill run bills them
+// again. Permission: `billing.run`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+func (c *ClientWithResponses) VoidInvoiceWithBodyWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VoidInvoiceResponse, error) {
+	rsp, err := c.VoidInvoiceWithBody(ctx, tenantId, invoiceId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVoidInvoiceResponse(rsp)
+}
+
+// VoidInvoiceWithResponse Void an invoice
+//
+// Voids a posted invoice that no later posted invoice credits: its
+// lines then count as never billed, so the next bill run bills them
+// again. Permission: `billing.run`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/tenants/{tenant_id}/invoices/{invoice_id}/void (the `VoidInvoice` operationId).
+func (c *ClientWithResponses) VoidInvoiceWithResponse(ctx context.Context, tenantId TenantID, invoiceId InvoiceID, params *VoidInvoiceParams, body VoidInvoiceJSONRequestBody, reqEditors ...RequestEditorFn) (*VoidInvoiceResponse, error) {
+	rsp, err := c.VoidInvoice(ctx, tenantId, invoiceId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVoidInvoiceResponse(rsp)
 }
 
 // ListPartnerAccessWithResponse List a tenant's grants
@@ -12202,6 +19372,38 @@ func (c *ClientWithResponses) GetProductWithResponse(ctx context.Context, tenant
 	return ParseGetProductResponse(rsp)
 }
 
+// GetAccessReviewWithResponse Review partner access
+//
+// Who can do what on the tenant, and when they last acted: per
+// partner that holds or held a grant (ordered by partner id), the
+// grant with its status now, the partner's users (removed ones
+// included) each with its own role and its latest action on the
+// tenant (refusals left out; null when it never acted here), and the
+// partner's refused attempts (`AccessDenied`, with the repeats an
+// `AccessDeniedRepeated` counts) since `refusals_since`, 30 days
+// before `as_of`: their count and the latest five, newest first. A
+// partner's user sees only its own partner. With `Accept: text/csv`,
+// a header row, then one row per partner and user (a partner
+// without users has one row with the user's cells empty): the
+// columns are `partner_id`, `partner_name`, `grant_role`,
+// `all_accounts`, `account_ids` and `actions` (space-separated),
+// `grant_status`, `expires_at`, `user_id`, `user_name`, `user_role`,
+// `user_status`, `last_action_at`, `last_action_type`,
+// `last_action_position`, `refusals_30d`, `last_refusal_at`; a name
+// that a spreadsheet would read as a formula starts with an
+// apostrophe. Permission: `audit.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/access-review (the `GetAccessReview` operationId).
+func (c *ClientWithResponses) GetAccessReviewWithResponse(ctx context.Context, tenantId TenantID, params *GetAccessReviewParams, reqEditors ...RequestEditorFn) (*GetAccessReviewResponse, error) {
+	rsp, err := c.GetAccessReview(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetAccessReviewResponse(rsp)
+}
+
 // GetMRRReportWithResponse Report monthly recurring revenue
 //
 // Today's MRR and ARR over the subscriptions in the caller's scope, in
@@ -12219,6 +19421,55 @@ func (c *ClientWithResponses) GetMRRReportWithResponse(ctx context.Context, tena
 		return nil, err
 	}
 	return ParseGetMRRReportResponse(rsp)
+}
+
+// GetMRRMovementsWithResponse Report MRR movements
+//
+// How MRR moved in each month from `from` to `to` (at most 120
+// months), per currency, over the subscriptions in the caller's
+// scope, as ChartMogul defines the movements, per account: an
+// account's MRR at the end of a month (its last day) is compared
+// with that at the end of the month before. `new` is the MRR of an
+// account that had none at any month end before, `churn` an
+// account's MRR falling to zero, `reactivation` an account's MRR
+// returning after that, `expansion` and `contraction` any other rise
+// or fall; `ending_mrr = starting_mrr + new + expansion +
+// reactivation - contraction - churn`. A currency (and group) with
+// nothing in the range has no rows. With `group_by=partner`, rows are
+// per partner the subscriptions are attributed to (or `direct`); a
+// partner caller sees every other partner as one group `other`,
+// unnamed. Permission: `revenue.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/mrr-movements (the `GetMRRMovements` operationId).
+func (c *ClientWithResponses) GetMRRMovementsWithResponse(ctx context.Context, tenantId TenantID, params *GetMRRMovementsParams, reqEditors ...RequestEditorFn) (*GetMRRMovementsResponse, error) {
+	rsp, err := c.GetMRRMovements(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetMRRMovementsResponse(rsp)
+}
+
+// GetRevenueReportWithResponse Report invoiced revenue
+//
+// The revenue invoiced to the accounts in the caller's scope: the
+// lines of posted invoices (void ones left out, credits included)
+// issued from `from` to `to`, in total per currency and grouped. The
+// groups of a currency sum exactly to its total. A line is attributed
+// to the partner whose user created its subscription, or to `direct`;
+// a partner caller sees every other partner as one group `other`,
+// unnamed. Permission: `revenue.read`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/tenants/{tenant_id}/reports/revenue (the `GetRevenueReport` operationId).
+func (c *ClientWithResponses) GetRevenueReportWithResponse(ctx context.Context, tenantId TenantID, params *GetRevenueReportParams, reqEditors ...RequestEditorFn) (*GetRevenueReportResponse, error) {
+	rsp, err := c.GetRevenueReport(ctx, tenantId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRevenueReportResponse(rsp)
 }
 
 // ListSubscriptionsWithResponse List subscriptions
@@ -12292,6 +19543,9 @@ func (c *ClientWithResponses) GetSubscriptionWithResponse(ctx context.Context, t
 //
 // Adds items, removes items and changes quantities from an effective
 // date: all the changes or none. Permission: `subscriptions.amend`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the amendment would leave it, with `proration`, the
+// credits and charges it would add to the periods already invoiced.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12308,6 +19562,9 @@ func (c *ClientWithResponses) AmendSubscriptionWithBodyWithResponse(ctx context.
 //
 // Adds items, removes items and changes quantities from an effective
 // date: all the changes or none. Permission: `subscriptions.amend`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the amendment would leave it, with `proration`, the
+// credits and charges it would add to the periods already invoiced.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12331,6 +19588,9 @@ func (c *ClientWithResponses) AmendSubscriptionWithResponse(ctx context.Context,
 // changes are then withdrawn in the same append, each recorded as a
 // `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 // Permission: `subscriptions.cancel`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the cancellation would leave it, with `proration`,
+// the credits it would add to the periods already invoiced.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12354,6 +19614,9 @@ func (c *ClientWithResponses) CancelSubscriptionWithBodyWithResponse(ctx context
 // changes are then withdrawn in the same append, each recorded as a
 // `ScheduledChangeWithdrawn` event before the `SubscriptionCancelled`.
 // Permission: `subscriptions.cancel`.
+// With `preview=true`, nothing is appended: the answer is the
+// subscription as the cancellation would leave it, with `proration`,
+// the credits it would add to the periods already invoiced.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12651,6 +19914,680 @@ func ParseGetReadinessResponse(rsp *http.Response) (*GetReadinessResponse, error
 		response.Headers200 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetReadinessResponse503Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListPartnerAccessRequestsResponse parses an HTTP response from a ListPartnerAccessRequestsWithResponse call
+func ParseListPartnerAccessRequestsResponse(rsp *http.Response) (*ListPartnerAccessRequestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListPartnerAccessRequestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessRequestList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListPartnerAccessRequestsResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListPartnerAccessRequestsResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListPartnerAccessRequestsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListPartnerAccessRequestsResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListPartnerAccessRequestsResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListPartnerAccessRequestsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListPartnerAccessRequestsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListPartnerAccessRequestsResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListPartnerAccessRequestsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRequestAccessResponse parses an HTTP response from a RequestAccessWithResponse call
+func ParseRequestAccessResponse(rsp *http.Response) (*RequestAccessResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RequestAccessResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AccessRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers RequestAccessResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Ledger-Position", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers RequestAccessResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RequestAccessResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RequestAccessResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RequestAccessResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RequestAccessResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RequestAccessResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RequestAccessResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RequestAccessResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RequestAccessResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RequestAccessResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RequestAccessResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetPartnerAccessRequestResponse parses an HTTP response from a GetPartnerAccessRequestWithResponse call
+func ParseGetPartnerAccessRequestResponse(rsp *http.Response) (*GetPartnerAccessRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetPartnerAccessRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetPartnerAccessRequestResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetPartnerAccessRequestResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetPartnerAccessRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetPartnerAccessRequestResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetPartnerAccessRequestResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetPartnerAccessRequestResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetPartnerAccessRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetPartnerAccessRequestResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetPartnerAccessRequestResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -13331,6 +21268,772 @@ func ParseDeletePartnerUserResponse(rsp *http.Response) (*DeletePartnerUserRespo
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeletePartnerUserResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListTenantAccessRequestsResponse parses an HTTP response from a ListTenantAccessRequestsWithResponse call
+func ParseListTenantAccessRequestsResponse(rsp *http.Response) (*ListTenantAccessRequestsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTenantAccessRequestsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessRequestList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListTenantAccessRequestsResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListTenantAccessRequestsResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListTenantAccessRequestsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListTenantAccessRequestsResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListTenantAccessRequestsResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListTenantAccessRequestsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListTenantAccessRequestsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListTenantAccessRequestsResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTenantAccessRequestsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseApproveAccessRequestResponse parses an HTTP response from a ApproveAccessRequestWithResponse call
+func ParseApproveAccessRequestResponse(rsp *http.Response) (*ApproveAccessRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ApproveAccessRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ApproveAccessRequestResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Ledger-Position", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ApproveAccessRequestResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ApproveAccessRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ApproveAccessRequestResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ApproveAccessRequestResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ApproveAccessRequestResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers ApproveAccessRequestResponse412Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
+	case rsp.StatusCode == 413:
+		var headers ApproveAccessRequestResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ApproveAccessRequestResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ApproveAccessRequestResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ApproveAccessRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ApproveAccessRequestResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ApproveAccessRequestResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRejectAccessRequestResponse parses an HTTP response from a RejectAccessRequestWithResponse call
+func ParseRejectAccessRequestResponse(rsp *http.Response) (*RejectAccessRequestResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RejectAccessRequestResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RejectAccessRequestResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Ledger-Position", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RejectAccessRequestResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RejectAccessRequestResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RejectAccessRequestResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RejectAccessRequestResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RejectAccessRequestResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers RejectAccessRequestResponse412Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
+	case rsp.StatusCode == 413:
+		var headers RejectAccessRequestResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RejectAccessRequestResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RejectAccessRequestResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RejectAccessRequestResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RejectAccessRequestResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RejectAccessRequestResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -14310,6 +23013,364 @@ func ParseUpdateAccountBillingResponse(rsp *http.Response) (*UpdateAccountBillin
 	return response, nil
 }
 
+// ParseGetAuditCheckpointResponse parses an HTTP response from a GetAuditCheckpointWithResponse call
+func ParseGetAuditCheckpointResponse(rsp *http.Response) (*GetAuditCheckpointResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditCheckpointResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditCheckpoint
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAuditCheckpointResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetAuditCheckpointResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetAuditCheckpointResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAuditCheckpointResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetAuditCheckpointResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAuditCheckpointResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetAuditCheckpointResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAuditCheckpointResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAuditConsistencyProofResponse parses an HTTP response from a GetAuditConsistencyProofWithResponse call
+func ParseGetAuditConsistencyProofResponse(rsp *http.Response) (*GetAuditConsistencyProofResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditConsistencyProofResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditConsistencyProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAuditConsistencyProofResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetAuditConsistencyProofResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetAuditConsistencyProofResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAuditConsistencyProofResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetAuditConsistencyProofResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAuditConsistencyProofResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetAuditConsistencyProofResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAuditConsistencyProofResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListAuditEventsResponse parses an HTTP response from a ListAuditEventsWithResponse call
 func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14386,6 +23447,9 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
 
 	}
 
@@ -14486,6 +23550,1350 @@ func ParseListAuditEventsResponse(rsp *http.Response) (*ListAuditEventsResponse,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ListAuditEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetAuditInclusionProofResponse parses an HTTP response from a GetAuditInclusionProofWithResponse call
+func ParseGetAuditInclusionProofResponse(rsp *http.Response) (*GetAuditInclusionProofResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAuditInclusionProofResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AuditInclusionProof
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAuditInclusionProofResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetAuditInclusionProofResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetAuditInclusionProofResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAuditInclusionProofResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetAuditInclusionProofResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAuditInclusionProofResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetAuditInclusionProofResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAuditInclusionProofResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRunBillResponse parses an HTTP response from a RunBillWithResponse call
+func ParseRunBillResponse(rsp *http.Response) (*RunBillResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RunBillResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest BillRun
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers RunBillResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Ledger-Position", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers RunBillResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RunBillResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RunBillResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RunBillResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RunBillResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RunBillResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RunBillResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RunBillResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RunBillResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RunBillResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RunBillResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetBillRunResponse parses an HTTP response from a GetBillRunWithResponse call
+func ParseGetBillRunResponse(rsp *http.Response) (*GetBillRunResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetBillRunResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest BillRun
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetBillRunResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetBillRunResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetBillRunResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetBillRunResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetBillRunResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetBillRunResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetBillRunResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetBillRunResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetBillRunResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListInvoicesResponse parses an HTTP response from a ListInvoicesWithResponse call
+func ParseListInvoicesResponse(rsp *http.Response) (*ListInvoicesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListInvoicesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InvoiceList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListInvoicesResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListInvoicesResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListInvoicesResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListInvoicesResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListInvoicesResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListInvoicesResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListInvoicesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListInvoicesResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListInvoicesResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetInvoiceResponse parses an HTTP response from a GetInvoiceWithResponse call
+func ParseGetInvoiceResponse(rsp *http.Response) (*GetInvoiceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetInvoiceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Invoice
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetInvoiceResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetInvoiceResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetInvoiceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetInvoiceResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetInvoiceResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetInvoiceResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetInvoiceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetInvoiceResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetInvoiceResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVoidInvoiceResponse parses an HTTP response from a VoidInvoiceWithResponse call
+func ParseVoidInvoiceResponse(rsp *http.Response) (*VoidInvoiceResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VoidInvoiceResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Invoice
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers VoidInvoiceResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
+			var value int64
+			if err := runtime.BindStyledParameterWithOptions("simple", "Ledger-Position", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: "int64"}); err != nil {
+				return nil, err
+			}
+			headers.LedgerPosition = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers VoidInvoiceResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers VoidInvoiceResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers VoidInvoiceResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers VoidInvoiceResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers VoidInvoiceResponse409Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 412:
+		var headers VoidInvoiceResponse412Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers412 = &headers
+	case rsp.StatusCode == 413:
+		var headers VoidInvoiceResponse413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers VoidInvoiceResponse415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers VoidInvoiceResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers VoidInvoiceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers VoidInvoiceResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers VoidInvoiceResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -16153,6 +26561,205 @@ func ParseGetProductResponse(rsp *http.Response) (*GetProductResponse, error) {
 	return response, nil
 }
 
+// ParseGetAccessReviewResponse parses an HTTP response from a GetAccessReviewWithResponse call
+func ParseGetAccessReviewResponse(rsp *http.Response) (*GetAccessReviewResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetAccessReviewResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AccessReview
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case rsp.StatusCode == 200:
+		// Content-type (text/csv) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetAccessReviewResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetAccessReviewResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetAccessReviewResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetAccessReviewResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetAccessReviewResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetAccessReviewResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetAccessReviewResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetAccessReviewResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetAccessReviewResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetMRRReportResponse parses an HTTP response from a GetMRRReportWithResponse call
 func ParseGetMRRReportResponse(rsp *http.Response) (*GetMRRReportResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -16329,6 +26936,398 @@ func ParseGetMRRReportResponse(rsp *http.Response) (*GetMRRReportResponse, error
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetMRRReportResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetMRRMovementsResponse parses an HTTP response from a GetMRRMovementsWithResponse call
+func ParseGetMRRMovementsResponse(rsp *http.Response) (*GetMRRMovementsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetMRRMovementsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MRRMovements
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest PositionBeyondHead
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetMRRMovementsResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetMRRMovementsResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetMRRMovementsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetMRRMovementsResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetMRRMovementsResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetMRRMovementsResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMRRMovementsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetMRRMovementsResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetMRRMovementsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetRevenueReportResponse parses an HTTP response from a GetRevenueReportWithResponse call
+func ParseGetRevenueReportResponse(rsp *http.Response) (*GetRevenueReportResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRevenueReportResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevenueReport
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthenticated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Internal
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetRevenueReportResponse200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers GetRevenueReportResponse400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetRevenueReportResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetRevenueReportResponse403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetRevenueReportResponse404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetRevenueReportResponse422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetRevenueReportResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetRevenueReportResponse500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRevenueReportResponse503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -17038,7 +28037,7 @@ func ParseAmendSubscriptionResponse(rsp *http.Response) (*AmendSubscriptionRespo
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Subscription
+		var dest SubscriptionChange
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17135,10 +28134,10 @@ func ParseAmendSubscriptionResponse(rsp *http.Response) (*AmendSubscriptionRespo
 		var headers AmendSubscriptionResponse200Headers
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = value
+			headers.ETag = &value
 		}
 		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
 			var value int64
@@ -17323,7 +28322,7 @@ func ParseCancelSubscriptionResponse(rsp *http.Response) (*CancelSubscriptionRes
 
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
-		var dest Subscription
+		var dest SubscriptionChange
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -17420,10 +28419,10 @@ func ParseCancelSubscriptionResponse(rsp *http.Response) (*CancelSubscriptionRes
 		var headers CancelSubscriptionResponse200Headers
 		if values := rsp.Header.Values("ETag"); len(values) > 0 {
 			var value string
-			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
-			headers.ETag = value
+			headers.ETag = &value
 		}
 		if values := rsp.Header.Values("Ledger-Position"); len(values) > 0 {
 			var value int64
