@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
 	"ledger/domain"
@@ -40,39 +39,22 @@ func invoiceLineViewOf(c domain.Currency, l domain.InvoiceLine) (InvoiceLineView
 // next bill run would bill because of it, and their total, presented in
 // the subscription's currency.
 type ProrationView struct {
-	Lines []ProrationLineView `json:"lines"`
-	Total string              `json:"total"`
-}
-
-// ProrationLineView is a line of a proration: an invoice line as
-// InvoiceLineView presents it, without an id, as nothing is billed yet.
-type ProrationLineView struct {
-	SubscriptionID  uuid.UUID       `json:"subscription_id"`
-	ItemID          uuid.UUID       `json:"item_id"`
-	ChargeID        uuid.UUID       `json:"charge_id"`
-	Type            domain.LineType `json:"type"`
-	Description     string          `json:"description"`
-	PeriodFrom      domain.Date     `json:"period_from"`
-	PeriodTo        domain.Date     `json:"period_to"`
-	Quantity        string          `json:"quantity"`
-	UnitPrice       string          `json:"unit_price"`
-	ProrationFactor string          `json:"proration_factor"`
-	Amount          string          `json:"amount"`
+	// Lines are invoice lines as an invoice presents them, without an
+	// id: nothing is billed yet.
+	Lines []InvoiceLineView `json:"lines"`
+	Total string            `json:"total"`
 }
 
 // ProrationViewOf presents lines and their total in currency c, each
 // line as an invoice would present it.
 func ProrationViewOf(c domain.Currency, lines []domain.InvoiceLine, total decimal.Decimal) (ProrationView, error) {
-	v := ProrationView{Lines: make([]ProrationLineView, 0, len(lines)), Total: c.Present(total)}
+	v := ProrationView{Lines: make([]InvoiceLineView, 0, len(lines)), Total: c.Present(total)}
 	for _, l := range lines {
 		lv, err := invoiceLineViewOf(c, l)
 		if err != nil {
 			return ProrationView{}, err
 		}
-		v.Lines = append(v.Lines, ProrationLineView{SubscriptionID: lv.SubscriptionID, ItemID: lv.ItemID,
-			ChargeID: lv.ChargeID, Type: lv.Type, Description: lv.Description, PeriodFrom: lv.PeriodFrom,
-			PeriodTo: lv.PeriodTo, Quantity: lv.Quantity, UnitPrice: lv.UnitPrice, ProrationFactor: lv.ProrationFactor,
-			Amount: lv.Amount})
+		v.Lines = append(v.Lines, lv)
 	}
 	return v, nil
 }

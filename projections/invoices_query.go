@@ -34,9 +34,10 @@ type InvoiceView struct {
 	VoidReason string `json:"-"`
 }
 
-// InvoiceLineView is one line of an invoice as api.md represents it.
+// InvoiceLineView is one line of an invoice as api.md represents it. A
+// line not billed yet (a preview's) has no id.
 type InvoiceLineView struct {
-	ID              uuid.UUID       `json:"id"`
+	ID              uuid.UUID       `json:"id,omitzero"`
 	SubscriptionID  uuid.UUID       `json:"subscription_id"`
 	ItemID          uuid.UUID       `json:"item_id"`
 	ChargeID        uuid.UUID       `json:"charge_id"`

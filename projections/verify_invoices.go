@@ -47,29 +47,17 @@ type sqlInvoice struct {
 // total. It returns the invoices that differ, at most
 // maxShownDifferences.
 func verifyInvoices(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store) ([]Difference, error) {
-	type readModel struct {
-		at       eventstore.Position
-		invoices []sqlInvoice
-	}
-	rm, err := Snapshot(ctx, pool, func(db Querier) (readModel, error) {
-		var rm readModel
-		var at int64
-		err := db.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, Invoices{}.Name()).Scan(&at)
-		if err != nil {
-			return rm, fmt.Errorf("read checkpoint of invoices: %w", err)
-		}
-		rm.at = eventstore.Position(at)
-		rm.invoices, err = readSQLInvoices(ctx, db)
-		return rm, err
+	at, invoices, err := atCheckpoint(ctx, pool, Invoices{}.Name(), func(db Querier) ([]sqlInvoice, error) {
+		return readSQLInvoices(ctx, db)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var out []Difference
 	var folded *domain.AccountInvoices
-	for i, inv := range rm.invoices {
-		if i == 0 || inv.tenant != rm.invoices[i-1].tenant || inv.account != rm.invoices[i-1].account {
-			if folded, err = foldInvoices(ctx, store, invStream(inv.tenant, inv.account), rm.at); err != nil {
+	for i, inv := range invoices {
+		if i == 0 || inv.tenant != invoices[i-1].tenant || inv.account != invoices[i-1].account {
+			if folded, err = foldInvoices(ctx, store, invStream(inv.tenant, inv.account), at); err != nil {
 				return nil, err
 			}
 		}

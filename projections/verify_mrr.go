@@ -39,27 +39,15 @@ type sqlMRR struct {
 // and its MRR(on). It returns the subscriptions they disagree on, at most
 // maxShownDifferences.
 func verifyMRR(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, on domain.Date) ([]Difference, error) {
-	type readModel struct {
-		at   eventstore.Position
-		subs []sqlMRR
-	}
-	rm, err := Snapshot(ctx, pool, func(db Querier) (readModel, error) {
-		var rm readModel
-		var at int64
-		err := db.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, Subscriptions{}.Name()).Scan(&at)
-		if err != nil {
-			return rm, fmt.Errorf("read checkpoint of subscriptions: %w", err)
-		}
-		rm.at = eventstore.Position(at)
-		rm.subs, err = readSQLMRR(ctx, db, on)
-		return rm, err
+	at, subs, err := atCheckpoint(ctx, pool, Subscriptions{}.Name(), func(db Querier) ([]sqlMRR, error) {
+		return readSQLMRR(ctx, db, on)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var out []Difference
-	for _, s := range rm.subs {
-		d, err := domainMRR(ctx, store, s, rm.at, on)
+	for _, s := range subs {
+		d, err := domainMRR(ctx, store, s, at, on)
 		if err != nil {
 			return nil, err
 		}
@@ -68,6 +56,28 @@ func verifyMRR(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, 
 		}
 	}
 	return out, nil
+}
+
+// atCheckpoint reads, in one snapshot, the checkpoint of projection name
+// and what read reads of its read model: so the read model is exactly the
+// log up to that position, which a domain cross-check folds to.
+func atCheckpoint[T any](ctx context.Context, pool *pgxpool.Pool, name string, read func(Querier) (T, error)) (eventstore.Position, T, error) {
+	type readModel struct {
+		at   eventstore.Position
+		rows T
+	}
+	rm, err := Snapshot(ctx, pool, func(db Querier) (readModel, error) {
+		var rm readModel
+		var at int64
+		err := db.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, name).Scan(&at)
+		if err != nil {
+			return rm, fmt.Errorf("read checkpoint of %s: %w", name, err)
+		}
+		rm.at = eventstore.Position(at)
+		rm.rows, err = read(db)
+		return rm, err
+	})
+	return rm.at, rm.rows, err
 }
 
 // readSQLMRR reads every subscription of the read model with its MRR on

@@ -31,27 +31,15 @@ type storedSteps struct {
 // before. It returns the subscriptions that differ, at most
 // maxShownDifferences.
 func verifyMRRSteps(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store) ([]Difference, error) {
-	type readModel struct {
-		at   eventstore.Position
-		subs []storedSteps
-	}
-	rm, err := Snapshot(ctx, pool, func(db Querier) (readModel, error) {
-		var rm readModel
-		var at int64
-		err := db.QueryRow(ctx, `SELECT position FROM `+table(LiveSchema, "checkpoints")+` WHERE name = $1`, MRRHistory{}.Name()).Scan(&at)
-		if err != nil {
-			return rm, fmt.Errorf("read checkpoint of %s: %w", MRRHistory{}.Name(), err)
-		}
-		rm.at = eventstore.Position(at)
-		rm.subs, err = readStoredSteps(ctx, db)
-		return rm, err
+	at, subs, err := atCheckpoint(ctx, pool, MRRHistory{}.Name(), func(db Querier) ([]storedSteps, error) {
+		return readStoredSteps(ctx, db)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var out []Difference
-	for _, s := range rm.subs {
-		sub, bad, err := foldSubscription(ctx, store, streamName("subscription", s.tenant, s.id), rm.at)
+	for _, s := range subs {
+		sub, bad, err := foldSubscription(ctx, store, streamName("subscription", s.tenant, s.id), at)
 		if err != nil {
 			return nil, err
 		}
