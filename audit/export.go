@@ -56,7 +56,7 @@ func VerifyExport(export io.Reader, signedCheckpoint []byte, verifier note.Verif
 			if res.Leaves > cp.Size {
 				res.Beyond++
 			} else {
-				hash, err := l.Leaf.LeafHash()
+				hash, err := hashLeaf(*l.Leaf)
 				if err != nil {
 					return res, fmt.Errorf("export line %d: %w", lineNo, err)
 				}

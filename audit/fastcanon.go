@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,16 +17,29 @@ import (
 // escape in a string, a key twice in an object, invalid JSON), so the two
 // always agree (fastcanon_test.go checks it).
 func hashLeaf(l Leaf) ([]byte, error) {
+	hash, _, err := hashLeafTenant(l)
+	return hash, err
+}
+
+// hashLeafTenant is hashLeaf, and the tenant_id of the leaf's metadata
+// ("" for none, or one that is not a string).
+func hashLeafTenant(l Leaf) (hash []byte, tenant string, err error) {
 	c := canonPool.Get().(*canonicalizer)
 	defer canonPool.Put(c)
 	c.out = c.out[:0]
 	if !c.leaf(l) {
-		return l.LeafHash()
+		var meta struct {
+			TenantID any `json:"tenant_id"`
+		}
+		_ = json.Unmarshal(l.Metadata, &meta) // LeafHash reports a malformed one
+		tenant, _ = meta.TenantID.(string)
+		hash, err = l.LeafHash()
+		return hash, tenant, err
 	}
 	h := sha256.New()
 	h.Write([]byte{0})
 	h.Write(c.out)
-	return h.Sum(nil), nil
+	return h.Sum(nil), c.tenant, nil
 }
 
 var canonPool = sync.Pool{New: func() any { return &canonicalizer{} }}
@@ -34,6 +48,12 @@ var canonPool = sync.Pool{New: func() any { return &canonicalizer{} }}
 type canonicalizer struct {
 	out     []byte
 	members []member
+	scratch []byte // an object's values while its members are sorted
+	// While capturing (the metadata), tenant is the string value of the
+	// top-level key "tenant_id", if any.
+	capture bool
+	depth   int
+	tenant  string
 }
 
 // member is an object member being sorted: its key as decoded, and where
@@ -53,7 +73,10 @@ func (c *canonicalizer) leaf(l Leaf) bool {
 	c.out = append(c.out, `,"id":"`...)
 	c.out = append(c.out, l.ID.String()...)
 	c.out = append(c.out, `","metadata":`...)
-	if !c.document(l.Metadata) {
+	c.capture, c.depth, c.tenant = true, 0, ""
+	ok := c.document(l.Metadata)
+	c.capture = false
+	if !ok {
 		return false
 	}
 	c.out = append(c.out, `,"recorded_at":"`...)
@@ -256,7 +279,8 @@ func (c *canonicalizer) object(b []byte) ([]byte, bool) {
 		return b[1:], true
 	}
 	base := len(c.members)
-	defer func() { c.members = c.members[:base] }()
+	c.depth++
+	defer func() { c.members, c.depth = c.members[:base], c.depth-1 }()
 	start := len(c.out)
 	for {
 		if len(b) == 0 || b[0] != '"' {
@@ -275,6 +299,9 @@ func (c *canonicalizer) object(b []byte) ([]byte, bool) {
 			return nil, false
 		}
 		m.end = len(c.out)
+		if c.capture && c.depth == 1 && string(key) == "tenant_id" && c.out[m.start] == '"' {
+			c.tenant = string(c.out[m.start+1 : m.end-1])
+		}
 		c.members = append(c.members, m)
 		b = skipSpace(b)
 		if len(b) > 0 && b[0] == ',' {
@@ -294,7 +321,8 @@ func (c *canonicalizer) object(b []byte) ([]byte, bool) {
 			return nil, false // a key twice: Canonical keeps the last
 		}
 	}
-	values := slices.Clone(c.out[start:])
+	c.scratch = append(c.scratch[:0], c.out[start:]...)
+	values := c.scratch
 	c.out = append(c.out[:start], '{')
 	for i, m := range ms {
 		if i > 0 {

@@ -35,10 +35,18 @@ func checkFast(t *testing.T, l Leaf) {
 	if ok && (wantErr != nil || !bytes.Equal(got, want)) {
 		t.Fatalf("fast path of %q / %q:\n%s\nCanonical:\n%s (%v)", l.Data, l.Metadata, got, want, wantErr)
 	}
-	hash, err := hashLeaf(l)
+	hash, tenant, err := hashLeafTenant(l)
 	slow, slowErr := l.LeafHash()
 	if (err == nil) != (slowErr == nil) || !bytes.Equal(hash, slow) {
 		t.Fatalf("hashLeaf of %q = %x, %v; LeafHash %x, %v", l.Data, hash, err, slow, slowErr)
+	}
+	var meta struct {
+		TenantID any `json:"tenant_id"`
+	}
+	if json.Unmarshal(l.Metadata, &meta) == nil {
+		if want, _ := meta.TenantID.(string); err == nil && tenant != want {
+			t.Fatalf("tenant of %q = %q, want %q", l.Metadata, tenant, want)
+		}
 	}
 }
 
@@ -49,6 +57,7 @@ func TestFastCanonicalAgreesWithCanonical(t *testing.T) {
 			t.Parallel()
 			checkFast(t, fastLeaf(doc, `{"tenant_id":"t"}`))
 			checkFast(t, fastLeaf(`{}`, doc))
+			checkFast(t, fastLeaf(`{}`, `{"actor":{"tenant_id":"no"},"tenant_id":`+doc+`}`))
 		})
 	}
 	l := fastLeaf(`{}`, `{}`)

@@ -106,7 +106,7 @@ func (s *Store) appendBatch(ctx context.Context, wait bool) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		hash, err := leaf.LeafHash()
+		hash, err := hashLeaf(leaf)
 		if err != nil {
 			return 0, err
 		}

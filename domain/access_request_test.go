@@ -199,8 +199,10 @@ func TestApprovalMayOnlyNarrow(t *testing.T) {
 func TestAccessRequestIsDecidedOnce(t *testing.T) {
 	t.Parallel()
 	decide := map[string]func(*AccessRequest, time.Time) ([]Event, error){
-		"approve": func(r *AccessRequest, now time.Time) ([]Event, error) { return r.Approve(ApprovalTerms{}, arAdmin, now) },
-		"reject":  func(r *AccessRequest, now time.Time) ([]Event, error) { return r.Reject("not now", arAdmin, now) },
+		"approve": func(r *AccessRequest, now time.Time) ([]Event, error) {
+			return r.Approve(ApprovalTerms{}, arAdmin, now)
+		},
+		"reject": func(r *AccessRequest, now time.Time) ([]Event, error) { return r.Reject("not now", arAdmin, now) },
 	}
 	for first, f := range decide {
 		for second, g := range decide {
@@ -212,8 +214,8 @@ func TestAccessRequestIsDecidedOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 				r.Apply(events[0])
-				if want := AccessRequestStatus(first + "d"); first == "approve" && r.StatusAt(arAt) != RequestApproved ||
-					first == "reject" && r.StatusAt(arAt) != RequestRejected {
+				want := map[string]AccessRequestStatus{"approve": RequestApproved, "reject": RequestRejected}[first]
+				if r.StatusAt(arAt) != want {
 					t.Fatalf("status %s, want %s", r.StatusAt(arAt), want)
 				}
 				// Decided, it stays so, past the request's expiry too.

@@ -55,7 +55,9 @@ func newReviewWorld(t *testing.T) *reviewWorld {
 	// position reads the refusal too.
 	x = w.do(t, "POST", w.path("/accounts"), w.partnerKey, account)
 	wantStatus(t, x, http.StatusCreated)
-	var acc struct{ CreatedBy projections.AuditActor `json:"created_by"` }
+	var acc struct {
+		CreatedBy projections.AuditActor `json:"created_by"`
+	}
 	x.decode(t, &acc)
 	w.adminUser = *acc.CreatedBy.ID
 	x = w.do(t, "POST", w.path("/users"), w.adminKey, `{"name":"Aud","role":"auditor"}`)

@@ -77,6 +77,7 @@ func TestDocumentedRoutesAreTheContract(t *testing.T) {
 		{"GET", "/v1/tenants/:tenant_id/reports/mrr"},
 		{"GET", "/v1/tenants/:tenant_id/reports/mrr-movements"},
 		{"GET", "/v1/tenants/:tenant_id/reports/revenue"},
+		{"GET", "/v1/tenants/:tenant_id/reports/access-review"},
 		{"GET", "/v1/tenants/:tenant_id/audit/events"},
 	}, publicRoutes...)
 	got, err := DocumentedRoutes()

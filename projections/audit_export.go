@@ -22,13 +22,9 @@ import (
 // checkpoint it reached, so the pages read together are exactly what one
 // snapshot taken at the start would have shown.
 type AuditExport struct {
-	Tenant uuid.UUID
-	Viewer AuditViewer
-	Filter AuditFilter
-	// Upto is the export's last position: nothing after it is read.
-	Upto eventstore.Position
-
-	where auditConds
+	viewer AuditViewer
+	upto   eventstore.Position
+	where  auditConds
 }
 
 // AuditExportRow is one event of an export, as its viewer may see it;
@@ -58,8 +54,11 @@ WHERE tenant_id = $1`, tenant).Scan(&upto)
 	if err != nil {
 		return AuditExport{}, fmt.Errorf("audit export: last position: %w", err)
 	}
-	return AuditExport{Tenant: tenant, Viewer: viewer, Filter: f, Upto: eventstore.Position(upto), where: w}, nil
+	return AuditExport{viewer: viewer, upto: eventstore.Position(upto), where: w}, nil
 }
+
+// Upto is the export's last position: nothing after it is read.
+func (x AuditExport) Upto() eventstore.Position { return x.upto }
 
 // Count returns how many events the export holds, for a progress bar.
 func (x AuditExport) Count(ctx context.Context, db Querier) (int64, error) {
@@ -90,7 +89,7 @@ func (x AuditExport) Next(ctx context.Context, db Querier, after eventstore.Posi
 	}
 	out := make([]AuditExportRow, len(items))
 	for i, it := range items {
-		out[i] = AuditExportRow{Item: x.Viewer.Show(it), InFull: x.Viewer.InFull(it)}
+		out[i] = AuditExportRow{Item: x.viewer.Show(it), InFull: x.viewer.InFull(it)}
 	}
 	return out, nil
 }
@@ -99,7 +98,7 @@ func (x AuditExport) Next(ctx context.Context, db Querier, after eventstore.Posi
 // and the export's upper bound.
 func (x AuditExport) bounded(after eventstore.Position) auditConds {
 	w := auditConds{conds: append([]string(nil), x.where.conds...), args: append([]any(nil), x.where.args...)}
-	w.add("position <= $%d", int64(x.Upto))
+	w.add("position <= $%d", int64(x.upto))
 	if after > 0 {
 		w.add("position > $%d", int64(after))
 	}
