@@ -63,7 +63,15 @@ WHERE ($1 = '' OR t.tenant_id = $1)
 	}
 	if tenant != "" && len(trees) == 0 {
 		// A tenant with no tree yet gets the checkpoint of the empty tree, once.
-		trees = append(trees, grown{tenant: tenant})
+		var known bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_trees WHERE tenant_id = $1)
+    OR EXISTS (SELECT 1 FROM audit_checkpoints WHERE tenant_id = $1)`, tenant).Scan(&known)
+		if err != nil {
+			return 0, fmt.Errorf("sign checkpoints: %w", err)
+		}
+		if !known {
+			trees = append(trees, grown{tenant: tenant})
+		}
 	}
 	batch := &pgx.Batch{}
 	for _, g := range trees {
@@ -106,15 +114,22 @@ WHERE tenant_id = $1 ORDER BY tree_size DESC LIMIT 1`, tenant).Scan(&size, &cp.R
 	return cp, true, nil
 }
 
-// Checkpoint returns a checkpoint of tenant's tree with every event
-// committed so far: it appends the log's new events and signs a fresh
-// checkpoint if the tree grew since the last.
+// Checkpoint returns a checkpoint of tenant's tree with every event of
+// the log below its horizon (committed, no earlier transaction still
+// running; the projections read as far): it appends the log's new events and signs a fresh
+// checkpoint if the tree grew since the last. A store without log or key
+// returns the latest checkpoint signed, or ErrNotFound when none was.
 func (s *Store) Checkpoint(ctx context.Context, tenant string) (Checkpoint, error) {
-	if _, err := s.CatchUp(ctx, true); err != nil {
+	// Bounded, so that a request does not take on the job's catching up
+	// of a long log (the first start on an old log): it signs what is
+	// appended by then.
+	if _, err := s.catchUp(ctx, true, onDemandBatches); err != nil {
 		return Checkpoint{}, err
 	}
-	if _, err := s.sign(ctx, true, tenant); err != nil {
-		return Checkpoint{}, err
+	if s.key != nil {
+		if _, err := s.sign(ctx, true, tenant); err != nil {
+			return Checkpoint{}, err
+		}
 	}
 	cp, ok, err := s.Latest(ctx, tenant)
 	if err == nil && !ok {
@@ -122,6 +137,9 @@ func (s *Store) Checkpoint(ctx context.Context, tenant string) (Checkpoint, erro
 	}
 	return cp, err
 }
+
+// onDemandBatches bounds what Checkpoint appends before it signs.
+const onDemandBatches = 4
 
 // TreeSize returns the size of tenant's tree as appended so far.
 func (s *Store) TreeSize(ctx context.Context, tenant string) (uint64, error) {

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"fmt"
+	"sort"
 
 	"github.com/google/uuid"
 )
@@ -20,7 +21,7 @@ func compareTenant(tenant string, cps []signedCheckpoint, witness []witnessLeaf,
 	rootsOK, i := true, 0
 	for _, cp := range cps {
 		for ; uint64(i) < cp.size && i < len(log); i++ {
-			if err := rng.Append(log[i].hash, nil); err != nil {
+			if err := rng.Append(log[i].hash[:], nil); err != nil {
 				return nil, err
 			}
 		}
@@ -61,7 +62,7 @@ func witnessMatches(witness []witnessLeaf, cps []signedCheckpoint) bool {
 	i := 0
 	for _, cp := range cps {
 		for ; uint64(i) < cp.size && i < len(witness); i++ {
-			if rng.Append(witness[i].hash, nil) != nil {
+			if rng.Append(witness[i].hash[:], nil) != nil {
 				return false
 			}
 		}
@@ -76,63 +77,78 @@ func witnessMatches(witness []witnessLeaf, cps []signedCheckpoint) bool {
 // nameChanges compares the log with the checkpointed leaves: a leaf
 // missing from the log was removed, one whose hash differs was changed; an
 // event not checkpointed that comes before the last checkpointed event
-// still in the log was inserted; an event that both hold, whose rank among
-// the events both hold differs, was reordered.
+// still in the log was inserted; of the events both hold, those outside a
+// longest run in checkpointed order were reordered (one event moved is
+// named alone, both of two swapped are named unless adjacent).
 func nameChanges(tenant string, witness []witnessLeaf, log []leafRow) []Finding {
-	type seen struct {
-		rank int // among the events both hold
-		row  *leafRow
-	}
 	inLog := make(map[uuid.UUID]*leafRow, len(log))
 	for i := range log {
 		inLog[log[i].id] = &log[i]
 	}
 	inWitness := make(map[uuid.UUID]int, len(witness))
 	var out []Finding
-	common := 0
 	for i, w := range witness {
 		inWitness[w.id] = i
 		r, ok := inLog[w.id]
 		switch {
 		case !ok:
 			out = append(out, Finding{Kind: Removed, Tenant: tenant, EventID: w.id, Detail: fmt.Sprintf("leaf %d is no longer in the log", i)})
-			continue
-		case !bytes.Equal(r.hash, w.hash):
+		case r.hash != w.hash:
 			out = append(out, Finding{Kind: Changed, Tenant: tenant, EventID: w.id, Position: r.position,
 				Detail: fmt.Sprintf("leaf %d: the event is not as checkpointed", i)})
 		}
-		common++
 	}
-	// Ranks among the events both hold: in the witness, the order of leaves.
-	wantRank := make(map[uuid.UUID]int, common)
-	k := 0
-	for _, w := range witness {
-		if _, ok := inLog[w.id]; ok {
-			wantRank[w.id] = k
-			k++
-		}
-	}
+	// The leaf indices of the events both hold, in log order.
+	var seq []int
 	lastCommon := -1
 	for i := range log {
-		if _, ok := wantRank[log[i].id]; ok {
+		if leaf, ok := inWitness[log[i].id]; ok {
+			seq = append(seq, leaf)
 			lastCommon = i
 		}
 	}
-	k = 0
+	inOrder := longestIncreasing(seq)
+	c := 0
 	for i := range log {
 		r := &log[i]
-		want, ok := wantRank[r.id]
+		leaf, ok := inWitness[r.id]
 		switch {
-		case ok && want != k:
+		case ok && !inOrder[c]:
 			out = append(out, Finding{Kind: Reordered, Tenant: tenant, EventID: r.id, Position: r.position,
-				Detail: fmt.Sprintf("leaf %d now comes %d among the checkpointed events", inWitness[r.id], k)})
+				Detail: fmt.Sprintf("leaf %d is out of its checkpointed order", leaf)})
 		case !ok && i < lastCommon:
 			out = append(out, Finding{Kind: Inserted, Tenant: tenant, EventID: r.id, Position: r.position,
 				Detail: "not checkpointed, yet before checkpointed events"})
 		}
 		if ok {
-			k++
+			c++
 		}
 	}
 	return out
+}
+
+// longestIncreasing marks the elements of a longest increasing
+// subsequence of seq (patience sorting, O(n log n)).
+func longestIncreasing(seq []int) []bool {
+	var tails []int // tails[k]: the index in seq ending a run of length k+1
+	prev := make([]int, len(seq))
+	for i, v := range seq {
+		k := sort.Search(len(tails), func(j int) bool { return seq[tails[j]] >= v })
+		prev[i] = -1
+		if k > 0 {
+			prev[i] = tails[k-1]
+		}
+		if k == len(tails) {
+			tails = append(tails, i)
+		} else {
+			tails[k] = i
+		}
+	}
+	keep := make([]bool, len(seq))
+	if len(tails) > 0 {
+		for i := tails[len(tails)-1]; i >= 0; i = prev[i] {
+			keep[i] = true
+		}
+	}
+	return keep
 }

@@ -19,8 +19,8 @@ func tamperCase(t *testing.T, change func(log []leafRow) []leafRow) ([]signedChe
 	for i := range ids {
 		ids[i] = uuid.New()
 		h := Hasher.HashLeaf([]byte(fmt.Sprint(i)))
-		witness = append(witness, witnessLeaf{id: ids[i], hash: h})
-		log = append(log, leafRow{id: ids[i], position: int64(i + 1), hash: h})
+		witness = append(witness, witnessLeaf{id: ids[i], hash: [32]byte(h)})
+		log = append(log, leafRow{id: ids[i], position: int64(i + 1), hash: [32]byte(h)})
 		if err := tree.Append(h); err != nil {
 			t.Fatal(err)
 		}
@@ -42,17 +42,21 @@ func TestCompareNamesEveryChange(t *testing.T) {
 	}{
 		{"untampered", func(l []leafRow) []leafRow { return l }, func([]uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{} }},
 		{"new events after the checkpoint", func(l []leafRow) []leafRow {
-			return append(l, leafRow{id: extra, position: 99, hash: Hasher.HashLeaf([]byte("new"))})
+			return append(l, leafRow{id: extra, position: 99, hash: [32]byte(Hasher.HashLeaf([]byte("new")))})
 		}, func([]uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{} }},
-		{"changed", func(l []leafRow) []leafRow { l[2].hash = Hasher.HashLeaf([]byte("edited")); return l },
+		{"changed", func(l []leafRow) []leafRow { l[2].hash = [32]byte(Hasher.HashLeaf([]byte("edited"))); return l },
 			func(ids []uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{ids[2]: Changed} }},
 		{"removed", func(l []leafRow) []leafRow { return slices.Delete(l, 1, 2) },
 			func(ids []uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{ids[1]: Removed} }},
 		{"inserted", func(l []leafRow) []leafRow {
-			return slices.Insert(l, 3, leafRow{id: extra, position: 3, hash: Hasher.HashLeaf([]byte("forged"))})
+			return slices.Insert(l, 3, leafRow{id: extra, position: 3, hash: [32]byte(Hasher.HashLeaf([]byte("forged")))})
 		}, func([]uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{extra: Inserted} }},
 		{"swapped", func(l []leafRow) []leafRow { l[1], l[4] = l[4], l[1]; return l },
-			func(ids []uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{ids[1]: Reordered, ids[4]: Reordered} }},
+			func(ids []uuid.UUID) map[uuid.UUID]string {
+				return map[uuid.UUID]string{ids[1]: Reordered, ids[4]: Reordered}
+			}},
+		{"one moved to the end", func(l []leafRow) []leafRow { return append(l[1:], l[0]) },
+			func(ids []uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{ids[0]: Reordered} }},
 		{"last removed", func(l []leafRow) []leafRow { return l[:5] },
 			func(ids []uuid.UUID) map[uuid.UUID]string { return map[uuid.UUID]string{ids[5]: Removed} }},
 	}
@@ -86,7 +90,7 @@ func TestCompareNamesEveryChange(t *testing.T) {
 func TestCompareRefusesAWitnessThatDisagreesWithTheCheckpoint(t *testing.T) {
 	t.Parallel()
 	cps, witness, log, _ := tamperCase(t, func(l []leafRow) []leafRow { return l })
-	witness[0].hash = Hasher.HashLeaf([]byte("rewritten"))
+	witness[0].hash = [32]byte(Hasher.HashLeaf([]byte("rewritten")))
 	findings, err := compareTenant("t1", cps, witness, log)
 	if err != nil || len(findings) != 1 || findings[0].Kind != BadWitness {
 		t.Fatalf("findings %v, %v; want one %s", findings, err, BadWitness)

@@ -37,7 +37,8 @@ type Store struct {
 }
 
 // NewStore returns the trees of the database of pool, appended from log
-// and signed with key (nil for a store that only reads and proves).
+// and signed with key. With a nil log it appends nothing, and with a nil
+// key it signs nothing: a store that only reads and proves.
 func NewStore(pool *pgxpool.Pool, log Reader, key *Key, logger *slog.Logger) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -58,14 +59,30 @@ var lockKey = func() int64 {
 // it waits for another replica's append to end; without, it returns 0 when
 // another replica is appending.
 func (s *Store) CatchUp(ctx context.Context, wait bool) (int, error) {
+	return s.catchUp(ctx, wait, -1)
+}
+
+// CatchUpOnDemand is CatchUp for a request: it appends a few batches at
+// most, waiting for another replica's append.
+func (s *Store) CatchUpOnDemand(ctx context.Context) (int, error) {
+	return s.catchUp(ctx, true, onDemandBatches)
+}
+
+// catchUp is CatchUp, of at most batches batches (any number when
+// negative).
+func (s *Store) catchUp(ctx context.Context, wait bool, batches int) (int, error) {
+	if s.log == nil {
+		return 0, nil // a store that only reads
+	}
 	total := 0
-	for {
+	for ; batches != 0; batches-- {
 		n, err := s.appendBatch(ctx, wait)
 		total += n
 		if err != nil || n < s.batch {
 			return total, err
 		}
 	}
+	return total, nil
 }
 
 // treeState is a tenant's tree while a batch is appended to it.

@@ -241,6 +241,9 @@ func TestInclusionProofVerifiesAgainstTheSignedCheckpoint(t *testing.T) {
 			if !bytes.Equal(hash, ref.Hash) {
 				t.Fatalf("event %d: the leaf of the event as read (metadata encoded again) is not the leaf appended", i)
 			}
+			if raw := f.rawLeaf(t, e.ID); !bytes.Equal(mustHash(t, raw), hash) {
+				t.Fatalf("event %d: the leaf of the columns as written (%s) is not the leaf of the event as read (%s)", i, raw.Metadata, leaf.Metadata)
+			}
 			if err := proof.VerifyInclusion(audit.Hasher, ref.Index, opened.Size, hash, hashes, opened.Hash); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
@@ -262,6 +265,10 @@ func TestInclusionProofVerifiesAgainstTheSignedCheckpoint(t *testing.T) {
 			t.Fatalf("consistency 3→%d: %v", opened.Size, err)
 		}
 	}
+	var sizes int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM audit_checkpoints WHERE tenant_id = $1`, f.tenants[0]).Scan(&sizes); err != nil || sizes != 2 {
+		t.Fatalf("%d checkpoints of a tenant checkpointed twice, then asked again with no new event, %v; want 2", sizes, err)
+	}
 	if _, err := f.trees.InclusionProof(ctx, f.tenants[0], 0, 7); !errors.Is(err, audit.ErrTreeSize) {
 		t.Fatalf("proof at a size beyond the tree: %v", err)
 	}
@@ -270,6 +277,18 @@ func TestInclusionProofVerifiesAgainstTheSignedCheckpoint(t *testing.T) {
 	if err != nil || empty.TreeSize != 0 || !bytes.Equal(empty.RootHash, audit.Hasher.EmptyRoot()) {
 		t.Fatalf("empty tenant's checkpoint = %+v, %v", empty, err)
 	}
+}
+
+// rawLeaf is the leaf of an event's columns, as written.
+func (f *logFixture) rawLeaf(t *testing.T, id uuid.UUID) audit.Leaf {
+	t.Helper()
+	l := audit.Leaf{ID: id}
+	err := f.pool.QueryRow(t.Context(), `SELECT stream, version, type, schema_version, data::text, metadata::text, recorded_at FROM events WHERE event_id = $1`, id).
+		Scan(&l.Stream, &l.Version, &l.Type, &l.SchemaVersion, &l.Data, &l.Metadata, &l.RecordedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func mustHash(t *testing.T, l audit.Leaf) []byte {

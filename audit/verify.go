@@ -53,7 +53,7 @@ type Report struct {
 type leafRow struct {
 	id       uuid.UUID
 	position int64
-	hash     []byte
+	hash     [32]byte
 }
 
 // scannedRow is an event as read, then hashed.
@@ -171,7 +171,7 @@ WHERE $1 = '' OR tenant_id = $1 ORDER BY tenant_id, tree_size`, tenant)
 // witnessLeaf is a leaf as it was appended.
 type witnessLeaf struct {
 	id   uuid.UUID
-	hash []byte
+	hash [32]byte
 }
 
 // loadWitness reads the leaves appended to the checkpointed part of each
@@ -189,11 +189,15 @@ func loadWitness(ctx context.Context, pool *pgxpool.Pool, cps map[string][]signe
 		}
 		leaves := make([]witnessLeaf, 0, size)
 		for rows.Next() {
-			var w witnessLeaf
-			if err := rows.Scan(&w.id, &w.hash); err != nil {
+			var (
+				w    witnessLeaf
+				hash []byte
+			)
+			if err := rows.Scan(&w.id, &hash); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read the audit leaves of %s: %w", t, err)
 			}
+			copy(w.hash[:], hash)
 			leaves = append(leaves, w)
 		}
 		if err := rows.Err(); err != nil {
@@ -220,7 +224,9 @@ func readLog(ctx context.Context, pool *pgxpool.Pool, opt VerifyOptions, each fu
 			for c := range work {
 				for i := range c.rows {
 					r := &c.rows[i]
-					r.hash, r.tenant, r.err = hashLeafTenant(r.leaf)
+					var hash []byte
+					hash, r.tenant, r.err = hashLeafTenant(r.leaf)
+					copy(r.hash[:], hash)
 					r.leaf = Leaf{}
 				}
 				close(c.done)

@@ -40,6 +40,15 @@ type consistencyBody struct {
 	Hashes [][]byte `json:"hashes"`
 }
 
+// auditStore is d.Audit, or without it a store that reads the trees and
+// checkpoints in d.Pool and neither appends nor signs.
+func auditStore(d Deps) *audit.Store {
+	if d.Audit != nil || d.Pool == nil {
+		return d.Audit
+	}
+	return audit.NewStore(d.Pool, nil, nil, d.Logger)
+}
+
 // auditTrustRead authorizes an audit read of the tenant's tree.
 func (s *server) auditTrustRead(c echo.Context, resource string) (commands.Request, error) {
 	if s.audit == nil {
@@ -57,6 +66,9 @@ func (s *server) auditCheckpoint(c echo.Context) error {
 		return err
 	}
 	cp, err := s.audit.Checkpoint(c.Request().Context(), req.TenantID.String())
+	if errors.Is(err, audit.ErrNotFound) {
+		return domain.NotFound("checkpoint")
+	}
 	if err != nil {
 		return err
 	}
@@ -86,6 +98,9 @@ func (s *server) auditProof(c echo.Context) error {
 	ctx, tenant := c.Request().Context(), req.TenantID.String()
 	if size == nil {
 		cp, err := s.audit.Checkpoint(ctx, tenant)
+		if errors.Is(err, audit.ErrNotFound) {
+			return domain.NotFound("checkpoint")
+		}
 		if err != nil {
 			return err
 		}
@@ -94,7 +109,7 @@ func (s *server) auditProof(c echo.Context) error {
 	leaf, err := s.audit.FindLeaf(ctx, tenant, *id)
 	if errors.Is(err, audit.ErrNotFound) {
 		// Perhaps committed but not appended yet: append, then look again.
-		if _, err = s.audit.CatchUp(ctx, true); err == nil {
+		if _, err = s.audit.CatchUpOnDemand(ctx); err == nil {
 			leaf, err = s.audit.FindLeaf(ctx, tenant, *id)
 		}
 	}

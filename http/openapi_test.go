@@ -79,6 +79,9 @@ func TestDocumentedRoutesAreTheContract(t *testing.T) {
 		{"GET", "/v1/tenants/:tenant_id/reports/revenue"},
 		{"GET", "/v1/tenants/:tenant_id/reports/access-review"},
 		{"GET", "/v1/tenants/:tenant_id/audit/events"},
+		{"GET", "/v1/tenants/:tenant_id/audit/checkpoint"},
+		{"GET", "/v1/tenants/:tenant_id/audit/proof"},
+		{"GET", "/v1/tenants/:tenant_id/audit/consistency"},
 	}, publicRoutes...)
 	got, err := DocumentedRoutes()
 	if err != nil {

@@ -84,8 +84,10 @@ type Deps struct {
 	Readers HeldBack
 	// RateLimits are the API's token buckets; the zero value limits nothing.
 	RateLimits RateLimits
-	// Audit, when set, serves the checkpoints and proofs of the tenants'
-	// trees (docs/audit.md); without it those routes answer 503.
+	// Audit serves the checkpoints and proofs of the tenants' trees
+	// (docs/audit.md). Without it, they are read from Pool as the
+	// replicas that append and sign left them: no checkpoint is signed on
+	// demand.
 	Audit *audit.Store
 }
 
@@ -111,7 +113,7 @@ type server struct {
 // NewServer returns the ledger's HTTP handler with every route registered.
 // Serve it with Serve.
 func NewServer(d Deps) *echo.Echo {
-	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now, readers: d.Readers, audit: d.Audit}
+	s := &server{commands: d.Commands, pool: d.Pool, db: d.DB, logger: d.Logger, maxLag: d.MaxLag, now: d.Now, readers: d.Readers, audit: auditStore(d)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}

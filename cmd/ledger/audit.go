@@ -67,6 +67,9 @@ func newAuditVerifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cfg.EventstoreURL != "" {
+				return errors.New("audit verify reads the log from the events table in PostgreSQL; a log in EventStoreDB/KurrentDB (LEDGER_EVENTSTORE_URL) is not supported yet")
+			}
 			verifier, err := auditVerifier(publicKey, cfg.DataDir)
 			if err != nil {
 				return err
@@ -84,7 +87,7 @@ func newAuditVerifyCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "check this tenant's tree only")
 	cmd.Flags().StringVar(&publicKey, "public-key", "", "file of the verifier key (default: derived from the signing key, as serve finds it)")
-	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel, config.EventstoreURL)
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,8 +181,10 @@ func TestPoisonEventOfOneTenant(t *testing.T) {
 		t.Errorf("503 read_model_stale without Retry-After")
 	}
 	a.read(t, "/subscriptions/"+a.subscription).want(t, 200)
-	if code, body := httpGet(t, srv.base+"/readyz"); code != 200 || body != `{"status":"ready","parked":1}` {
-		t.Errorf("readyz = %d %s, want ready with 1 parked", code, body)
+	// Both read models that store a subscription's prices park it: the
+	// subscriptions and the MRR movements.
+	if code, body := httpGet(t, srv.base+"/readyz"); code != 200 || body != `{"status":"ready","parked":2}` {
+		t.Errorf("readyz = %d %s, want ready with 2 parked", code, body)
 	}
 
 	out, err := run("projections", "parked")
@@ -198,9 +201,18 @@ func TestPoisonEventOfOneTenant(t *testing.T) {
 		Error      string `json:"error"`
 		ParkedAt   string `json:"parked_at"`
 	}
-	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 1 || listed[0].Stream != stream ||
-		listed[0].Projection != "subscriptions" || listed[0].TenantID != a.tenant || listed[0].Position == 0 || listed[0].Error == "" {
-		t.Fatalf("projections parked --json: %v\n%s", err, out)
+	if err != nil || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 2 {
+		t.Fatalf("projections parked --json: %v\n%s; want the event parked by two projections", err, out)
+	}
+	var projections []string
+	for _, p := range listed {
+		if p.Stream != stream || p.TenantID != a.tenant || p.Position != listed[0].Position || p.Error == "" {
+			t.Fatalf("projections parked --json: %s", out)
+		}
+		projections = append(projections, p.Projection)
+	}
+	if slices.Sort(projections); !slices.Equal(projections, []string{"mrr_movements", "subscriptions"}) {
+		t.Fatalf("parked by %v, want mrr_movements and subscriptions", projections)
 	}
 
 	if out, err := run("projections", "rebuild", "--stream", stream); err == nil || !strings.Contains(out, "parked events of") {
