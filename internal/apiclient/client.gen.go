@@ -859,12 +859,14 @@ type AccessRequest struct {
 	AccountIds []ID `json:"account_ids"`
 
 	// Actions The only write permissions asked for, or null for all the role's.
-	Actions      *[]WritePermission `json:"actions"`
-	AllAccounts  bool               `json:"all_accounts"`
-	CreatedAt    time.Time          `json:"created_at"`
-	DecidedAt    *time.Time         `json:"decided_at"`
-	DecidedBy    *Actor             `json:"decided_by"`
-	DurationDays int                `json:"duration_days"`
+	Actions     *[]WritePermission `json:"actions"`
+	AllAccounts bool               `json:"all_accounts"`
+	CreatedAt   time.Time          `json:"created_at"`
+	DecidedAt   *time.Time         `json:"decided_at"`
+
+	// DecidedBy Who approved or rejected the request; null while undecided.
+	DecidedBy    *Actor `json:"decided_by"`
+	DurationDays int    `json:"duration_days"`
 
 	// ExpiresAt When the request expires if still undecided.
 	ExpiresAt time.Time `json:"expires_at"`
@@ -2571,6 +2573,12 @@ type GetAuditCheckpointParams struct {
 	// echoed in the response and recorded as the `client_request_id` of
 	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 }
 
 // GetAuditConsistencyProofParams defines parameters for GetAuditConsistencyProof.
@@ -2585,6 +2593,12 @@ type GetAuditConsistencyProofParams struct {
 	// echoed in the response and recorded as the `client_request_id` of
 	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 }
 
 // ListAuditEventsParams defines parameters for ListAuditEvents.
@@ -2640,6 +2654,12 @@ type GetAuditInclusionProofParams struct {
 	// echoed in the response and recorded as the `client_request_id` of
 	// the events it appends. Any other value is ignored.
 	XRequestID *RequestID `json:"X-Request-ID,omitempty"`
+
+	// LedgerMinPosition A `Ledger-Position` the caller saw. The read waits (at most 5 s) until
+	// the read models include that position, else answers
+	// `503 projection_lag`. A position beyond the log's head is
+	// `422 position_beyond_head` at once.
+	LedgerMinPosition *LedgerMinPosition `json:"Ledger-Min-Position,omitempty"`
 }
 
 // RunBillParams defines parameters for RunBill.
@@ -6849,6 +6869,17 @@ func NewGetAuditCheckpointRequest(server string, tenantId TenantID, params *GetA
 			req.Header.Set("X-Request-ID", headerParam0)
 		}
 
+		if params.LedgerMinPosition != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -6927,6 +6958,17 @@ func NewGetAuditConsistencyProofRequest(server string, tenantId TenantID, params
 			}
 
 			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+		if params.LedgerMinPosition != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam1)
 		}
 
 	}
@@ -7194,6 +7236,17 @@ func NewGetAuditInclusionProofRequest(server string, tenantId TenantID, params *
 			}
 
 			req.Header.Set("X-Request-ID", headerParam0)
+		}
+
+		if params.LedgerMinPosition != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Ledger-Min-Position", *params.LedgerMinPosition, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Ledger-Min-Position", headerParam1)
 		}
 
 	}
