@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 )
@@ -25,15 +26,37 @@ type ExportCheck struct {
 // checkpoint signed.
 var ErrExportMismatch = errors.New("the export does not match the checkpoint")
 
-// exportLine is a line of an NDJSON audit export: only its leaf counts.
+// exportLine is a line of an NDJSON audit export: its leaf, and the
+// fields that name the event, which must be the leaf's.
 type exportLine struct {
-	Leaf *Leaf `json:"leaf"`
+	Leaf       *Leaf     `json:"leaf"`
+	EventID    string    `json:"event_id"`
+	Stream     string    `json:"stream"`
+	Version    uint64    `json:"version"`
+	Type       string    `json:"type"`
+	RecordedAt time.Time `json:"recorded_at"`
+}
+
+// checkNames refuses a line that names another event than its leaf: a
+// line relabelled (its type, stream or version changed) beside an intact
+// leaf.
+func (l exportLine) checkNames() error {
+	leaf := l.Leaf
+	if l.EventID != leaf.ID.String() || l.Stream != leaf.Stream || l.Version != leaf.Version || l.Type != leaf.Type ||
+		!l.RecordedAt.Equal(leaf.RecordedAt) {
+		return fmt.Errorf("%w: the line names %s %s v%d (%s), its leaf %s %s v%d (%s)", ErrExportMismatch,
+			l.EventID, l.Stream, l.Version, l.Type, leaf.ID, leaf.Stream, leaf.Version, leaf.Type)
+	}
+	return nil
 }
 
 // VerifyExport checks an NDJSON audit export (one JSON object a line, each
 // with a "leaf" field, in log order; every event of the tenant) against a
 // signed checkpoint verified with verifier: the root of the export's
-// first tree-size leaves must be the checkpoint's root.
+// first tree-size leaves must be the checkpoint's root, and each line
+// must name its leaf's event (event_id, stream, version, type,
+// recorded_at). The rest of a line is the read model's view of the event
+// (keys' hashes left out): what is proven is the leaf.
 func VerifyExport(export io.Reader, signedCheckpoint []byte, verifier note.Verifier) (ExportCheck, error) {
 	tenant, cp, err := OpenCheckpoint(signedCheckpoint, verifier)
 	if err != nil {
@@ -50,6 +73,9 @@ func VerifyExport(export io.Reader, signedCheckpoint []byte, verifier note.Verif
 				return res, fmt.Errorf("export line %d: not an object with a leaf: %v", lineNo, err)
 			}
 			if err := checkTenant(*l.Leaf, tenant); err != nil {
+				return res, fmt.Errorf("export line %d: %w", lineNo, err)
+			}
+			if err := l.checkNames(); err != nil {
 				return res, fmt.Errorf("export line %d: %w", lineNo, err)
 			}
 			res.Leaves++

@@ -30,8 +30,11 @@ func exportOf(t *testing.T, key *Key, n, size int, edit func(i int, l *Leaf)) ([
 				t.Fatal(err)
 			}
 		}
+		item := map[string]any{"position": i, "event_id": l.ID, "stream": l.Stream, "version": l.Version, "type": l.Type,
+			"recorded_at": l.RecordedAt}
 		edit(i, &l)
-		line, err := json.Marshal(map[string]any{"leaf": l, "position": i})
+		item["leaf"] = l
+		line, err := json.Marshal(item)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +86,24 @@ func TestVerifyExport(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a line relabelled beside its intact leaf", func(t *testing.T) {
+		t.Parallel()
+		export, signed := exportOf(t, key, 3, 3, same)
+		lines := bytes.SplitAfter(export, []byte("\n"))
+		var item map[string]any
+		if err := json.Unmarshal(lines[1], &item); err != nil {
+			t.Fatal(err)
+		}
+		item["type"] = "Forged"
+		forged, err := json.Marshal(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines[1] = append(forged, '\n')
+		if _, err := VerifyExport(bytes.NewReader(bytes.Join(lines, nil)), signed, key.Verifier); !errors.Is(err, ErrExportMismatch) {
+			t.Fatalf("relabelled line: %v, want a mismatch", err)
+		}
+	})
 	t.Run("truncated", func(t *testing.T) {
 		t.Parallel()
 		export, signed := exportOf(t, key, 5, 5, same)

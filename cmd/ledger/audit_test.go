@@ -83,7 +83,8 @@ func TestAuditCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		line, _ := json.Marshal(map[string]any{"leaf": leaf})
+		line, _ := json.Marshal(map[string]any{"leaf": leaf, "event_id": e.ID, "stream": e.Stream, "version": e.Version,
+			"type": e.Type, "recorded_at": e.RecordedAt})
 		export.Write(append(line, '\n'))
 	}
 	body, _ := json.Marshal(map[string]any{"tree_size": cp.TreeSize, "root_hash": cp.RootHash, "signed_note": cp.SignedNote})
