@@ -1,11 +1,16 @@
 # The two commands every contributor needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run test build vet generate lint-openapi bench bench-ceiling fuzz
+.PHONY: run demo test build vet generate lint-openapi bench bench-ceiling fuzz
 
 ## run: start the ledger server (finds or starts a Postgres by itself)
 run:
 	$(GO) run ./cmd/ledger serve
+
+## demo: on an empty database, create a demo world and print a key and a
+## first request per role (once per database: it refuses a second time)
+demo:
+	$(GO) run ./cmd/ledger demo
 
 ## test: check formatting, vet, and run every test with the race detector
 test: vet

@@ -173,7 +173,14 @@ func TestServedRoutesAreTheDocumentedOnes(t *testing.T) {
 	for _, r := range documented {
 		want = append(want, r.Method+" "+r.Path)
 	}
-	for _, r := range a.srv.Routes() {
+	// The portal is mounted as `ledger serve` mounts it, and its routes are
+	// left out on purpose: they serve HTML pages (docs/portal.md), not the
+	// API, and are not in the OpenAPI document.
+	srv := NewServer(Deps{DB: a.pool, Pool: a.pool, Commands: a.svc, Metrics: prometheus.NewRegistry(), Portal: http.NotFoundHandler()})
+	for _, r := range srv.Routes() {
+		if r.Path == "/portal" || strings.HasPrefix(r.Path, "/portal/") {
+			continue
+		}
 		if slices.Contains([]string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}, r.Method) {
 			got = append(got, r.Method+" "+r.Path)
 		}

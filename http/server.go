@@ -89,6 +89,10 @@ type Deps struct {
 	// replicas that append and sign left them: no checkpoint is signed on
 	// demand.
 	Audit *audit.Store
+	// Portal, when set, is served at /portal and under /portal/: the
+	// partner portal's HTML pages (package portal, docs/portal.md), which
+	// are not API routes and are not in the OpenAPI document.
+	Portal http.Handler
 }
 
 // HeldBack reports how long the event log's readers have been held back
@@ -135,6 +139,10 @@ func NewServer(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = s.errorHandler
 	e.Use(s.middleware(d)...)
 	s.routes(e, d.Metrics)
+	if d.Portal != nil {
+		e.Any("/portal", echo.WrapHandler(d.Portal))
+		e.Any("/portal/*", echo.WrapHandler(d.Portal))
+	}
 	return e
 }
 

@@ -35,6 +35,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newTenantCmd(), newPartnerCmd(), newProjectionsCmd(), newBillingCmd(), newEventstoreCmd(), newBenchCmd(), newVersionCmd(), newAuditCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newTenantCmd(), newPartnerCmd(), newProjectionsCmd(), newBillingCmd(), newEventstoreCmd(), newBenchCmd(), newVersionCmd(), newAuditCmd(), newDemoCmd())
 	return root
 }

@@ -25,6 +25,7 @@ import (
 	ledgerhttp "ledger/http"
 	"ledger/internal/config"
 	"ledger/outbound"
+	"ledger/portal"
 	"ledger/projections"
 )
 
@@ -94,6 +95,15 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 		return err
 	}
 	trees := audit.NewStore(db.Pool, store, key, logger)
+	// The portal's session key seals the API keys of sessions: never logged.
+	sessionKey, err := portal.LoadSessionKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	site, err := portal.New(ctx, portal.Config{Pool: db.Pool, Commands: cmds, SessionKey: sessionKey, Logger: logger})
+	if err != nil {
+		return err
+	}
 	jobs := map[string]func(context.Context) error{
 		"projections": projections.NewRunner(db.Pool, store, logger, projections.All()...).WithMetrics(metrics).Run,
 		"terms":       termScheduler(cmds, cfg.TermInterval, logger),
@@ -120,7 +130,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
-		Commands: cmds, RateLimits: rateLimits(cfg), Audit: trees,
+		Commands: cmds, RateLimits: rateLimits(cfg), Audit: trees, Portal: site,
 	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err

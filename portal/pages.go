@@ -1,0 +1,178 @@
+package portal
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"ledger/commands"
+	"ledger/domain"
+	"ledger/projections"
+)
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"instant": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+}
+
+// homeData is the home page's: a partner user's grants, or a tenant
+// user's tenant.
+type homeData struct {
+	Grants []projections.AccessView
+	More   bool
+	Tenant uuid.UUID
+}
+
+// home shows what the signed-in user may open: for a partner user the
+// tenants its partner serves, with each grant's role, scope and expiry
+// (as GET /v1/partners/{p}/tenants); for a tenant user its tenant.
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, c caller) {
+	ctx := r.Context()
+	var data homeData
+	switch c.principal.Type {
+	case domain.ActorPartnerUser:
+		if err := domain.AuthorizePartnerMember(c.principal, c.principal.PartnerID); err != nil {
+			p.failAs(w, r, err, &c.principal)
+			return
+		}
+		list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.AccessView], error) {
+			return projections.ListPartnerTenants(ctx, db, c.principal.PartnerID, projections.Page{Limit: projections.MaxLimit}, p.now())
+		})
+		if err != nil {
+			p.failAs(w, r, err, &c.principal)
+			return
+		}
+		data.Grants, data.More = list.Items, list.NextCursor != nil
+	case domain.ActorTenantUser:
+		data.Tenant = c.principal.TenantID
+	}
+	p.render(w, r, http.StatusOK, "home", view{Title: "Home", CSRF: c.csrf, Principal: c.principal, Data: data})
+}
+
+// listData is the subscriptions page's.
+type listData struct {
+	Tenant   uuid.UUID
+	Status   string
+	Statuses []domain.Status
+	Items    []projections.SubscriptionView
+	Next     string
+}
+
+// subscriptions lists a tenant's subscriptions as GET
+// /v1/tenants/{t}/subscriptions does for the caller: the same
+// authorization and the same scope.
+func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, c caller) {
+	ctx := r.Context()
+	req, ok := p.tenantRequest(w, r, c)
+	if !ok {
+		return
+	}
+	filter := projections.SubscriptionFilter{Status: r.URL.Query().Get("status")}
+	page := projections.Page{Cursor: r.URL.Query().Get("cursor")}
+	grant, err := p.cmds.AuthorizeRead(ctx, req, domain.PermSubscriptionsRead, "subscriptions")
+	if err != nil {
+		p.refuse(w, r, c, err)
+		return
+	}
+	list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.SubscriptionView], error) {
+		return projections.ListSubscriptions(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, page, p.today())
+	})
+	if err != nil {
+		p.refuse(w, r, c, err)
+		return
+	}
+	data := listData{Tenant: req.TenantID, Status: filter.Status, Items: list.Items,
+		Statuses: []domain.Status{domain.StatusActive, domain.StatusPendingCancellation, domain.StatusCancelled}}
+	if list.NextCursor != nil {
+		data.Next = *list.NextCursor
+	}
+	p.render(w, r, http.StatusOK, "subscriptions", view{Title: "Subscriptions", CSRF: c.csrf, Principal: c.principal, Data: data})
+}
+
+// detailData is the subscription page's.
+type detailData struct {
+	Tenant  uuid.UUID
+	Sub     projections.SubscriptionView
+	History []projections.AuditItem
+}
+
+// subscription shows one subscription as GET
+// /v1/tenants/{t}/subscriptions/{s} does, and its history as
+// GET …/history shows it to the caller: the actor of an action the
+// caller may not see in full is reduced to its type.
+func (p *Portal) subscription(w http.ResponseWriter, r *http.Request, c caller) {
+	ctx := r.Context()
+	req, ok := p.tenantRequest(w, r, c)
+	if !ok {
+		return
+	}
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		p.notFound(w, r)
+		return
+	}
+	data, err := p.readSubscription(ctx, req, id)
+	if err != nil {
+		p.refuse(w, r, c, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "subscription", view{Title: "Subscription", CSRF: c.csrf, Principal: c.principal, Data: data})
+}
+
+// readSubscription reads a subscription and its history for req.
+func (p *Portal) readSubscription(ctx context.Context, req commands.Request, id uuid.UUID) (detailData, error) {
+	grant, err := p.cmds.AuthorizeSubscriptionRead(ctx, req, id, domain.PermSubscriptionsRead)
+	if err != nil {
+		return detailData{}, err
+	}
+	sub, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.SubscriptionView, error) {
+		return projections.GetSubscription(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), id, p.today())
+	})
+	if err != nil {
+		return detailData{}, err
+	}
+	events, err := p.cmds.SubscriptionHistory(ctx, req, id)
+	if err != nil {
+		return detailData{}, err
+	}
+	history := make([]projections.AuditItem, len(events))
+	for i, e := range events {
+		if history[i], err = projections.AuditItemOf(e); err != nil {
+			return detailData{}, err
+		}
+	}
+	return detailData{Tenant: req.TenantID, Sub: sub, History: history}, nil
+}
+
+// tenantRequest is the commands.Request of a page of the path's tenant:
+// the caller's principal, the server's request id. A malformed tenant id
+// names nothing: the 404 page.
+func (p *Portal) tenantRequest(w http.ResponseWriter, r *http.Request, c caller) (commands.Request, bool) {
+	tenant, err := uuid.Parse(r.PathValue("tenant"))
+	if err != nil {
+		p.notFound(w, r)
+		return commands.Request{}, false
+	}
+	return commands.Request{Principal: c.principal, TenantID: tenant, RequestID: requestID(w)}, true
+}
+
+// refuse answers the refusal err of a tenant's page. A revoked or
+// expired grant also ends the session: the next click of a partner that
+// lost its access finds the sign-in page, as the issue asks.
+func (p *Portal) refuse(w http.ResponseWriter, r *http.Request, c caller, err error) {
+	var derr *domain.Error
+	if errors.As(err, &derr) && (derr.Code == domain.CodePartnerAccessRevoked || derr.Code == domain.CodePartnerAccessExpired) {
+		p.endSession(r.Context(), w, r, c.session)
+		p.renderError(w, r, http.StatusForbidden, derr.Code, nil)
+		return
+	}
+	p.failAs(w, r, err, &c.principal)
+}
+
+// today is the date of reads, in UTC, as the API's.
+func (p *Portal) today() domain.Date { return domain.DateOf(p.now().UTC()) }
