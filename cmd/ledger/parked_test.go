@@ -135,7 +135,8 @@ func poisonSubscription(t *testing.T, dbURL string, s shop) string {
 
 // TestPoisonEventOfOneTenant writes, straight into the log of a running
 // server, an event of tenant A that the subscriptions read model cannot
-// store: tenant B's amendment shows in its MRR report within a second,
+// store: tenant B's amendment shows in its MRR report (within a second on
+// a quiet machine; the test allows ten),
 // A's reads of the subscription, its list and its report answer 503
 // read_model_stale, /readyz stays ready and counts it, and `ledger
 // projections parked` lists it. Once the event is deleted from the log
@@ -163,10 +164,14 @@ func TestPoisonEventOfOneTenant(t *testing.T) {
 	poisoned := strings.TrimPrefix(stream, "subscription-"+a.tenant+"-")
 	a.amend(t, 2)
 	b.amend(t, 3)
+	// Without parking, the read models stop at A's event and B's
+	// amendment never shows; with it, it shows as soon as the projection
+	// has set the event aside, well within a second on a quiet machine.
+	// The bound is ten, as CI runs every package at once.
 	amended := time.Now()
 	for mrr, r := b.mrr(t); mrr != "30.00"; mrr, r = b.mrr(t) {
-		if time.Since(amended) > time.Second {
-			t.Fatalf("B's MRR a second after its amendment: %s %s, want 30.00", mrr, r.Body)
+		if time.Since(amended) > 10*time.Second {
+			t.Fatalf("B's MRR ten seconds after its amendment: %s %s, want 30.00", mrr, r.Body)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
