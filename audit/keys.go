@@ -6,12 +6,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"ledger/internal/secretfile"
 )
 
 // KeyName is the name of the ledger's signing key in the notes it signs.
@@ -60,33 +60,18 @@ func (s KeySource) Load(generate bool) (*Key, error) {
 	case s.DataDir == "":
 		return nil, errors.New("signing key: set LEDGER_SIGNING_KEY_FILE, LEDGER_SIGNING_KEY or a data directory")
 	}
-	path := filepath.Join(s.DataDir, KeyFileName)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return ParseKey(string(b))
+	var create func() (string, error)
+	if generate {
+		create = func() (string, error) {
+			skey, _, err := note.GenerateKey(rand.Reader, KeyName)
+			return skey, err
+		}
 	}
-	if !errors.Is(err, fs.ErrNotExist) || !generate {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	skey, _, err := note.GenerateKey(rand.Reader, KeyName)
-	if err != nil {
-		return nil, fmt.Errorf("generate the signing key: %w", err)
-	}
-	if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // another process generated it first
-		return s.Load(false)
-	}
+	text, err := secretfile.Load(s.DataDir, KeyFileName, create)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
-	_, err = f.WriteString(skey + "\n")
-	if err = errors.Join(err, f.Close()); err != nil {
-		return nil, fmt.Errorf("write the signing key %s: %w", path, err)
-	}
-	return ParseKey(skey)
+	return ParseKey(text)
 }
 
 // ParseKey parses a note-format ed25519 private key

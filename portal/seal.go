@@ -7,10 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"ledger/internal/secretfile"
 )
 
 // SessionKeyFileName is the file in the data directory that holds the
@@ -35,46 +35,17 @@ func LoadSessionKey(dataDir string) ([]byte, error) {
 	if dataDir == "" {
 		return nil, errors.New("portal session key: set " + SessionKeyEnv + " or a data directory")
 	}
-	path := filepath.Join(dataDir, SessionKeyFileName)
-	b, err := os.ReadFile(path)
-	if err == nil {
-		return parseSessionKey(string(b))
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("portal session key: %w", err)
-	}
-	return generateSessionKey(dataDir, path)
-}
-
-// generateSessionKey writes a new random key to path, or reads the one
-// another process wrote there first.
-func generateSessionKey(dataDir, path string) ([]byte, error) {
-	key := make([]byte, SessionKeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, fmt.Errorf("generate the portal session key: %w", err)
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("portal session key: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		b, rerr := os.ReadFile(path)
-		if rerr != nil {
-			return nil, fmt.Errorf("portal session key: %w", rerr)
-		}
-		return parseSessionKey(string(b))
-	}
+	text, err := secretfile.Load(dataDir, SessionKeyFileName, func() (string, error) {
+		key := make([]byte, SessionKeySize)
+		_, err := rand.Read(key)
+		return hex.EncodeToString(key), err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("portal session key: %w", err)
 	}
-	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
-	if err = errors.Join(err, f.Close()); err != nil {
-		return nil, fmt.Errorf("write the portal session key %s: %w", path, err)
-	}
-	return key, nil
+	return parseSessionKey(text)
 }
 
-// parseSessionKey decodes 64 hexadecimal digits.
 func parseSessionKey(text string) ([]byte, error) {
 	key, err := hex.DecodeString(strings.TrimSpace(text))
 	if err != nil || len(key) != SessionKeySize {
