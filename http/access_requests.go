@@ -42,18 +42,8 @@ func (s *server) requestAccess(c echo.Context) error {
 // listPartnerAccessRequests handles GET /v1/partners/{p}/access-requests,
 // for any user of the partner.
 func (s *server) listPartnerAccessRequests(c echo.Context) error {
-	partner, err := pathID(c, "partner_id")
+	partner, p, err := s.partnerList(c)
 	if err != nil {
-		return err
-	}
-	if err := domain.AuthorizePartnerMember(principalOf(c), partner); err != nil {
-		return err
-	}
-	p, err := page(c)
-	if err != nil {
-		return err
-	}
-	if err := s.caughtUp(c); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -125,11 +115,7 @@ func (s *server) listTenantAccessRequests(c echo.Context) error {
 // approveAccessRequest handles POST
 // /v1/tenants/{t}/access-requests/{r}/approve (partners.manage).
 func (s *server) approveAccessRequest(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "request_id")
+	req, id, err := tenantCommandOn(c, "request_id")
 	if err != nil {
 		return err
 	}
@@ -147,11 +133,7 @@ func (s *server) approveAccessRequest(c echo.Context) error {
 // rejectAccessRequest handles POST
 // /v1/tenants/{t}/access-requests/{r}/reject (partners.manage).
 func (s *server) rejectAccessRequest(c echo.Context) error {
-	req, err := tenantCommand(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "request_id")
+	req, id, err := tenantCommandOn(c, "request_id")
 	if err != nil {
 		return err
 	}

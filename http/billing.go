@@ -70,7 +70,7 @@ func (s *server) getBillRun(c echo.Context) error {
 
 // voidInvoice voids an invoice and answers it as GET presents it.
 func (s *server) voidInvoice(c echo.Context) error {
-	req, id, err := invoiceCommand(c)
+	req, id, err := tenantCommandOn(c, "invoice_id")
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *server) voidInvoice(c echo.Context) error {
 // getInvoice answers one invoice from the read model. An invoice of an
 // account outside the caller's scope is not found, as an absent one is.
 func (s *server) getInvoice(c echo.Context) error {
-	req, id, err := invoiceCommand(c)
+	req, id, err := tenantCommandOn(c, "invoice_id")
 	if err != nil {
 		return err
 	}
@@ -281,12 +281,13 @@ func acceptsCSV(c echo.Context) bool {
 	return csvQ > 0 && (csvQ > jsonQ || (csvQ == jsonQ && csvFirst))
 }
 
-// invoiceCommand is the request of the path's tenant and its invoice id.
-func invoiceCommand(c echo.Context) (commands.Request, uuid.UUID, error) {
+// tenantCommandOn is the request of the path's tenant and the id of the
+// resource the path names in param.
+func tenantCommandOn(c echo.Context, param string) (commands.Request, uuid.UUID, error) {
 	req, err := tenantCommand(c)
 	if err != nil {
 		return req, uuid.Nil, err
 	}
-	id, err := pathID(c, "invoice_id")
+	id, err := pathID(c, param)
 	return req, id, err
 }

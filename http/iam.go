@@ -96,20 +96,28 @@ func (s *server) removePartnerUser(c echo.Context) error {
 	return written(c, http.StatusNoContent, 0, out.Position, nil)
 }
 
-// listPartnerTenants lists a partner's grants, for any user of it.
-func (s *server) listPartnerTenants(c echo.Context) error {
+// partnerList authorizes a list of the path's partner's own, for any
+// user of it, and reads the page asked for once Ledger-Min-Position is
+// reached.
+func (s *server) partnerList(c echo.Context) (uuid.UUID, projections.Page, error) {
 	partner, err := pathID(c, "partner_id")
 	if err != nil {
-		return err
+		return partner, projections.Page{}, err
 	}
 	if err := domain.AuthorizePartnerMember(principalOf(c), partner); err != nil {
-		return err
+		return partner, projections.Page{}, err
 	}
 	p, err := page(c)
 	if err != nil {
-		return err
+		return partner, p, err
 	}
-	if err := s.caughtUp(c); err != nil {
+	return partner, p, s.caughtUp(c)
+}
+
+// listPartnerTenants lists a partner's grants, for any user of it.
+func (s *server) listPartnerTenants(c echo.Context) error {
+	partner, p, err := s.partnerList(c)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
