@@ -66,10 +66,11 @@ func NewLines(b Billable, billed []InvoiceLine, target Date, newID func() uuid.U
 		return a.from.Compare(b.from)
 	}
 	slices.SortFunc(keys, order)
+	newID = idSource(newID)
 	var out []InvoiceLine
 	for _, k := range keys {
 		it, _ := sub.Item(k.item)
-		out = append(out, reconcile(sub, &it, due[k], held[k], idSource(newID))...)
+		out = append(out, reconcile(sub, &it, due[k], held[k], newID)...)
 	}
 	return out
 }

@@ -67,11 +67,14 @@ func (s *Subscription) NextTermEnd() Date {
 // Nothing when no term has ended since the last decision: so a term end
 // is recorded once, whoever decides it and however late.
 func (s *Subscription) RecordTermEnds(today Date, now time.Time) []Event {
+	if s.NextTermEnd().IsZero() {
+		return nil
+	}
 	var out []Event
 	renewed := s.TermsRenewed
 	for len(out) < maxTermEventsAtOnce {
 		end := s.StartDate.AddMonths((renewed + 1) * s.Term.Months)
-		if s.NextTermEnd().IsZero() || end.After(today) {
+		if end.After(today) {
 			return out
 		}
 		if !s.Term.AutoRenew {
