@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+	"pgregory.net/rapid"
 
 	"ledger/domain"
 	"ledger/eventstore"
@@ -135,6 +136,20 @@ type subsTenant struct {
 }
 
 // tenant creates a tenant with the fixture catalog (ids of tenant n).
+// drawSubscriptions makes tenant n with one account, a, and draws 1 to most
+// subscriptions of it, created at 2025-01-01 and starting within days
+// days of it, for the property tests.
+func (w *subsWorld) drawSubscriptions(rt *rapid.T, n, most, days int) (subsTenant, *domain.Account, []*domain.Subscription) {
+	tn := w.tenant(rt, n)
+	a := w.account(rt, tn, subsID(10_000*n+1), "Alpha", "EUR", subsTenantUser)
+	var subs []*domain.Subscription
+	for k := range rapid.IntRange(1, most).Draw(rt, "subscriptions") {
+		subs = append(subs, w.subscribe(rt, tn, a, subsID(10_000*n+10+k), subsTenantUser, subsAt("2025-01-01"),
+			subsDay("2025-01-01").AddDays(rapid.IntRange(0, days).Draw(rt, "start")).String(), subsDrawTerm(rt), subsDrawCharge(rt), 1))
+	}
+	return tn, a, subs
+}
+
 func (w *subsWorld) tenant(t subsT, n int) subsTenant {
 	t.Helper()
 	tn := subsTenant{id: subsID(10_000 * n), catalog: map[uuid.UUID]*domain.Product{}}

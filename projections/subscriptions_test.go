@@ -95,14 +95,8 @@ func TestSubscriptionsMatchDomain(t *testing.T) {
 	n := 0
 	rapid.Check(t, func(rt *rapid.T) {
 		n++
-		tn := w.tenant(rt, n)
-		a := w.account(rt, tn, subsID(10_000*n+1), "Alpha", "EUR", subsTenantUser)
+		tn, a, subs := w.drawSubscriptions(rt, n, 3, 90)
 		now := subsAt("2025-01-01")
-		var subs []*domain.Subscription
-		for k := range rapid.IntRange(1, 3).Draw(rt, "subscriptions") {
-			subs = append(subs, w.subscribe(rt, tn, a, subsID(10_000*n+10+k), subsTenantUser, now,
-				subsDay("2025-01-01").AddDays(rapid.IntRange(0, 90).Draw(rt, "start")).String(), subsDrawTerm(rt), subsDrawCharge(rt), 1))
-		}
 		for range rapid.IntRange(0, 12).Draw(rt, "steps") {
 			now = now.Add(time.Duration(rapid.IntRange(0, 30).Draw(rt, "wait")) * 24 * time.Hour)
 			s := rapid.SampledFrom(subs).Draw(rt, "subscription")
