@@ -89,6 +89,10 @@ type Deps struct {
 	// replicas that append and sign left them: no checkpoint is signed on
 	// demand.
 	Audit *audit.Store
+	// Waiter, when set, is how reads wait for Ledger-Min-Position: the
+	// one the process's other waiters (its billing index) use, so that one
+	// poller reads the checkpoints. Without it the server makes its own.
+	Waiter *projections.Waiter
 	// Portal, when set, is served at /portal and under /portal/: the
 	// partner portal's HTML pages (package portal, docs/portal.md), which
 	// are not API routes and are not in the OpenAPI document.
@@ -131,7 +135,8 @@ func NewServer(d Deps) *echo.Echo {
 		d.RequestTimeout = DefaultRequestTimeout
 	}
 	s.limits = newLimiter(d.RateLimits, d.Metrics)
-	if s.pool != nil && s.commands != nil {
+	s.waiter = d.Waiter
+	if s.waiter == nil && s.pool != nil && s.commands != nil {
 		s.waiter = projections.NewWaiter(s.pool, s.commands.Head)
 	}
 	e := echo.New()

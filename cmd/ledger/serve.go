@@ -130,7 +130,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	}
 	handler := ledgerhttp.NewServer(ledgerhttp.Deps{
 		DB: db.Pool, Pool: db.Pool, Logger: logger, Metrics: registry, Readers: readers,
-		Commands: cmds, RateLimits: rateLimits(cfg), Audit: trees, Portal: site,
+		Commands: cmds, RateLimits: rateLimits(cfg), Audit: trees, Portal: site, Waiter: index.Waiter,
 	})
 	if err := ledgerhttp.Serve(ctx, ln, handler, cfg.ShutdownTimeout, logger); err != nil {
 		return err
