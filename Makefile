@@ -27,7 +27,8 @@ generate:
 	$(GO) generate ./...
 
 ## fuzz: run each fuzz target of the write routes (http/fuzz_*_test.go)
-## for FUZZTIME; a failing input is saved under http/testdata/fuzz
+## for FUZZTIME (a duration, or a count of inputs such as 200x, which CI
+## uses); a failing input is saved under http/testdata/fuzz
 FUZZTIME ?= 60s
 fuzz:
 	@set -e; for target in $$($(GO) test -list '^Fuzz' ./http | grep '^Fuzz'); do \
