@@ -31,6 +31,11 @@ type caller struct {
 	session   session
 	principal domain.Principal
 	csrf      string
+	// key is the session's API key, opened for this request only: the
+	// portal's commands present it as the API's do, so that a command
+	// authenticates its caller on the states it decides on. Never
+	// rendered or logged.
+	key string
 }
 
 // signedIn runs h for a request of a live session whose key still
@@ -60,7 +65,7 @@ func (p *Portal) signedIn(h func(http.ResponseWriter, *http.Request, caller)) ht
 			p.renderError(w, r, http.StatusForbidden, "csrf_token_invalid", nil)
 			return
 		}
-		c.principal, err = p.authenticate(ctx, s)
+		c.principal, c.key, err = p.authenticate(ctx, s)
 		if errors.Is(err, domain.ErrUnauthenticated) {
 			p.endSession(ctx, w, r, s)
 			p.sessionEnded(w, r)
@@ -75,13 +80,14 @@ func (p *Portal) signedIn(h func(http.ResponseWriter, *http.Request, caller)) ht
 }
 
 // authenticate opens the session's key and authenticates it as the API
-// authenticates a read's key.
-func (p *Portal) authenticate(ctx context.Context, s session) (domain.Principal, error) {
+// authenticates a read's key; it returns the principal and the key.
+func (p *Portal) authenticate(ctx context.Context, s session) (domain.Principal, string, error) {
 	key, err := p.seal.open(s.sealedKey, s.idHash)
 	if err != nil {
-		return domain.Principal{}, domain.Unauthenticated() // another server key: sign in again
+		return domain.Principal{}, "", domain.Unauthenticated() // another server key: sign in again
 	}
-	return p.cmds.Authenticate(ctx, string(key))
+	principal, err := p.cmds.Authenticate(ctx, string(key))
+	return principal, string(key), err
 }
 
 // endSession deletes s and clears the browser's cookie.

@@ -16,8 +16,11 @@ import (
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"instant": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"instant":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"iso":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"fieldID":  fieldID,
+	"fieldErr": fieldErr,
+	"invalid":  invalidAttrs,
 }
 
 // homeData is the home page's: a partner user's grants, or a tenant
@@ -51,7 +54,11 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, c caller) {
 	case domain.ActorTenantUser:
 		data.Tenant = c.principal.TenantID
 	}
-	p.render(w, r, http.StatusOK, "home", view{Title: "Home", CSRF: c.csrf, Principal: c.principal, Data: data})
+	v := view{Title: "Home", CSRF: c.csrf, Principal: c.principal, Data: data}
+	if c.principal.Type == domain.ActorTenantUser {
+		v = p.tenantView(c, c.principal.TenantID, nil, "Home", data)
+	}
+	p.render(w, r, http.StatusOK, "home", v)
 }
 
 // listData is the subscriptions page's.
@@ -91,7 +98,7 @@ func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, c caller)
 	if list.NextCursor != nil {
 		data.Next = *list.NextCursor
 	}
-	p.render(w, r, http.StatusOK, "subscriptions", view{Title: "Subscriptions", CSRF: c.csrf, Principal: c.principal, Data: data})
+	p.render(w, r, http.StatusOK, "subscriptions", p.tenantView(c, req.TenantID, grant, "Subscriptions", data))
 }
 
 // detailData is the subscription page's.
@@ -99,6 +106,9 @@ type detailData struct {
 	Tenant  uuid.UUID
 	Sub     projections.SubscriptionView
 	History []projections.AuditItem
+	// grant is the caller's grant the read was authorized under (nil for
+	// a tenant user).
+	grant *domain.PartnerAccess
 }
 
 // subscription shows one subscription as GET
@@ -121,7 +131,7 @@ func (p *Portal) subscription(w http.ResponseWriter, r *http.Request, c caller) 
 		p.refuse(w, r, c, err)
 		return
 	}
-	p.render(w, r, http.StatusOK, "subscription", view{Title: "Subscription", CSRF: c.csrf, Principal: c.principal, Data: data})
+	p.render(w, r, http.StatusOK, "subscription", p.tenantView(c, req.TenantID, data.grant, "Subscription", data))
 }
 
 // readSubscription reads a subscription and its history for req.
@@ -146,7 +156,7 @@ func (p *Portal) readSubscription(ctx context.Context, req commands.Request, id 
 			return detailData{}, err
 		}
 	}
-	return detailData{Tenant: req.TenantID, Sub: sub, History: history}, nil
+	return detailData{Tenant: req.TenantID, Sub: sub, History: history, grant: grant}, nil
 }
 
 // tenantRequest is the commands.Request of a page of the path's tenant:

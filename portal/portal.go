@@ -15,7 +15,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"ledger/audit"
 	"ledger/commands"
+	"ledger/projections"
 )
 
 // Prefix is the path the portal is served under.
@@ -42,6 +44,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of sessions and reads; time.Now when nil.
 	Now func() time.Time
+	// Waiter is how a page after a form waits for the form's write to
+	// reach the read models: the process's shared one (the HTTP server's);
+	// a new one when nil.
+	Waiter *projections.Waiter
+	// Audit holds the tenants' Merkle trees and signed checkpoints, for
+	// the auditor's tamper-evidence page; without it that page says the
+	// checkpoints are not served here.
+	Audit *audit.Store
 }
 
 // Portal serves the portal's pages. It is an http.Handler.
@@ -53,6 +63,8 @@ type Portal struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	pages    pages
+	waiter   *projections.Waiter
+	audit    *audit.Store
 	mux      *http.ServeMux
 }
 
@@ -71,12 +83,15 @@ func New(ctx context.Context, c Config) (*Portal, error) {
 		return nil, err
 	}
 	p := &Portal{cmds: c.Commands, pool: c.Pool, sessions: sessions{c.Pool}, seal: seal,
-		logger: c.Logger, now: c.Now, pages: tpl}
+		logger: c.Logger, now: c.Now, pages: tpl, waiter: c.Waiter, audit: c.Audit}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.waiter == nil {
+		p.waiter = projections.NewWaiter(c.Pool, c.Commands.Head)
 	}
 	if err := p.sessions.setup(ctx); err != nil {
 		return nil, err

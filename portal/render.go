@@ -5,16 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"net/http"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
 
 	"ledger/domain"
 	"ledger/internal/dberr"
 	"ledger/projections"
 )
-
-// pageNames are the pages, each a template of templates/ rendered inside
-// layout.html.
-var pageNames = []string{"sign-in", "home", "subscriptions", "subscription", "error"}
 
 // pages are the parsed templates, by page name.
 type pages map[string]*template.Template
@@ -31,6 +33,14 @@ type view struct {
 	// Status and Code describe an error page.
 	Status int
 	Code   string
+	// Tenant is the tenant the page is of, when it is one tenant's: the
+	// layout then shows the tenant's sections the caller may open.
+	Tenant uuid.UUID
+	// Perms are what the caller may do on Tenant (for a partner user,
+	// under its grant now): pages offer only the actions it may take.
+	Perms []domain.Permission
+	// Form is the page's form, when it has one that writes.
+	Form *form
 	// Data is the page's own.
 	Data any
 }
@@ -38,10 +48,46 @@ type view struct {
 // SignedIn reports whether the page is shown to a signed-in user.
 func (v view) SignedIn() bool { return v.Principal.Type != "" }
 
+// HasTenant reports whether the page is one tenant's.
+func (v view) HasTenant() bool { return v.Tenant != uuid.Nil }
+
+// Can reports whether the caller may do perm on the page's tenant.
+func (v view) Can(perm string) bool { return slices.Contains(v.Perms, domain.Permission(perm)) }
+
+// IsTenantUser reports whether the caller is one of the tenant's users.
+func (v view) IsTenantUser() bool { return v.Principal.Type == domain.ActorTenantUser }
+
+// IsPartnerUser reports whether the caller is one of a partner's users.
+func (v view) IsPartnerUser() bool { return v.Principal.Type == domain.ActorPartnerUser }
+
+// IsPartnerAdmin reports whether the caller is a partner_admin user.
+func (v view) IsPartnerAdmin() bool {
+	return v.IsPartnerUser() && v.Principal.Role == domain.RolePartnerAdmin
+}
+
+// tenantView is the view of a page of tenant for c: its permissions there
+// are those of grant (nil for a tenant user) now.
+func (p *Portal) tenantView(c caller, tenant uuid.UUID, grant *domain.PartnerAccess, title string, data any) view {
+	return view{Title: title, CSRF: c.csrf, Principal: c.principal, Tenant: tenant,
+		Perms: domain.EffectivePermissions(c.principal, grant, p.now()), Data: data}
+}
+
+// parsePages parses every page of templates/: each file is a page of
+// its name, rendered inside layout.html, except the layout itself and the
+// partials (files named partial-*.html), which every page may use.
 func parsePages() (pages, error) {
+	files, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
 	ps := pages{}
-	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+	for _, file := range files {
+		name := strings.TrimSuffix(path.Base(file), ".html")
+		if name == "layout" || strings.HasPrefix(name, "partial-") {
+			continue
+		}
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS,
+			"templates/layout.html", "templates/partial-*.html", file)
 		if err != nil {
 			return nil, fmt.Errorf("portal template %s: %w", name, err)
 		}
@@ -54,7 +100,13 @@ func parsePages() (pages, error) {
 // first, so that a template failure is a 500 page, not half a page.
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
 	var buf bytes.Buffer
-	if err := p.pages[name].Execute(&buf, v); err != nil {
+	page, ok := p.pages[name]
+	if !ok {
+		p.logger.ErrorContext(r.Context(), "render portal page", "request_id", requestID(w), "page", name, "error", "no such template")
+		http.Error(w, "Internal server error", http.StatusInternalServerError)
+		return
+	}
+	if err := page.Execute(&buf, v); err != nil {
 		p.logger.ErrorContext(r.Context(), "render portal page", "request_id", requestID(w), "page", name, "error", err)
 		http.Error(w, "Internal server error", http.StatusInternalServerError)
 		return

@@ -100,7 +100,8 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	if err != nil {
 		return err
 	}
-	site, err := portal.New(ctx, portal.Config{Pool: db.Pool, Commands: cmds, SessionKey: sessionKey, Logger: logger})
+	site, err := portal.New(ctx, portal.Config{Pool: db.Pool, Commands: cmds, SessionKey: sessionKey, Logger: logger,
+		Waiter: index.Waiter, Audit: trees})
 	if err != nil {
 		return err
 	}
