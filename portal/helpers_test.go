@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"html"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -308,3 +309,27 @@ type rereader struct{ *bytes.Reader }
 func (rereader) Close() error { return nil }
 
 func readAgain(b []byte) rereader { return rereader{bytes.NewReader(b)} }
+
+// hiddenInput matches a hidden field as the portal's templates write it.
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+// formValues are the hidden fields of the form whose action is action on
+// a page (its CSRF token and idempotency key among them), to which a test
+// adds the fields a user would fill in. It fails the test when the page
+// has no such form.
+func formValues(t *testing.T, page, action string) url.Values {
+	t.Helper()
+	start := strings.Index(page, `action="`+action+`"`)
+	if start < 0 {
+		t.Fatalf("no form posting to %s on the page:\n%s", action, page)
+	}
+	end := strings.Index(page[start:], "</form>")
+	if end < 0 {
+		t.Fatalf("the form posting to %s is not closed", action)
+	}
+	values := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(page[start:start+end], -1) {
+		values.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return values
+}
