@@ -110,6 +110,11 @@ func (p *Portal) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+Prefix+"/{$}", p.signedIn(p.home))
 	mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/subscriptions", p.signedIn(p.subscriptions))
 	mux.HandleFunc("GET "+Prefix+"/tenants/{tenant}/subscriptions/{id}", p.signedIn(p.subscription))
+	p.subscriptionFormRoutes(mux)
+	p.accountRoutes(mux)
+	p.partnerRoutes(mux)
+	p.financeRoutes(mux)
+	p.auditRoutes(mux)
 	mux.HandleFunc(Prefix+"/", p.notFound)
 	return mux
 }
