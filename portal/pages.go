@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -67,6 +68,7 @@ type listData struct {
 	Status   string
 	Statuses []domain.Status
 	Items    []projections.SubscriptionView
+	Limit    int
 	Next     string
 }
 
@@ -80,7 +82,11 @@ func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, c caller)
 		return
 	}
 	filter := projections.SubscriptionFilter{Status: r.URL.Query().Get("status")}
-	page := projections.Page{Cursor: r.URL.Query().Get("cursor")}
+	page, err := pageOf(r)
+	if err != nil {
+		p.failAs(w, r, err, &c.principal)
+		return
+	}
 	grant, err := p.cmds.AuthorizeRead(ctx, req, domain.PermSubscriptionsRead, "subscriptions")
 	if err != nil {
 		p.refuse(w, r, c, err)
@@ -93,7 +99,7 @@ func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, c caller)
 		p.refuse(w, r, c, err)
 		return
 	}
-	data := listData{Tenant: req.TenantID, Status: filter.Status, Items: list.Items,
+	data := listData{Tenant: req.TenantID, Status: filter.Status, Items: list.Items, Limit: page.Limit,
 		Statuses: []domain.Status{domain.StatusActive, domain.StatusPendingCancellation, domain.StatusCancelled}}
 	if list.NextCursor != nil {
 		data.Next = *list.NextCursor
@@ -186,3 +192,17 @@ func (p *Portal) refuse(w http.ResponseWriter, r *http.Request, c caller, err er
 
 // today is the date of reads, in UTC, as the API's.
 func (p *Portal) today() domain.Date { return domain.DateOf(p.now().UTC()) }
+
+// pageOf reads a list page's ?limit= (50 by default, at most 500, as the
+// API's) and ?cursor=.
+func pageOf(r *http.Request) (projections.Page, error) {
+	page := projections.Page{Cursor: r.URL.Query().Get("cursor")}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return page, domain.Invalid("limit", "must be a whole number from 1 to %d", projections.MaxLimit)
+		}
+		page.Limit = n
+	}
+	return page, page.Check()
+}
