@@ -145,6 +145,7 @@ func NewServer(d Deps) *echo.Echo {
 	e.Use(s.middleware(d)...)
 	s.routes(e, d.Metrics)
 	if d.Portal != nil {
+		e.POST("/portal/sign-in", s.limits.portalSignIn(d.Portal))
 		e.Any("/portal", echo.WrapHandler(d.Portal))
 		e.Any("/portal/*", echo.WrapHandler(d.Portal))
 	}

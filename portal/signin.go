@@ -2,8 +2,12 @@ package portal
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"ledger/domain"
 )
@@ -76,4 +80,15 @@ func (p *Portal) renderSignIn(w http.ResponseWriter, r *http.Request, status int
 	}
 	setCookie(w, r, signInCookie, token)
 	p.render(w, r, status, "sign-in", view{Title: "Sign in", CSRF: token, Message: message})
+}
+
+// RefuseSignIn answers a sign-in refused by the server's rate limit of
+// unknown keys per client address: the sign-in form again, 429, saying
+// when to try again, with Retry-After. The key posted was not looked up.
+func (p *Portal) RefuseSignIn(w http.ResponseWriter, r *http.Request, retryAfter time.Duration) {
+	securityHeaders(w.Header())
+	seconds := int(math.Ceil(retryAfter.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(seconds))
+	p.renderSignIn(w, r, http.StatusTooManyRequests,
+		fmt.Sprintf("Too many keys were not accepted from your address. Try again in %d seconds.", seconds))
 }
