@@ -81,7 +81,7 @@ type env struct {
 	seen []*http.Response
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := t.Context()
 	pool := pgtest.NewDatabase(t, 16)
@@ -121,7 +121,7 @@ func newEnv(t *testing.T) *env {
 }
 
 // api sends an API request with key and returns the decoded JSON body.
-func (e *env) api(t *testing.T, method, path, key, body string, want int) map[string]any {
+func (e *env) api(t testing.TB, method, path, key, body string, want int) map[string]any {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
@@ -143,7 +143,7 @@ func (e *env) api(t *testing.T, method, path, key, body string, want int) map[st
 }
 
 // caughtUp waits until the read models have every event appended.
-func (e *env) caughtUp(t *testing.T) {
+func (e *env) caughtUp(t testing.TB) {
 	t.Helper()
 	head, err := e.store.Head(t.Context())
 	if err != nil {
@@ -161,7 +161,7 @@ type fixture struct {
 	viewerKey, viewerID string
 }
 
-func (e *env) fixture(t *testing.T) fixture {
+func (e *env) fixture(t testing.TB) fixture {
 	t.Helper()
 	base := "/v1/tenants/" + e.tenant.String()
 	product := e.api(t, "POST", base+"/products", e.adminKey, `{"name":"Pro","sku":"PRO","charges":[
@@ -200,7 +200,7 @@ type browser struct {
 func (e *env) browser() *browser { return &browser{e: e, cookies: map[string]*http.Cookie{}} }
 
 // do sends a request as the browser would, keeping the cookies set.
-func (b *browser) do(t *testing.T, method, path string, form url.Values) *http.Response {
+func (b *browser) do(t testing.TB, method, path string, form url.Values) *http.Response {
 	t.Helper()
 	var body *strings.Reader
 	if form != nil {
@@ -234,20 +234,20 @@ func (b *browser) do(t *testing.T, method, path string, form url.Values) *http.R
 	return res
 }
 
-func (b *browser) get(t *testing.T, path string) *http.Response {
+func (b *browser) get(t testing.TB, path string) *http.Response {
 	t.Helper()
 	return b.do(t, http.MethodGet, path, nil)
 }
 
 // signIn signs in with key from the sign-in page and returns the answer.
-func (b *browser) signIn(t *testing.T, key string) *http.Response {
+func (b *browser) signIn(t testing.TB, key string) *http.Response {
 	t.Helper()
 	page := b.get(t, "/portal/sign-in")
 	return b.do(t, http.MethodPost, "/portal/sign-in", url.Values{csrfField: {csrfOf(t, page)}, keyField: {key}})
 }
 
 // mustSignIn signs in with key and fails the test unless it lands home.
-func (b *browser) mustSignIn(t *testing.T, key string) {
+func (b *browser) mustSignIn(t testing.TB, key string) {
 	t.Helper()
 	res := b.signIn(t, key)
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/portal/" {
@@ -258,7 +258,7 @@ func (b *browser) mustSignIn(t *testing.T, key string) {
 var csrfPattern = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
 
 // csrfOf is the CSRF token of the first form of a page.
-func csrfOf(t *testing.T, res *http.Response) string {
+func csrfOf(t testing.TB, res *http.Response) string {
 	t.Helper()
 	m := csrfPattern.FindStringSubmatch(bodyOf(t, res))
 	if m == nil {
@@ -268,7 +268,7 @@ func csrfOf(t *testing.T, res *http.Response) string {
 }
 
 // bodyOf is a response's body; it can be read any number of times.
-func bodyOf(t *testing.T, res *http.Response) string {
+func bodyOf(t testing.TB, res *http.Response) string {
 	t.Helper()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(res.Body); err != nil {
@@ -280,7 +280,7 @@ func bodyOf(t *testing.T, res *http.Response) string {
 
 // wantPage fails unless res has status and its body holds every one of
 // texts.
-func wantPage(t *testing.T, res *http.Response, status int, texts ...string) string {
+func wantPage(t testing.TB, res *http.Response, status int, texts ...string) string {
 	t.Helper()
 	body := bodyOf(t, res)
 	if res.StatusCode != status {
@@ -295,7 +295,7 @@ func wantPage(t *testing.T, res *http.Response, status int, texts ...string) str
 }
 
 // sessionCount is the number of sessions stored.
-func (e *env) sessionCount(t *testing.T) int {
+func (e *env) sessionCount(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM portal_sessions`).Scan(&n); err != nil {
@@ -317,7 +317,7 @@ var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value=
 // a page (its CSRF token and idempotency key among them), to which a test
 // adds the fields a user would fill in. It fails the test when the page
 // has no such form.
-func formValues(t *testing.T, page, action string) url.Values {
+func formValues(t testing.TB, page, action string) url.Values {
 	t.Helper()
 	start := strings.Index(page, `action="`+action+`"`)
 	if start < 0 {
