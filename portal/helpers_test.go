@@ -64,8 +64,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// env is a ledger with the portal mounted as `ledger serve` mounts it, a
-// tenant and a partner, and a record of every response and log line.
+// env is a ledger with the portal mounted as `ledger serve` mounts it
+// (the commands with their billing index, one waiter for the server and
+// the portal), a tenant and a partner, and a record of every response and
+// log line.
 type env struct {
 	srv        http.Handler
 	pool       *pgxpool.Pool
@@ -99,7 +101,8 @@ func newEnv(t testing.TB) *env {
 		done <- projections.NewRunner(pool, store, slog.New(slog.DiscardHandler), projections.All()...).Run(runCtx)
 	}()
 	t.Cleanup(func() { stop(); <-done })
-	svc := commands.New(store)
+	index := projections.BillingIndex{Pool: pool, Waiter: projections.NewWaiter(pool, store.Head)}
+	svc := commands.New(store, commands.WithBillingIndex(index))
 	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}
 	tb, err := svc.CreateTenant(ctx, op, commands.CreateTenant{Name: "Acme"})
 	if err != nil {
@@ -112,11 +115,13 @@ func newEnv(t testing.TB) *env {
 	e := &env{pool: pool, store: store, clock: &clock{now: time.Now()}, logs: &syncBuffer{},
 		tenant: tb.ID, partner: pb.ID, adminKey: tb.AdminKey, partnerKey: pb.AdminKey}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	site, err := New(ctx, Config{Pool: pool, Commands: svc, SessionKey: bytes.Repeat([]byte{7}, SessionKeySize), Logger: logger, Now: e.clock.Now})
+	site, err := New(ctx, Config{Pool: pool, Commands: svc, SessionKey: bytes.Repeat([]byte{7}, SessionKeySize), Logger: logger, Now: e.clock.Now,
+		Waiter: index.Waiter})
 	if err != nil {
 		t.Fatalf("portal: %v", err)
 	}
-	e.srv = ledgerhttp.NewServer(ledgerhttp.Deps{DB: pool, Pool: pool, Commands: svc, Logger: logger, Portal: site})
+	e.srv = ledgerhttp.NewServer(ledgerhttp.Deps{DB: pool, Pool: pool, Commands: svc, Logger: logger, Portal: site,
+		Waiter: index.Waiter})
 	return e
 }
 
