@@ -124,25 +124,12 @@ func (p *Portal) tenantAccessRequest(w http.ResponseWriter, r *http.Request, c c
 	p.renderRequest(w, r, c, req, id, &f, true, http.StatusOK)
 }
 
-// findTenantRequest reads request id of tenant from the tenant's list of
-// requests (the one the API serves), page by page.
+// findTenantRequest reads request id of tenant as the tenant's list
+// shows it.
 func (p *Portal) findTenantRequest(ctx context.Context, tenant, id uuid.UUID) (projections.AccessRequestView, error) {
-	page := projections.Page{Limit: projections.MaxLimit}
-	for {
-		list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.AccessRequestView], error) {
-			return projections.ListTenantAccessRequests(ctx, db, tenant, "", page, p.now())
-		})
-		if err != nil {
-			return projections.AccessRequestView{}, err
-		}
-		if i := slices.IndexFunc(list.Items, func(v projections.AccessRequestView) bool { return v.ID == id }); i >= 0 {
-			return list.Items[i], nil
-		}
-		if list.NextCursor == nil {
-			return projections.AccessRequestView{}, domain.NotFound("access request")
-		}
-		page.Cursor = *list.NextCursor
-	}
+	return projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.AccessRequestView, error) {
+		return projections.GetTenantAccessRequest(ctx, db, tenant, id, p.now())
+	})
 }
 
 // renderRequest renders a tenant's access request page; prefill (or a

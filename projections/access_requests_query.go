@@ -119,6 +119,25 @@ WHERE partner_id = $1 AND request_id = $2`, partner, id)
 	return v, nil
 }
 
+// GetTenantAccessRequest returns the request id made to tenant, as
+// ListTenantAccessRequests shows it (only while visible to the tenant),
+// with its status at now, or a domain NotFound.
+func GetTenantAccessRequest(ctx context.Context, db Querier, tenant, id uuid.UUID, now time.Time) (AccessRequestView, error) {
+	if err := staleTenant(ctx, db, AccessRequests{}.Name(), tenant); err != nil {
+		return AccessRequestView{}, err
+	}
+	row := db.QueryRow(ctx, `SELECT `+accessRequestColumns+` FROM `+table(LiveSchema, "access_requests")+`
+WHERE tenant_id = $1 AND request_id = $2 AND tenant_visible`, tenant, id)
+	v, err := scanAccessRequest(row, now)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return AccessRequestView{}, domain.NotFound("access request")
+	case err != nil:
+		return AccessRequestView{}, fmt.Errorf("get access request: %w", err)
+	}
+	return v, nil
+}
+
 // ListTenantAccessRequests returns one page of the requests made to
 // tenant while it existed, ordered by id, with each status at now; only
 // those of status when status is not empty
