@@ -36,6 +36,16 @@ type Store struct {
 	batch  int
 }
 
+// VerifierKey is the public key of the store's signing key in note
+// format, as `ledger audit public-key` prints it; "" for a store that
+// signs nothing.
+func (s *Store) VerifierKey() string {
+	if s.key == nil {
+		return ""
+	}
+	return s.key.VerifierKey
+}
+
 // NewStore returns the trees of the database of pool, appended from log
 // and signed with key. With a nil log it appends nothing, and with a nil
 // key it signs nothing: a store that only reads and proves.

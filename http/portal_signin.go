@@ -16,6 +16,15 @@ type SignInRefuser interface {
 	RefuseSignIn(w http.ResponseWriter, r *http.Request, retryAfter time.Duration)
 }
 
+// ProblemPager is a portal that renders, as one of its own pages, a
+// refusal the server answers before the portal sees the request (a body
+// over the limit, a request timed out): an HTML page for a browser where
+// the API would answer a problem document.
+type ProblemPager interface {
+	// RenderProblem answers r with the page of status and the API's code.
+	RenderProblem(w http.ResponseWriter, r *http.Request, status int, code string)
+}
+
 // portalSignIn limits the portal's sign-ins on the API's budget of
 // unknown keys per client address (RateLimits.UnknownKey): an address
 // that has used it up is refused before the key is looked up, and a key

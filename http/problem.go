@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -186,6 +187,10 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	if p.Status == http.StatusServiceUnavailable || p.Code == domain.CodeConcurrencyConflict {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
+	if s.portalPages != nil && isPortalPath(c.Request().URL.Path) {
+		s.portalPages.RenderProblem(c.Response(), c.Request(), p.Status, p.Code)
+		return
+	}
 	c.Response().Header().Set(echo.HeaderContentType, problemContentType)
 	c.Response().WriteHeader(p.Status)
 	if c.Request().Method == http.MethodHead {
@@ -194,4 +199,10 @@ func (s *server) errorHandler(err error, c echo.Context) {
 	if werr := jsonEncode(c.Response(), p); werr != nil {
 		s.logger.WarnContext(c.Request().Context(), "write problem", "request_id", requestID(c), "error", werr)
 	}
+}
+
+// isPortalPath reports whether path is one of the portal's, whose
+// refusals are pages, not problem documents.
+func isPortalPath(path string) bool {
+	return path == "/portal" || strings.HasPrefix(path, "/portal/")
 }

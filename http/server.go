@@ -115,7 +115,10 @@ type server struct {
 	readers  HeldBack
 	waiter   *projections.Waiter
 	limits   *limiter
-	audit    *audit.Store
+	// portalPages renders the refusals of portal paths, when the portal
+	// can.
+	portalPages ProblemPager
+	audit       *audit.Store
 }
 
 // NewServer returns the ledger's HTTP handler with every route registered.
@@ -145,6 +148,7 @@ func NewServer(d Deps) *echo.Echo {
 	e.Use(s.middleware(d)...)
 	s.routes(e, d.Metrics)
 	if d.Portal != nil {
+		s.portalPages, _ = d.Portal.(ProblemPager)
 		e.POST("/portal/sign-in", s.limits.portalSignIn(d.Portal))
 		e.Any("/portal", echo.WrapHandler(d.Portal))
 		e.Any("/portal/*", echo.WrapHandler(d.Portal))

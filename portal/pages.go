@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -112,6 +113,12 @@ type detailData struct {
 	Tenant  uuid.UUID
 	Sub     projections.SubscriptionView
 	History []projections.AuditItem
+	// AsOf is the instant the page shows the subscription at, when one
+	// was asked for (?as_of=); AsOfInput is what was asked, AsOfError why
+	// it was not understood.
+	AsOf      *time.Time
+	AsOfInput string
+	AsOfError string
 	// grant is the caller's grant the read was authorized under (nil for
 	// a tenant user).
 	grant *domain.PartnerAccess
@@ -120,7 +127,9 @@ type detailData struct {
 // subscription shows one subscription as GET
 // /v1/tenants/{t}/subscriptions/{s} does, and its history as
 // GET …/history shows it to the caller: the actor of an action the
-// caller may not see in full is reduced to its type.
+// caller may not see in full is reduced to its type. With ?as_of= it
+// shows the subscription as it stood at that instant, rebuilt from its
+// events as the API's ?as_of= does.
 func (p *Portal) subscription(w http.ResponseWriter, r *http.Request, c caller) {
 	ctx := r.Context()
 	req, ok := p.tenantRequest(w, r, c)
@@ -137,7 +146,66 @@ func (p *Portal) subscription(w http.ResponseWriter, r *http.Request, c caller) 
 		p.refuse(w, r, c, err)
 		return
 	}
+	if raw := strings.TrimSpace(r.URL.Query().Get("as_of")); raw != "" {
+		data.AsOfInput = raw
+		if err := p.subscriptionAsOf(ctx, req, id, raw, &data); err != nil {
+			p.refuse(w, r, c, err)
+			return
+		}
+	}
 	p.render(w, r, http.StatusOK, "subscription", p.tenantView(c, req.TenantID, data.grant, "Subscription", data))
+}
+
+// subscriptionAsOf sets data's subscription to subscription id as it
+// stood at instant raw, as commands.Service.Subscription rebuilds it for
+// the API's ?as_of=; an instant not understood is data's AsOfError.
+func (p *Portal) subscriptionAsOf(ctx context.Context, req commands.Request, id uuid.UUID, raw string, data *detailData) error {
+	at, shown, err := asOfInstant(raw)
+	if err != nil {
+		data.AsOfError = err.Error()
+		return nil
+	}
+	out, err := p.cmds.Subscription(ctx, req, id, at)
+	if errors.Is(err, domain.ErrNotFound) && !at.IsZero() {
+		data.AsOfError = "the subscription did not exist yet at " + shown.UTC().Format(time.RFC3339)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	day := domain.DateOf(at)
+	if at.IsZero() {
+		day = p.today()
+	}
+	if data.Sub, err = projections.SubscriptionViewOf(out.State, day); err != nil {
+		return err
+	}
+	data.AsOf = &shown
+	return nil
+}
+
+// asOfInstant reads an as-of instant as the API's asOf does: RFC 3339,
+// or a date and time of the form's control (taken as UTC). It returns
+// the instant to read at, the instant to show, and a refusal. As for the
+// API, an instant after now means now (zero), and the zero instant the
+// one just before it.
+func asOfInstant(raw string) (time.Time, time.Time, error) {
+	var at time.Time
+	var err error
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if at, err = time.Parse(layout, raw); err == nil {
+			break
+		}
+	}
+	switch {
+	case err != nil:
+		return at, at, errors.New("must be a date and time, such as 2026-01-31T12:00 (UTC) or 2026-01-31T12:00:00Z")
+	case at.After(time.Now()): // the store's clock, which records events, as for the API
+		return time.Time{}, at, nil
+	case at.IsZero():
+		return at.Add(-time.Microsecond), at, nil
+	}
+	return at, at, nil
 }
 
 // readSubscription reads a subscription and its history for req.

@@ -120,17 +120,24 @@ func (p *Portal) render(w http.ResponseWriter, r *http.Request, status int, name
 
 // errorTitles name the error pages' statuses.
 var errorTitles = map[int]string{
-	http.StatusBadRequest:          "Bad request",
-	http.StatusForbidden:           "Not permitted",
-	http.StatusNotFound:            "Not found",
-	http.StatusInternalServerError: "Something went wrong",
-	http.StatusServiceUnavailable:  "Try again shortly",
+	http.StatusBadRequest:            "Bad request",
+	http.StatusForbidden:             "Not permitted",
+	http.StatusNotFound:              "Not found",
+	http.StatusRequestTimeout:        "Request timed out",
+	http.StatusRequestEntityTooLarge: "Too large",
+	http.StatusTooManyRequests:       "Too many requests",
+	http.StatusInternalServerError:   "Something went wrong",
+	http.StatusServiceUnavailable:    "Try again shortly",
 }
 
 // renderError renders the error page of status with code, the reason
 // the API gives. The 404 page is always the same, whatever was asked.
 func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int, code string, principal *domain.Principal) {
-	v := view{Title: errorTitles[status], Status: status, Code: code}
+	title, ok := errorTitles[status]
+	if !ok {
+		title = http.StatusText(status)
+	}
+	v := view{Title: title, Status: status, Code: code}
 	if principal != nil {
 		v.Principal = *principal
 	}
@@ -138,6 +145,14 @@ func (p *Portal) renderError(w http.ResponseWriter, r *http.Request, status int,
 		v = view{Title: errorTitles[status], Status: status, Code: domain.CodeNotFound}
 	}
 	p.render(w, r, status, "error", v)
+}
+
+// RenderProblem renders a refusal the HTTP server answered before the
+// portal saw the request (a body over the limit, a request timed out), as
+// the error page of status with the API's code.
+func (p *Portal) RenderProblem(w http.ResponseWriter, r *http.Request, status int, code string) {
+	securityHeaders(w.Header())
+	p.renderError(w, r, status, code, nil)
 }
 
 // notFound is the one 404 page: it tells nothing of what exists.
