@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ledger/auditexport"
 	"ledger/commands"
 	"ledger/domain"
 	"ledger/projections"
@@ -143,10 +144,10 @@ func TestAccessReviewCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 4 || !slices.Equal(rows[0], AccessReviewCSVHeader) {
+	if len(rows) != 4 || !slices.Equal(rows[0], auditexport.AccessReviewCSVHeader) {
 		t.Fatalf("rows %q: want the header, two rows of Resell's users and one of the other partner", rows)
 	}
-	col := func(name string) int { return slices.Index(AccessReviewCSVHeader, name) }
+	col := func(name string) int { return slices.Index(auditexport.AccessReviewCSVHeader, name) }
 	byUser := map[string][]string{}
 	for _, row := range rows[1:] {
 		byUser[row[col("user_id")]] = row

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"ledger/auditexport"
 	"ledger/commands"
 	"ledger/domain"
 	"ledger/projections"
@@ -21,8 +22,8 @@ func (p *Portal) auditRoutes(mux *http.ServeMux) {
 	t := Prefix + "/tenants/{tenant}"
 	mux.HandleFunc("GET "+t+"/audit", p.signedIn(p.auditLog))
 	mux.HandleFunc("GET "+t+"/audit/partners/{partner}", p.signedIn(p.auditPartner))
-	mux.HandleFunc("GET "+t+"/audit/export.csv", p.signedIn(p.auditExport(exportCSV)))
-	mux.HandleFunc("GET "+t+"/audit/export.ndjson", p.signedIn(p.auditExport(exportNDJSON)))
+	mux.HandleFunc("GET "+t+"/audit/export.csv", p.signedIn(p.auditExport(auditexport.CSV)))
+	mux.HandleFunc("GET "+t+"/audit/export.ndjson", p.signedIn(p.auditExport(auditexport.NDJSON)))
 	mux.HandleFunc("GET "+t+"/audit/trust", p.signedIn(p.auditTrust))
 	mux.HandleFunc("GET "+t+"/access-review", p.signedIn(p.accessReview))
 	mux.HandleFunc("GET "+t+"/access-review.csv", p.signedIn(p.accessReviewCSV))

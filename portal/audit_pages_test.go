@@ -18,6 +18,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"ledger/audit"
+	"ledger/auditexport"
 	"ledger/commands"
 	"ledger/domain"
 	ledgerhttp "ledger/http"
@@ -338,7 +339,7 @@ func auditTestAuditExports(t *testing.T, w *auditWorld) {
 			lines := strings.Split(strings.TrimSpace(got), "\n")
 			events := w.apiEventIDs(t, key, url.Values{"partner_id": {w.partner.String()}})
 			if tc.ext == "csv" {
-				if lines[0] != strings.Join(ledgerhttp.AuditCSVHeader, ",") || len(lines) != 1+len(events) {
+				if lines[0] != strings.Join(auditexport.CSVHeader, ",") || len(lines) != 1+len(events) {
 					t.Fatalf("csv: %d lines, header %q; %d events", len(lines), lines[0], len(events))
 				}
 				continue
@@ -392,7 +393,7 @@ func auditTestAuditExportOfNothing(t *testing.T, w *auditWorld) {
 	b := w.browser()
 	b.mustSignIn(t, w.auditorKey)
 	for _, tc := range []struct{ ext, accept, want string }{
-		{"csv", "text/csv", strings.Join(ledgerhttp.AuditCSVHeader, ",") + "\n"}, {"ndjson", "application/x-ndjson", ""},
+		{"csv", "text/csv", strings.Join(auditexport.CSVHeader, ",") + "\n"}, {"ndjson", "application/x-ndjson", ""},
 	} {
 		q := "?account_id=" + uuid.NewString()
 		got := wantPage(t, b.get(t, w.auditPath("/audit/export."+tc.ext+q)), http.StatusOK)
@@ -439,7 +440,7 @@ func auditTestAccessReviewPage(t *testing.T, w *auditWorld) {
 		if res.StatusCode != http.StatusOK || got != want || !strings.HasPrefix(res.Header.Get("Content-Disposition"), "attachment;") {
 			t.Fatalf("csv %d:\n%s\nthe API's:\n%s", res.StatusCode, got, want)
 		}
-		if !strings.HasPrefix(got, strings.Join(ledgerhttp.AccessReviewCSVHeader, ",")+"\n") {
+		if !strings.HasPrefix(got, strings.Join(auditexport.AccessReviewCSVHeader, ",")+"\n") {
 			t.Fatalf("csv header: %s", got)
 		}
 	}

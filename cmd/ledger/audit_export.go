@@ -12,8 +12,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"ledger/auditexport"
 	"ledger/eventstore/postgres"
-	ledgerhttp "ledger/http"
 	"ledger/internal/config"
 	"ledger/internal/pgresolve"
 	"ledger/projections"
@@ -68,13 +68,13 @@ export is cut short and the command exits non-zero.`,
 }
 
 // options checks the flags and turns them into the export's options.
-func (a auditExportArgs) options() (ledgerhttp.AuditExportOptions, error) {
-	opts := ledgerhttp.AuditExportOptions{Format: a.format, Leaves: true}
+func (a auditExportArgs) options() (auditexport.Options, error) {
+	opts := auditexport.Options{Format: a.format, Leaves: true}
 	var err error
 	if opts.Tenant, err = uuid.Parse(a.tenant); err != nil {
 		return opts, errors.New("--tenant is required: the tenant's id")
 	}
-	if a.format != ledgerhttp.ExportCSV && a.format != ledgerhttp.ExportNDJSON {
+	if a.format != auditexport.CSV && a.format != auditexport.NDJSON {
 		return opts, errors.New("--format is required: csv or ndjson")
 	}
 	if a.partner != "" {
@@ -102,11 +102,11 @@ func (a auditExportArgs) options() (ledgerhttp.AuditExportOptions, error) {
 
 // exportAuditTo runs the export onto stdout, or into the file output,
 // with a progress bar on progress.
-func exportAuditTo(ctx context.Context, db *pgresolve.DB, stdout, progress io.Writer, opts ledgerhttp.AuditExportOptions, output string) error {
+func exportAuditTo(ctx context.Context, db *pgresolve.DB, stdout, progress io.Writer, opts auditexport.Options, output string) error {
 	bar := newProgressBar(progress, "audit export", "events")
 	opts.Progress = bar.update
 	if output == "" {
-		_, err := ledgerhttp.ExportAudit(ctx, db.Pool, stdout, opts)
+		_, err := auditexport.Export(ctx, db.Pool, stdout, opts)
 		bar.finish()
 		if err != nil {
 			return fmt.Errorf("audit export: %w", err)
@@ -124,7 +124,7 @@ func exportAuditTo(ctx context.Context, db *pgresolve.DB, stdout, progress io.Wr
 
 // exportToFile writes the export beside path and renames it to path once
 // complete; on failure it removes what it wrote.
-func exportToFile(ctx context.Context, db *pgresolve.DB, path string, opts ledgerhttp.AuditExportOptions) (n int64, err error) {
+func exportToFile(ctx context.Context, db *pgresolve.DB, path string, opts auditexport.Options) (n int64, err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.partial")
 	if err != nil {
 		return 0, err
@@ -135,7 +135,7 @@ func exportToFile(ctx context.Context, db *pgresolve.DB, path string, opts ledge
 			_ = os.Remove(f.Name()) // nothing partial is left behind
 		}
 	}()
-	if n, err = ledgerhttp.ExportAudit(ctx, db.Pool, f, opts); err != nil {
+	if n, err = auditexport.Export(ctx, db.Pool, f, opts); err != nil {
 		return n, err
 	}
 	if err = f.Sync(); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ledger/audit"
-	ledgerhttp "ledger/http"
+	"ledger/auditexport"
 )
 
 // runAuditExport runs `audit export` in process with args against the
@@ -77,7 +77,7 @@ func TestAuditExportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
-	if err != nil || len(rows) != want+1 || strings.Join(rows[0], ",") != strings.Join(ledgerhttp.AuditCSVHeader, ",") {
+	if err != nil || len(rows) != want+1 || strings.Join(rows[0], ",") != strings.Join(auditexport.CSVHeader, ",") {
 		t.Fatalf("CSV: %d rows (want %d and a header), %v", len(rows), want, err)
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(file), ".*partial")); len(left) > 0 {
