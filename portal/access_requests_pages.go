@@ -116,11 +116,7 @@ func (p *Portal) tenantAccessRequest(w http.ResponseWriter, r *http.Request, c c
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderRequest(w, r, c, req, id, &f, true, http.StatusOK)
 }
 
@@ -221,11 +217,7 @@ func (p *Portal) decideRequest(w http.ResponseWriter, r *http.Request, c caller,
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	next := Prefix + "/tenants/" + req.TenantID.String() + "/access-requests/" + id.String()
 	again := func(status int) {
 		foldListFields(&f)

@@ -31,11 +31,7 @@ func (p *Portal) partnerAccessRequests(w http.ResponseWriter, r *http.Request, c
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("role", string(domain.RolePartnerViewer))
 	f.Values.Set("duration_days", "90")
 	p.renderPartnerRequests(w, r, c, partner, &f, http.StatusOK)
@@ -88,11 +84,7 @@ func (p *Portal) requestAccessForm(w http.ResponseWriter, r *http.Request, c cal
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	next := Prefix + "/partners/" + partner.String() + "/access-requests"
 	again := func(status int) {
 		foldListFields(&f)

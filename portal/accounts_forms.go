@@ -42,11 +42,7 @@ func (p *Portal) newAccountPage(w http.ResponseWriter, r *http.Request, c caller
 		p.refuse(w, r, c, err)
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("billing.payment_terms_days", strconv.Itoa(domain.DefaultPaymentTermsDays))
 	p.renderAccountForm(w, r, c, http.StatusOK, "New customer", req.TenantID, grant, &f, accountFormData{Prefix: "billing."})
 }
@@ -58,11 +54,7 @@ func (p *Portal) createAccount(w http.ResponseWriter, r *http.Request, c caller)
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	again := func(status int) {
 		p.renderAccountForm(w, r, c, status, "New customer", req.TenantID, nil, &f, accountFormData{Prefix: "billing."})
 	}
@@ -95,11 +87,7 @@ func (p *Portal) billingPage(w http.ResponseWriter, r *http.Request, c caller) {
 		p.refuse(w, r, c, err)
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	b := data.Account.Billing
 	f.Values = url.Values{"contact_name": {b.ContactName}, "email": {b.Email}, "address": {optionalText(b.Address)},
 		"tax_id": {optionalText(b.TaxID)}, "payment_terms_days": {strconv.Itoa(b.PaymentTermsDays)},
@@ -115,11 +103,7 @@ func (p *Portal) updateBilling(w http.ResponseWriter, r *http.Request, c caller)
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	again := func(status int) {
 		data, grant, err := p.readBillingForm(r.Context(), req, id)
 		if err != nil {

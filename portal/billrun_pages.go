@@ -39,11 +39,7 @@ type billRunsData struct {
 // gets the 403 page. The API lists no bill runs: each run's page is
 // reached from the run, or from an invoice it issued.
 func (p *Portal) billRunsPage(w http.ResponseWriter, r *http.Request, c caller) {
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("target_date", p.today().String())
 	p.renderBillRuns(w, r, c, &f, http.StatusOK)
 }
@@ -70,11 +66,7 @@ func (p *Portal) runBill(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	again := func(status int) {
 		foldAccountFields(&f)
 		p.renderBillRuns(w, r, c, &f, status)

@@ -92,11 +92,7 @@ func (p *Portal) newProductPage(w http.ResponseWriter, r *http.Request, c caller
 		p.refuse(w, r, c, err)
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderProductForm(w, r, c, http.StatusOK, req.TenantID, grant, &f, 1)
 }
 
@@ -108,11 +104,7 @@ func (p *Portal) createProduct(w http.ResponseWriter, r *http.Request, c caller)
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	rows := chargeRows(f.Values)
 	if f.Value(addChargeField) != "" {
 		grant, err := p.cmds.AuthorizeRead(r.Context(), req, domain.PermCatalogManage, "products")

@@ -43,25 +43,18 @@ type form struct {
 }
 
 // newForm is an empty form with a fresh idempotency key.
-func newForm() (form, error) {
-	key, err := randomToken()
-	if err != nil {
-		return form{}, err
-	}
-	return form{Values: url.Values{}, Fields: map[string]string{}, IdempotencyKey: key}, nil
+func newForm() form {
+	return form{Values: url.Values{}, Fields: map[string]string{}, IdempotencyKey: randomToken()}
 }
 
 // postedForm is the form r submitted, its values kept to show again, with
 // a fresh idempotency key for the next submission.
-func postedForm(r *http.Request) (form, error) {
-	f, err := newForm()
-	if err != nil {
-		return form{}, err
-	}
+func postedForm(r *http.Request) form {
+	f := newForm()
 	if err := r.ParseForm(); err == nil {
 		f.Values = r.PostForm
 	}
-	return f, nil
+	return f
 }
 
 // Value is the value of the field name to show.

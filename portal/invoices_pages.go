@@ -209,11 +209,7 @@ func (p *Portal) readInvoice(w http.ResponseWriter, r *http.Request, c caller, p
 // for whoever may void it (billing.run on its account, as POST
 // …/invoices/{i}/void); anyone else gets the 403 page.
 func (p *Portal) voidInvoicePage(w http.ResponseWriter, r *http.Request, c caller) {
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderVoid(w, r, c, &f, http.StatusOK)
 }
 
@@ -231,11 +227,7 @@ func (p *Portal) voidInvoice(w http.ResponseWriter, r *http.Request, c caller) {
 		p.notFound(w, r)
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	next := Prefix + "/tenants/" + req.TenantID.String() + "/invoices/" + id.String()
 	p.act(w, r, c, &f, next, func(status int) { p.renderVoid(w, r, c, &f, status) },
 		func(ctx context.Context) (eventstore.Position, error) {

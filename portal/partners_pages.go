@@ -67,11 +67,7 @@ func (p *Portal) partnersPage(w http.ResponseWriter, r *http.Request, c caller) 
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("role", string(domain.RolePartnerViewer))
 	p.renderPartners(w, r, c, req, &f, http.StatusOK)
 }
@@ -112,11 +108,7 @@ func (p *Portal) grantNew(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	partner, perr := uuid.Parse(f.Value("partner_id"))
 	next := Prefix + "/tenants/" + req.TenantID.String() + "/partners/" + partner.String()
 	again := func(status int) {
@@ -154,11 +146,7 @@ func (p *Portal) partnerGrantPage(w http.ResponseWriter, r *http.Request, c call
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderGrant(w, r, c, req, partner, &f, true, http.StatusOK)
 }
 
@@ -217,11 +205,7 @@ func (p *Portal) putGrant(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	next := Prefix + "/tenants/" + req.TenantID.String() + "/partners/" + partner.String()
 	again := func(status int) {
 		foldListFields(&f)
@@ -238,11 +222,7 @@ func (p *Portal) revokePage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderRevoke(w, r, c, req, partner, &f, http.StatusOK)
 }
 
@@ -269,11 +249,7 @@ func (p *Portal) revokeGrant(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	next := Prefix + "/tenants/" + req.TenantID.String() + "/partners/" + partner.String()
 	again := func(status int) { p.renderRevoke(w, r, c, req, partner, &f, status) }
 	p.act(w, r, c, &f, next, again, func(ctx context.Context) (eventstore.Position, error) {

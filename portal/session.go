@@ -70,14 +70,8 @@ func (st sessions) setup(ctx context.Context) error {
 // create stores a new session and returns its id, to be sent in the
 // cookie and never kept.
 func (st sessions) create(ctx context.Context, seal *sealer, apiKey string, now time.Time) (string, error) {
-	id, err := randomToken()
-	if err != nil {
-		return "", err
-	}
-	csrf := make([]byte, sessionIDSize)
-	if _, err := rand.Read(csrf); err != nil {
-		return "", fmt.Errorf("new csrf token: %w", err)
-	}
+	id := randomToken()
+	csrf := randomBytes()
 	hash := hashID(id)
 	sealed, err := seal.seal([]byte(apiKey), hash)
 	if err != nil {
@@ -135,12 +129,16 @@ func (st sessions) sweep(ctx context.Context, now time.Time) error {
 }
 
 // randomToken is 256 random bits, base64url without padding.
-func randomToken() (string, error) {
+func randomToken() string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes())
+}
+
+// randomBytes are 256 random bits. crypto/rand.Read never returns an
+// error: it crashes the program rather than return fewer bytes.
+func randomBytes() []byte {
 	b := make([]byte, sessionIDSize)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("new session id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	_, _ = rand.Read(b)
+	return b
 }
 
 // hashID is the SHA-256 of a session id as the browser sends it, nil

@@ -73,11 +73,7 @@ func (p *Portal) signOut(w http.ResponseWriter, r *http.Request, c caller) {
 // when empty), and a new sign-in CSRF token. The key field is always
 // empty.
 func (p *Portal) renderSignIn(w http.ResponseWriter, r *http.Request, status int, message string) {
-	token, err := randomToken()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	token := randomToken()
 	setCookie(w, r, signInCookie, token)
 	p.render(w, r, status, "sign-in", view{Title: "Sign in", CSRF: token, Message: message})
 }

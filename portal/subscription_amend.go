@@ -106,11 +106,7 @@ func (p *Portal) amendPage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("effective_date", p.today().String())
 	p.renderAmend(w, r, c, req, id, &f, http.StatusOK, nil)
 }
@@ -149,11 +145,7 @@ func (p *Portal) amendSubscription(w http.ResponseWriter, r *http.Request, c cal
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	cmd, targets, bad := parseAmend(f.Values)
 	again := func(status int) {
 		renameFields(&f, "changes", targets)

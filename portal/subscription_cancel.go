@@ -39,11 +39,7 @@ func (p *Portal) cancelPage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("policy", "end_of_term")
 	p.renderCancel(w, r, c, req, id, &f, http.StatusOK, nil)
 }
@@ -74,11 +70,7 @@ func (p *Portal) cancelSubscription(w http.ResponseWriter, r *http.Request, c ca
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	var bad faultList
 	cmd := commands.CancelSubscription{Policy: f.Value("policy"), Reason: strings.TrimSpace(f.Value("reason")),
 		WithdrawScheduled: f.Value("withdraw_scheduled") == "true"}
@@ -124,11 +116,7 @@ func (p *Portal) withdrawPage(w http.ResponseWriter, r *http.Request, c caller) 
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderWithdraw(w, r, c, req, id, &f, http.StatusOK)
 }
 
@@ -176,11 +164,7 @@ func (p *Portal) withdrawScheduledChange(w http.ResponseWriter, r *http.Request,
 		p.notFound(w, r)
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	again := func(status int) { p.renderWithdraw(w, r, c, req, id, &f, status) }
 	creq, verr := p.versionedRequest(w, r, c, req.TenantID, &f)
 	if verr != nil {

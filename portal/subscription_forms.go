@@ -84,11 +84,7 @@ func (p *Portal) newSubscription(w http.ResponseWriter, r *http.Request, c calle
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	f.Values.Set("term.type", "termed")
 	f.Values.Set("term.months", "12")
 	f.Values.Set("start_date", p.today().String())
@@ -171,11 +167,7 @@ func (p *Portal) createSubscription(w http.ResponseWriter, r *http.Request, c ca
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	cmd, rows, bad := parseCreate(f.Values, createItemRows)
 	again := func(status int) {
 		renameFields(&f, "items", rows)

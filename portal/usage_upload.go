@@ -55,11 +55,7 @@ func (p *Portal) usagePage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	data := usageData{}
 	q := r.URL.Query()
 	if a, err := strconv.Atoi(q.Get("accepted")); err == nil {
@@ -91,11 +87,7 @@ func (p *Portal) uploadUsage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	refused := func(status int, faults []usageRowError) {
 		if f.Message == "" {
 			f.Code, f.Message = domain.CodeInvalid, "nothing was recorded: the file has faults, listed below"

@@ -113,11 +113,7 @@ func (p *Portal) usersPage(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderUsers(w, r, c, d, http.StatusOK, &f)
 }
 
@@ -142,11 +138,7 @@ func (p *Portal) addUser(w http.ResponseWriter, r *http.Request, c caller) {
 	if !ok {
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	cmd := commands.AddUser{Name: f.Value("name"), Role: domain.Role(f.Value("role"))}
 	out, err := d.add(r.Context(), p.commandRequest(w, r, c, d.tenant), cmd)
 	if err != nil {
@@ -168,11 +160,7 @@ func (p *Portal) removeUserPage(w http.ResponseWriter, r *http.Request, c caller
 	if !ok {
 		return
 	}
-	f, err := newForm()
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := newForm()
 	p.renderRemoveUser(w, r, c, d, http.StatusOK, &f)
 }
 
@@ -212,11 +200,7 @@ func (p *Portal) removeUser(w http.ResponseWriter, r *http.Request, c caller) {
 		p.notFound(w, r)
 		return
 	}
-	f, err := postedForm(r)
-	if err != nil {
-		p.fail(w, r, err)
-		return
-	}
+	f := postedForm(r)
 	again := func(status int) { p.renderRemoveUser(w, r, c, d, status, &f) }
 	p.act(w, r, c, &f, d.base, again, func(ctx context.Context) (eventstore.Position, error) {
 		return d.remove(ctx, p.commandRequest(w, r, c, d.tenant), id)
