@@ -1,7 +1,7 @@
 # The two commands every contributor needs: `make run` and `make test`.
 GO ?= go
 
-.PHONY: run demo test build vet generate lint-openapi bench bench-ceiling fuzz
+.PHONY: run demo test build vet generate lint-openapi bench bench-ceiling fuzz screenshots
 
 ## run: start the ledger server (finds or starts a Postgres by itself)
 run:
@@ -39,6 +39,11 @@ fuzz:
 ## lint-openapi: lint the API's OpenAPI document (Redocly CLI, from npm)
 lint-openapi:
 	scripts/lint-openapi.sh
+
+## screenshots: run the portal's browser journeys in Chromium and save
+## each role's main page as a PNG into docs/portal/
+screenshots:
+	LEDGER_SCREENSHOTS=1 LEDGER_REQUIRE_BROWSER=1 $(GO) test -count=1 -run '^TestBrowser' ./portal/
 
 ## build: build the ledger binary into bin/
 build:

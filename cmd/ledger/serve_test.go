@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"ledger/internal/pgtest"
 )
 
 // binary is the ledger binary that TestMain builds for the end-to-end tests.
@@ -39,33 +39,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const localAdminURL = "postgres://root@127.0.0.1:5432/postgres?sslmode=disable"
-
-// freshDatabase creates a database on the local server, dropped when the
-// test ends, and returns its URL with a password that the server, trusting
-// local connections, ignores and the logs must never show.
+// freshDatabase creates a database on the tests' server (pgtest: the
+// local one, else the embedded one), dropped when the test ends, and
+// returns its URL with a password that the server, trusting local
+// connections, ignores and the logs must never show.
 func freshDatabase(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, localAdminURL)
+	u, err := url.Parse(pgtest.NewDatabaseURL(t))
 	if err != nil {
-		t.Fatalf("no local PostgreSQL at %s for the end-to-end test (start it; .ci/run does): %v", localAdminURL, err)
+		t.Fatalf("parse the database URL: %v", err)
 	}
-	name := fmt.Sprintf("ledger_e2e_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		admin.Close(ctx)
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-		admin.Close(ctx)
-	})
-	return "postgres://root:s3cret-e2e@127.0.0.1:5432/" + name + "?sslmode=disable"
+	u.User = url.UserPassword(u.User.Username(), "s3cret-e2e")
+	return u.String()
 }
 
 func freeAddr(t *testing.T) string {

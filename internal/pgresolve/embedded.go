@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -41,33 +42,42 @@ func startEmbedded(ctx context.Context, dataDir, dbName string, logger *slog.Log
 		return nil, fmt.Errorf("resolve data directory: %w", err)
 	}
 	inst := findInstall()
-	if err := checkDataVersion(filepath.Join(root, "data"), inst.version); err != nil {
+	srv := &Server{Dir: root}
+	if err := checkDataVersion(srv.DataDir(), inst.version); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(root, "run"), 0o700); err != nil {
+	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("create postgres directory: %w", err)
-	}
-	port, err := choosePort()
-	if err != nil {
-		return nil, err
 	}
 	password, err := embeddedPassword(root)
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.OpenFile(filepath.Join(root, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if port, ok := srv.Running(); ok {
+		return attachEmbedded(ctx, root, port, password, dbName, logger)
+	}
+	if srv.User, err = ServerAccount(logger); err != nil {
+		return nil, err
+	}
+	if srv.Bin, err = installBinaries(root, inst, logger); err != nil {
+		return nil, err
+	}
+	port, err := choosePort()
 	if err != nil {
-		return nil, fmt.Errorf("open postgres log: %w", err)
+		return nil, err
 	}
-	cfg := embeddedConfig(root, inst, port, password).Logger(logFile)
-	logger.Info("starting embedded postgres", "dir", root, "binaries", binariesLabel(inst), "port", port)
-	server := embeddedpostgres.NewDatabase(cfg)
-	if err := server.Start(); err != nil {
-		return nil, errors.Join(fmt.Errorf("start postgres in %s: %w", root, err), logFile.Close())
+	srv.Port, srv.Sockets = int(port), socketDir(root, port)
+	if err := letThrough(srv.User, filepath.Dir(root)); err != nil {
+		return nil, err
 	}
-	stop := func() error {
-		return errors.Join(server.Stop(), logFile.Close())
+	if err := initEmbedded(ctx, srv, password); err != nil {
+		return nil, err
 	}
+	logger.Info("starting embedded postgres", "dir", root, "binaries", binariesLabel(inst), "port", port, "user", userLabel(srv.User))
+	if err := srv.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start postgres in %s (its log: %s): %w", root, srv.LogFile(), err)
+	}
+	stop := func() error { return srv.Stop(context.Background()) }
 	db, err := openEmbedded(ctx, port, password, dbName)
 	if err != nil {
 		return nil, errors.Join(err, stop())
@@ -77,18 +87,114 @@ func startEmbedded(ctx context.Context, dataDir, dbName string, logger *slog.Log
 	return db, nil
 }
 
-func embeddedConfig(root string, inst install, port uint32, password string) embeddedpostgres.Config {
-	cfg := embeddedpostgres.DefaultConfig().
-		Version(inst.version).Port(port).
-		Username(embeddedUser).Password(password).Database("postgres").
-		DataPath(filepath.Join(root, "data")).RuntimePath(filepath.Join(root, "runtime")).
-		Locale("C").Encoding("UTF8").
-		StartParameters(map[string]string{"unix_socket_directories": socketDir(root, port), "listen_addresses": "localhost"}).
-		StartTimeout(embeddedTimeout)
-	if inst.dir != "" {
-		cfg = cfg.BinariesPath(inst.dir)
+// initEmbedded gives the server's files to its user and creates the
+// cluster unless it exists; a cluster directory without a cluster, as a
+// failed first start leaves, is made afresh.
+func initEmbedded(ctx context.Context, srv *Server, password string) error {
+	fresh := !srv.Initialized()
+	if fresh {
+		if err := os.RemoveAll(srv.DataDir()); err != nil {
+			return fmt.Errorf("clear the unfinished cluster in %s: %w", srv.DataDir(), err)
+		}
 	}
-	return cfg
+	if err := srv.Prepare(); err != nil {
+		return err
+	}
+	if !fresh {
+		return nil
+	}
+	if err := srv.Init(ctx, embeddedUser, password); err != nil {
+		return fmt.Errorf("create the cluster in %s: %w", srv.DataDir(), err)
+	}
+	return nil
+}
+
+// attachEmbedded connects to the embedded server that another ledger
+// process, such as "ledger serve", started in root and still runs; this
+// process leaves it running when it ends.
+func attachEmbedded(ctx context.Context, root string, port int, password, dbName string, logger *slog.Logger) (*DB, error) {
+	logger.Info("using the embedded postgres that another ledger process runs", "dir", root, "port", port)
+	db, err := openEmbedded(ctx, uint32(port), password, dbName)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded postgres in %s runs on port %d but: %w", root, port, err)
+	}
+	db.Source = fmt.Sprintf("embedded Postgres at %s, database %s, files in %s (run by another ledger process)",
+		hostPort("localhost", uint16(port)), dbName, root)
+	return db, nil
+}
+
+// installBinaries returns the bin directory of inst, or downloads the
+// binaries into root once, with embedded-postgres, when none are
+// installed.
+func installBinaries(root string, inst install, logger *slog.Logger) (string, error) {
+	if inst.dir != "" {
+		return filepath.Join(inst.dir, "bin"), nil
+	}
+	dest := filepath.Join(root, "binaries-"+string(inst.version))
+	if _, err := os.Stat(filepath.Join(dest, "bin", "pg_ctl")); err == nil {
+		return filepath.Join(dest, "bin"), nil
+	}
+	logger.Info("no postgres binaries installed: downloading them", "version", inst.version, "into", dest)
+	if err := DownloadBinaries(dest, inst.version); err != nil {
+		return "", err
+	}
+	return filepath.Join(dest, "bin"), nil
+}
+
+// DownloadBinaries downloads PostgreSQL version into dest (dest/bin/pg_ctl
+// …) with embedded-postgres, which offers no download alone: it starts a
+// throwaway server in a scratch directory and stops it, or, as root, its
+// initdb refuses once the binaries are in place.
+func DownloadBinaries(dest string, version embeddedpostgres.PostgresVersion) error {
+	scratch, err := os.MkdirTemp("", "ledger-pg-download-")
+	if err != nil {
+		return fmt.Errorf("download postgres: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("download postgres: find a free port: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := embeddedpostgres.DefaultConfig().Version(version).Port(uint32(port)).
+		BinariesPath(dest).RuntimePath(filepath.Join(scratch, "runtime")).DataPath(filepath.Join(scratch, "data")).
+		Logger(io.Discard).StartTimeout(embeddedTimeout)
+	server := embeddedpostgres.NewDatabase(cfg)
+	startErr := server.Start()
+	if startErr == nil {
+		startErr = server.Stop()
+	}
+	if _, err := os.Stat(filepath.Join(dest, "bin", "pg_ctl")); err != nil {
+		return fmt.Errorf("download postgres %s: %w", version, errors.Join(startErr, err))
+	}
+	return nil
+}
+
+// letThrough lets the server's user, if any, pass through the ledger's
+// data directory (search, not read), to the server's files under it; the
+// ledger's own files there keep their owner-only modes.
+func letThrough(a *Account, dataDir string) error {
+	if a == nil {
+		return nil
+	}
+	info, err := os.Stat(dataDir)
+	if err != nil {
+		return fmt.Errorf("stat data directory: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o011 != 0o011 {
+		if err := os.Chmod(dataDir, perm|0o011); err != nil {
+			return fmt.Errorf("let user %s through %s: %w", a.Name, dataDir, err)
+		}
+	}
+	return nil
+}
+
+func userLabel(a *Account) string {
+	if a == nil {
+		return "this process's"
+	}
+	return a.Name + " (" + a.How + ")"
 }
 
 func openEmbedded(ctx context.Context, port uint32, password, dbName string) (*DB, error) {
@@ -229,4 +335,12 @@ func binariesLabel(inst install) string {
 		return "download " + string(inst.version)
 	}
 	return inst.dir
+}
+
+// InstallBinaries returns the bin directory of the newest PostgreSQL
+// server installed (pg_config --bindir, /usr/lib/postgresql/*/bin), or,
+// when there is none, of the binaries that embedded-postgres downloads
+// into dir once.
+func InstallBinaries(dir string, logger *slog.Logger) (string, error) {
+	return installBinaries(dir, findInstall(), logger)
 }

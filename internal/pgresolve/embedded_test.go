@@ -104,11 +104,15 @@ func TestEmbeddedPasswordIsKept(t *testing.T) {
 }
 
 func TestStartEmbedded(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("skipping the embedded PostgreSQL test: running as root, where initdb refuses to run; run the tests as a non-root user to cover it")
-	}
 	t.Parallel()
 	dir := t.TempDir()
+	if os.Geteuid() == 0 { // the server's user must reach dir: see Account.Reaches
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o711); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -116,6 +120,7 @@ func TestStartEmbedded(t *testing.T) {
 	if _, err := db.Pool.Exec(ctx, "CREATE TABLE kept (id int)"); err != nil {
 		t.Fatalf("create table: %v", err)
 	}
+	attachWhileRunning(t, ctx, dir, logger, db)
 	if err := db.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -142,4 +147,28 @@ func startTestEmbedded(t *testing.T, ctx context.Context, dir string, logger *sl
 		t.Errorf("Source = %q, want the embedded server", db.Source)
 	}
 	return db
+}
+
+// attachWhileRunning starts the embedded server again while db's runs, as
+// "ledger tenant create" does beside "ledger serve": it connects to the
+// running server, and closing it leaves that server running.
+func attachWhileRunning(t *testing.T, ctx context.Context, dir string, logger *slog.Logger, db *DB) {
+	t.Helper()
+	other, err := startEmbedded(ctx, dir, "ledger", logger)
+	if err != nil {
+		t.Fatalf("startEmbedded beside a running one: %v", err)
+	}
+	if !strings.HasSuffix(other.Source, "(run by another ledger process)") {
+		t.Errorf("Source = %q, want the running server", other.Source)
+	}
+	var n int
+	if err := other.Pool.QueryRow(ctx, "SELECT count(*) FROM kept").Scan(&n); err != nil {
+		t.Errorf("the second process does not see the first's database: %v", err)
+	}
+	if err := other.Close(); err != nil {
+		t.Errorf("Close the attached: %v", err)
+	}
+	if err := db.Pool.Ping(ctx); err != nil {
+		t.Errorf("closing the attached process stopped the server: %v", err)
+	}
 }

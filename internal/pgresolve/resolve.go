@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -62,12 +61,10 @@ type Resolver struct {
 	// ConnectLocal connects to a local server at the libpq defaults and
 	// creates dbName there if it is missing.
 	ConnectLocal func(ctx context.Context, dbName string) (*DB, error)
-	// StartEmbedded starts an embedded server under dataDir and connects to
-	// dbName on it.
+	// StartEmbedded starts an embedded server under dataDir, as an
+	// unprivileged user when this process is root, and connects to dbName
+	// on it; when another process runs that server, it connects to it.
 	StartEmbedded func(ctx context.Context, dataDir, dbName string) (*DB, error)
-	// IsRoot reports whether the process runs as root, where the embedded
-	// server cannot start.
-	IsRoot func() bool
 }
 
 // New returns a Resolver that uses real servers.
@@ -78,7 +75,6 @@ func New(databaseURL, dataDir string, logger *slog.Logger) *Resolver {
 	r.StartEmbedded = func(ctx context.Context, dataDir, dbName string) (*DB, error) {
 		return startEmbedded(ctx, dataDir, dbName, r.logger())
 	}
-	r.IsRoot = func() bool { return os.Geteuid() == 0 }
 	return r
 }
 
@@ -104,11 +100,6 @@ func (r *Resolver) Resolve(ctx context.Context) (*DB, error) {
 	addr := probeAddr(localErr)
 	r.logger().Info("no local postgres", "addr", addr, "error", localErr)
 	local := "LEDGER_DATABASE_URL is not set, no local Postgres answered at " + addr
-	if r.IsRoot() {
-		return nil, fmt.Errorf("%w: %s (%w), and the embedded Postgres cannot start as root (initdb refuses); "+
-			"set LEDGER_DATABASE_URL=postgres://user@host:5432/ledger or run as a non-root user",
-			ErrNoDatabase, local, localErr)
-	}
 	db, embeddedErr := r.StartEmbedded(ctx, r.DataDir, r.dbName())
 	if embeddedErr != nil {
 		return nil, fmt.Errorf("%w: %s (%w), and the embedded Postgres in %s failed to start (%w); "+

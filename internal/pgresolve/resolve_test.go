@@ -16,7 +16,7 @@ var (
 
 // fakeResolver returns a Resolver whose backends succeed unless given an
 // error, and records which were called with which database name.
-func fakeResolver(t *testing.T, url string, urlErr, localErr, embeddedErr error, root bool) (*Resolver, *[]string) {
+func fakeResolver(t *testing.T, url string, urlErr, localErr, embeddedErr error) (*Resolver, *[]string) {
 	t.Helper()
 	var calls []string
 	backend := func(name string, err error) (*DB, error) {
@@ -41,7 +41,6 @@ func fakeResolver(t *testing.T, url string, urlErr, localErr, embeddedErr error,
 		StartEmbedded: func(_ context.Context, dir, db string) (*DB, error) {
 			return backend("embedded "+dir+" "+db, embeddedErr)
 		},
-		IsRoot: func() bool { return root },
 	}
 	return r, &calls
 }
@@ -53,7 +52,6 @@ func TestResolveOrder(t *testing.T) {
 		name                          string
 		url                           string
 		urlErr, localErr, embeddedErr error
-		root                          bool
 		wantSource                    string
 		wantCalls                     []string
 	}{
@@ -62,15 +60,11 @@ func TestResolveOrder(t *testing.T) {
 			wantSource: "url " + url, wantCalls: []string{"url " + url},
 		},
 		{
-			name: "url wins even as root with nothing local", url: url, localErr: errRefused, root: true,
+			name: "url wins even with nothing local", url: url, localErr: errRefused,
 			wantSource: "url " + url, wantCalls: []string{"url " + url},
 		},
 		{
 			name:       "local when no url",
-			wantSource: "local ledger", wantCalls: []string{"local ledger"},
-		},
-		{
-			name: "local as root", root: true,
 			wantSource: "local ledger", wantCalls: []string{"local ledger"},
 		},
 		{
@@ -85,7 +79,7 @@ func TestResolveOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, calls := fakeResolver(t, tt.url, tt.urlErr, tt.localErr, tt.embeddedErr, tt.root)
+			r, calls := fakeResolver(t, tt.url, tt.urlErr, tt.localErr, tt.embeddedErr)
 			db, err := r.Resolve(context.Background())
 			if err != nil {
 				t.Fatalf("Resolve: %v", err)
@@ -106,7 +100,6 @@ func TestResolveErrors(t *testing.T) {
 		name                          string
 		url                           string
 		urlErr, localErr, embeddedErr error
-		root                          bool
 		wantIs                        []error
 		wantText                      []string
 		wantCalls                     []string
@@ -116,17 +109,6 @@ func TestResolveErrors(t *testing.T) {
 			wantIs:    []error{errRefused},
 			wantText:  []string{"LEDGER_DATABASE_URL: connection refused"},
 			wantCalls: []string{"url postgres://u@db/ledger"},
-		},
-		{
-			name: "root with local down", localErr: errRefused, root: true,
-			wantIs: []error{ErrNoDatabase, errRefused},
-			wantText: []string{
-				"no database available: LEDGER_DATABASE_URL is not set",
-				"no local Postgres answered at /var/run/postgresql:5432 (connection refused)",
-				"the embedded Postgres cannot start as root (initdb refuses)",
-				"set LEDGER_DATABASE_URL=postgres://user@host:5432/ledger or run as a non-root user",
-			},
-			wantCalls: []string{"local ledger"},
 		},
 		{
 			name: "embedded fails", localErr: errRefused, embeddedErr: errInitdb,
@@ -142,7 +124,7 @@ func TestResolveErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			r, calls := fakeResolver(t, tt.url, tt.urlErr, tt.localErr, tt.embeddedErr, tt.root)
+			r, calls := fakeResolver(t, tt.url, tt.urlErr, tt.localErr, tt.embeddedErr)
 			db, err := r.Resolve(context.Background())
 			if err == nil {
 				t.Fatalf("Resolve = %q, want an error", db.Source)
@@ -166,7 +148,7 @@ func TestResolveErrors(t *testing.T) {
 
 func TestResolveUsesDBName(t *testing.T) {
 	t.Parallel()
-	r, calls := fakeResolver(t, "", nil, errRefused, nil, false)
+	r, calls := fakeResolver(t, "", nil, errRefused, nil)
 	r.DBName = "ledger_test"
 	if _, err := r.Resolve(context.Background()); err != nil {
 		t.Fatalf("Resolve: %v", err)
@@ -179,7 +161,7 @@ func TestResolveUsesDBName(t *testing.T) {
 
 func TestResolveStopsWhenCancelled(t *testing.T) {
 	t.Parallel()
-	r, calls := fakeResolver(t, "", nil, context.Canceled, nil, false)
+	r, calls := fakeResolver(t, "", nil, context.Canceled, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := r.Resolve(ctx)

@@ -2,7 +2,10 @@
 // own, dropped when the tests end, so runs never see each other's data.
 //
 // It connects with LEDGER_TEST_DATABASE_URL when set, else with the libpq
-// defaults (PGHOST, PGPORT, PGUSER…; the local socket or localhost:5432).
+// defaults (PGHOST, PGPORT, PGUSER…; the local socket or localhost:5432)
+// when a server answers there, else to an embedded Postgres started as
+// make run starts one, shared by the test packages of a run (shared.go).
+// The first use in a test process prints which to stderr.
 package pgtest
 
 import (
@@ -10,7 +13,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,9 +30,9 @@ import (
 // BaseConfig returns the connection settings that tests start from.
 func BaseConfig(tb testing.TB) *pgx.ConnConfig {
 	tb.Helper()
-	cfg, err := pgx.ParseConfig(os.Getenv("LEDGER_TEST_DATABASE_URL"))
+	cfg, err := baseConfig()
 	if err != nil {
-		tb.Fatalf("parse LEDGER_TEST_DATABASE_URL: %v", err)
+		tb.Fatalf("find a Postgres for the tests: %v", err)
 	}
 	return cfg
 }
@@ -33,6 +40,52 @@ func BaseConfig(tb testing.TB) *pgx.ConnConfig {
 // NewDatabase creates an empty database, returns a pool of up to maxConns
 // connections to it, and drops the database when tb ends.
 func NewDatabase(tb testing.TB, maxConns int32) *pgxpool.Pool {
+	tb.Helper()
+	cfg := newDatabase(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	poolCfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		tb.Fatalf("pool config: %v", err)
+	}
+	poolCfg.ConnConfig = cfg
+	poolCfg.MaxConns = maxConns
+	poolCfg.AfterConnect = pguuid.AfterConnect
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", cfg.Database, err)
+	}
+	tb.Cleanup(pool.Close) // runs before the drop, registered earlier
+	return pool
+}
+
+// NewDatabaseURL creates an empty database, dropped when tb ends, and
+// returns a postgres:// URL to it, for a process the test starts.
+func NewDatabaseURL(tb testing.TB) string {
+	tb.Helper()
+	cfg := newDatabase(tb)
+	u := &url.URL{Scheme: "postgres", Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
+	if strings.HasPrefix(cfg.Host, "/") { // a unix socket
+		u.Host = ""
+		u.RawQuery = url.Values{"host": {cfg.Host}, "port": {strconv.Itoa(int(cfg.Port))}}.Encode()
+	}
+	if cfg.User != "" {
+		u.User = url.UserPassword(cfg.User, cfg.Password)
+		if cfg.Password == "" {
+			u.User = url.User(cfg.User)
+		}
+	}
+	q := u.Query()
+	if cfg.TLSConfig == nil {
+		q.Set("sslmode", "disable")
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newDatabase creates an empty database, dropped when tb ends, and
+// returns the settings to connect to it.
+func newDatabase(tb testing.TB) *pgx.ConnConfig {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -42,21 +95,7 @@ func NewDatabase(tb testing.TB, maxConns int32) *pgxpool.Pool {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		tb.Fatalf("create database %s: %v", name, err)
 	}
-	cfg := BaseConfig(tb)
-	poolCfg, err := pgxpool.ParseConfig("")
-	if err != nil {
-		tb.Fatalf("pool config: %v", err)
-	}
-	poolCfg.ConnConfig = cfg
-	poolCfg.ConnConfig.Database = name
-	poolCfg.MaxConns = maxConns
-	poolCfg.AfterConnect = pguuid.AfterConnect
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", name, err)
-	}
 	tb.Cleanup(func() {
-		pool.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		admin := adminConn(ctx, tb)
@@ -65,7 +104,9 @@ func NewDatabase(tb testing.TB, maxConns int32) *pgxpool.Pool {
 			tb.Errorf("drop database %s: %v", name, err)
 		}
 	})
-	return pool
+	cfg := BaseConfig(tb)
+	cfg.Database = name
+	return cfg
 }
 
 func adminConn(ctx context.Context, tb testing.TB) *pgx.Conn {
