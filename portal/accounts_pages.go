@@ -1,10 +1,12 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/uuid"
 
+	"ledger/commands"
 	"ledger/domain"
 	"ledger/projections"
 )
@@ -33,33 +35,15 @@ type accountsData struct {
 // /v1/tenants/{t}/accounts does: the same authorization, scope and
 // paging (the API has no name filter, so neither has the page).
 func (p *Portal) accounts(w http.ResponseWriter, r *http.Request, c caller) {
-	ctx := r.Context()
-	req, ok := p.tenantRequest(w, r, c)
+	l, ok := readList(p, w, r, c, domain.PermAccountsRead, "accounts",
+		func(ctx context.Context, db projections.Querier, req commands.Request, grant *domain.PartnerAccess, page projections.Page) (projections.List[projections.AccountView], error) {
+			return projections.ListAccounts(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), page)
+		})
 	if !ok {
 		return
 	}
-	page, err := pageOf(r)
-	if err != nil {
-		p.failAs(w, r, err, &c.principal)
-		return
-	}
-	grant, err := p.cmds.AuthorizeRead(ctx, req, domain.PermAccountsRead, "accounts")
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.AccountView], error) {
-		return projections.ListAccounts(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), page)
-	})
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	data := accountsData{Tenant: req.TenantID, Items: list.Items}
-	if list.NextCursor != nil {
-		data.Next = *list.NextCursor
-	}
-	p.render(w, r, http.StatusOK, "accounts", p.tenantView(c, req.TenantID, grant, "Customers", data))
+	data := accountsData{Tenant: l.req.TenantID, Items: l.items, Next: l.next}
+	p.render(w, r, http.StatusOK, "accounts", p.tenantView(c, l.req.TenantID, l.grant, "Customers", data))
 }
 
 // accountData is the customer page's.
@@ -81,13 +65,8 @@ type accountData struct {
 // projections.MaxLimit).
 func (p *Portal) account(w http.ResponseWriter, r *http.Request, c caller) {
 	ctx := r.Context()
-	req, ok := p.tenantRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
-		return
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r)
 		return
 	}
 	grant, err := p.cmds.AuthorizeAccountRead(ctx, req, id, domain.PermAccountsRead)

@@ -135,13 +135,8 @@ type billRunData struct {
 // from the event log (invoices.read; the tenant's users only): its
 // status, target date, the invoices it issued and their totals.
 func (p *Portal) billRun(w http.ResponseWriter, r *http.Request, c caller) {
-	req, ok := p.tenantRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
-		return
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r)
 		return
 	}
 	out, err := p.cmds.BillRun(r.Context(), req, id)

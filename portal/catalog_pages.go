@@ -33,33 +33,15 @@ type productsData struct {
 // products lists the tenant's catalog as GET /v1/tenants/{t}/products
 // does: catalog.read, the whole catalog, 50 products a page.
 func (p *Portal) products(w http.ResponseWriter, r *http.Request, c caller) {
-	ctx := r.Context()
-	req, ok := p.tenantRequest(w, r, c)
+	l, ok := readList(p, w, r, c, domain.PermCatalogRead, "products",
+		func(ctx context.Context, db projections.Querier, req commands.Request, _ *domain.PartnerAccess, page projections.Page) (projections.List[projections.ProductView], error) {
+			return projections.ListProducts(ctx, db, req.TenantID, page)
+		})
 	if !ok {
 		return
 	}
-	page, err := pageOf(r)
-	if err != nil {
-		p.failAs(w, r, err, &c.principal)
-		return
-	}
-	grant, err := p.cmds.AuthorizeRead(ctx, req, domain.PermCatalogRead, "products")
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.ProductView], error) {
-		return projections.ListProducts(ctx, db, req.TenantID, page)
-	})
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	data := productsData{Tenant: req.TenantID, Items: list.Items}
-	if list.NextCursor != nil {
-		data.Next = *list.NextCursor
-	}
-	p.render(w, r, http.StatusOK, "products", p.tenantView(c, req.TenantID, grant, "Catalog", data))
+	data := productsData{Tenant: l.req.TenantID, Items: l.items, Next: l.next}
+	p.render(w, r, http.StatusOK, "products", p.tenantView(c, l.req.TenantID, l.grant, "Catalog", data))
 }
 
 // productFormData is the new product page's: the charge rows to show,

@@ -218,13 +218,8 @@ func (p *Portal) voidInvoicePage(w http.ResponseWriter, r *http.Request, c calle
 // (invoice_not_voidable, a reason at fault) is the confirmation again
 // with the API's words.
 func (p *Portal) voidInvoice(w http.ResponseWriter, r *http.Request, c caller) {
-	req, ok := p.tenantRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
-		return
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r)
 		return
 	}
 	f := postedForm(r)

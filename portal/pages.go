@@ -77,35 +77,17 @@ type listData struct {
 // /v1/tenants/{t}/subscriptions does for the caller: the same
 // authorization and the same scope.
 func (p *Portal) subscriptions(w http.ResponseWriter, r *http.Request, c caller) {
-	ctx := r.Context()
-	req, ok := p.tenantRequest(w, r, c)
+	filter := projections.SubscriptionFilter{Status: r.URL.Query().Get("status")}
+	l, ok := readList(p, w, r, c, domain.PermSubscriptionsRead, "subscriptions",
+		func(ctx context.Context, db projections.Querier, req commands.Request, grant *domain.PartnerAccess, page projections.Page) (projections.List[projections.SubscriptionView], error) {
+			return projections.ListSubscriptions(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, page, p.today())
+		})
 	if !ok {
 		return
 	}
-	filter := projections.SubscriptionFilter{Status: r.URL.Query().Get("status")}
-	page, err := pageOf(r)
-	if err != nil {
-		p.failAs(w, r, err, &c.principal)
-		return
-	}
-	grant, err := p.cmds.AuthorizeRead(ctx, req, domain.PermSubscriptionsRead, "subscriptions")
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	list, err := projections.Snapshot(ctx, p.pool, func(db projections.Querier) (projections.List[projections.SubscriptionView], error) {
-		return projections.ListSubscriptions(ctx, db, req.TenantID, projections.ScopeOf(req.Principal, grant), filter, page, p.today())
-	})
-	if err != nil {
-		p.refuse(w, r, c, err)
-		return
-	}
-	data := listData{Tenant: req.TenantID, Status: filter.Status, Items: list.Items, Limit: page.Limit,
+	data := listData{Tenant: l.req.TenantID, Status: filter.Status, Items: l.items, Limit: l.page.Limit, Next: l.next,
 		Statuses: []domain.Status{domain.StatusActive, domain.StatusPendingCancellation, domain.StatusCancelled}}
-	if list.NextCursor != nil {
-		data.Next = *list.NextCursor
-	}
-	p.render(w, r, http.StatusOK, "subscriptions", p.tenantView(c, req.TenantID, grant, "Subscriptions", data))
+	p.render(w, r, http.StatusOK, "subscriptions", p.tenantView(c, l.req.TenantID, l.grant, "Subscriptions", data))
 }
 
 // detailData is the subscription page's.
@@ -132,13 +114,8 @@ type detailData struct {
 // events as the API's ?as_of= does.
 func (p *Portal) subscription(w http.ResponseWriter, r *http.Request, c caller) {
 	ctx := r.Context()
-	req, ok := p.tenantRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
-		return
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r)
 		return
 	}
 	data, err := p.readSubscription(ctx, req, id)
@@ -243,6 +220,21 @@ func (p *Portal) tenantRequest(w http.ResponseWriter, r *http.Request, c caller)
 		return commands.Request{}, false
 	}
 	return commands.Request{Principal: c.principal, TenantID: tenant, RequestID: requestID(w)}, true
+}
+
+// resourceRequest is tenantRequest for a page of one of the tenant's
+// resources, the path's {id}: a malformed id names nothing either.
+func (p *Portal) resourceRequest(w http.ResponseWriter, r *http.Request, c caller) (commands.Request, uuid.UUID, bool) {
+	req, ok := p.tenantRequest(w, r, c)
+	if !ok {
+		return req, uuid.Nil, false
+	}
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		p.notFound(w, r)
+		return req, uuid.Nil, false
+	}
+	return req, id, true
 }
 
 // refuse answers the refusal err of a tenant's page. A revoked or

@@ -102,7 +102,7 @@ func resetCurrent(f *form, sub projections.SubscriptionView) {
 // effect, to a caller who may amend it (subscriptions.amend on its
 // account); one out of scope is the 404 page.
 func (p *Portal) amendPage(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
@@ -141,7 +141,7 @@ func (p *Portal) renderAmend(w http.ResponseWriter, r *http.Request, c caller, r
 // POST …/amendments[?preview=true] does, with the version the form was
 // shown at as its If-Match.
 func (p *Portal) amendSubscription(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
@@ -256,19 +256,4 @@ func parseAmend(v url.Values) (commands.AmendSubscription, []fieldTarget, *domai
 		targets = append(targets, fieldTarget{fmt.Sprintf("add[%d]", j), renameCharge})
 	}
 	return cmd, targets, bad.err()
-}
-
-// subscriptionRequest is the request of a page of the path's tenant and
-// subscription; a malformed id is the 404 page.
-func (p *Portal) subscriptionRequest(w http.ResponseWriter, r *http.Request, c caller) (commands.Request, uuid.UUID, bool) {
-	req, ok := p.tenantRequest(w, r, c)
-	if !ok {
-		return req, uuid.Nil, false
-	}
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		p.notFound(w, r)
-		return req, uuid.Nil, false
-	}
-	return req, id, true
 }

@@ -35,7 +35,7 @@ type cancelData struct {
 // cancelPage asks to confirm the cancellation of a subscription, to a
 // caller who may cancel it (subscriptions.cancel on its account).
 func (p *Portal) cancelPage(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
@@ -66,7 +66,7 @@ func (p *Portal) renderCancel(w http.ResponseWriter, r *http.Request, c caller, 
 // cancellation as POST …/cancel[?preview=true] does, with the version the
 // form was shown at as its If-Match.
 func (p *Portal) cancelSubscription(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
@@ -112,7 +112,7 @@ type withdrawData struct {
 // caller who may amend the subscription; a change the subscription does
 // not list as scheduled is the 404 page.
 func (p *Portal) withdrawPage(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
@@ -155,7 +155,7 @@ func (p *Portal) renderWithdraw(w http.ResponseWriter, r *http.Request, c caller
 // …/scheduled-changes/{id} does, with the version the confirmation was
 // shown at as its If-Match.
 func (p *Portal) withdrawScheduledChange(w http.ResponseWriter, r *http.Request, c caller) {
-	req, id, ok := p.subscriptionRequest(w, r, c)
+	req, id, ok := p.resourceRequest(w, r, c)
 	if !ok {
 		return
 	}
