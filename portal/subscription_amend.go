@@ -47,6 +47,24 @@ type previewData struct {
 	On        domain.Date
 	Sub       projections.SubscriptionView
 	Proration projections.ProrationView
+	// Credit is true for a cancellation, whose proration is a credit.
+	Credit bool
+}
+
+// ProrationCaption is the caption of the preview's proration table.
+func (d previewData) ProrationCaption() string {
+	if d.Credit {
+		return "Credit: what the cancellation adds to periods already invoiced"
+	}
+	return "Proration: what the change adds to periods already invoiced"
+}
+
+// ProrationTotal names the preview's proration total.
+func (d previewData) ProrationTotal() string {
+	if d.Credit {
+		return "Credit total"
+	}
+	return "Proration total"
 }
 
 // subscriptionFor reads subscription id of req's tenant for a form that

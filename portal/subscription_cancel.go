@@ -90,6 +90,7 @@ func (p *Portal) cancelSubscription(w http.ResponseWriter, r *http.Request, c ca
 	if f.Value("action") == "preview" {
 		pv, err := p.cmds.PreviewCancellation(r.Context(), creq, id, cmd)
 		p.showPreview(w, r, c, &f, pv, err, domain.Date{}, again, func(preview *previewData) {
+			preview.Credit = true
 			p.renderCancel(w, r, c, req, id, &f, http.StatusOK, preview)
 		})
 		return
