@@ -222,7 +222,7 @@ func TestSubscriptionAmendPreviewThenConfirm(t *testing.T) {
 	before := len(s.subFormsHistory(t, s.inScope))
 
 	preview := wantPage(t, b.do(t, "POST", s.subFormsPath("/", s.inScope, "/amend"), subFormsAmendValues(t, s, page, s.inScope, "5", "preview")),
-		http.StatusOK, `<dd id="preview-mrr">245.00 USD</dd>`, `id="proration-total"`, "Proration", `value="5"`)
+		http.StatusOK, `<dd id="preview-mrr">245.00 USD</dd>`, `id="proration-total"`, "Proration total", "Proration: what the change adds", `value="5"`)
 	s.caughtUp(t)
 	if after := len(s.subFormsHistory(t, s.inScope)); after != before {
 		t.Fatalf("a preview appended events: history %d, was %d", after, before)
@@ -284,7 +284,7 @@ func TestSubscriptionCancelThroughConfirmation(t *testing.T) {
 	values.Set("policy", "end_of_term")
 	values.Set("reason", "moving on")
 	values.Set("action", "preview")
-	preview := wantPage(t, b.do(t, "POST", cancel, values), http.StatusOK, `<dd id="preview-cancel-date">2027-01-01</dd>`, `id="proration-total"`, `value="moving on"`)
+	preview := wantPage(t, b.do(t, "POST", cancel, values), http.StatusOK, `<dd id="preview-cancel-date">2027-01-01</dd>`, `id="proration-total"`, "Credit total", "Credit: what the cancellation adds", `value="moving on"`)
 	s.caughtUp(t)
 	wantPage(t, b.get(t, s.subFormsPath("/", s.inScope)), http.StatusOK, "<dd>active</dd>")
 
