@@ -95,22 +95,48 @@ func (p *Portal) commandRequest(w http.ResponseWriter, r *http.Request, c caller
 //   - anything else: the error page the API's refusal maps to.
 func (p *Portal) act(w http.ResponseWriter, r *http.Request, c caller, f *form, next string,
 	again func(status int), run func(ctx context.Context) (eventstore.Position, error)) {
+	p.actTo(w, r, c, f, again, func(ctx context.Context) (eventstore.Position, string, error) {
+		pos, err := run(ctx)
+		return pos, next, err
+	})
+}
+
+// actTo is act for a command whose next page is known only once it has
+// run (the id it created, the count it recorded): run returns it.
+func (p *Portal) actTo(w http.ResponseWriter, r *http.Request, c caller, f *form, again func(status int),
+	run func(ctx context.Context) (eventstore.Position, string, error)) {
 	ctx := r.Context()
-	pos, err := run(ctx)
-	var derr *domain.Error
-	switch {
-	case err == nil:
+	pos, next, err := run(ctx)
+	if err == nil {
 		p.waitVisible(ctx, w, pos)
 		http.Redirect(w, r, next, http.StatusSeeOther)
-	case (errors.Is(err, domain.ErrInvalid) || errors.Is(err, domain.ErrRule)) && errors.As(err, &derr):
-		f.refused(derr)
-		again(http.StatusUnprocessableEntity)
-	case (errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrPrecondition)) && errors.As(err, &derr):
-		f.refused(derr)
-		again(http.StatusConflict)
-	default:
-		p.refuse(w, r, c, err)
+		return
 	}
+	if status, ok := formRefusal(f, err); ok {
+		again(status)
+		return
+	}
+	p.refuse(w, r, c, err)
+}
+
+// formRefusal records on f a refusal that a form answers itself, and
+// gives its status: 422 for input refused (a malformed field or a
+// business rule), 409 for a conflict (the state changed since the form was
+// shown). Any other error is not the form's.
+func formRefusal(f *form, err error) (int, bool) {
+	var derr *domain.Error
+	if !errors.As(err, &derr) {
+		return 0, false
+	}
+	switch {
+	case errors.Is(err, domain.ErrInvalid) || errors.Is(err, domain.ErrRule):
+		f.refused(derr)
+		return http.StatusUnprocessableEntity, true
+	case errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrPrecondition):
+		f.refused(derr)
+		return http.StatusConflict, true
+	}
+	return 0, false
 }
 
 // waitVisible waits until the read models include pos, at most
