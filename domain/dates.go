@@ -46,6 +46,28 @@ func ParseDate(field, s string) (Date, error) {
 	return d, nil
 }
 
+// ParseDateRange reads optional dates from and to (YYYY-MM-DD, both
+// inclusive), a refusal naming fromField or toField; an empty one is the
+// zero Date, which leaves its end open. to must not be before from.
+func ParseDateRange(from, to, fromField, toField string) (Date, Date, error) {
+	var f, t Date
+	var err error
+	if from != "" {
+		if f, err = ParseDate(fromField, from); err != nil {
+			return f, t, err
+		}
+	}
+	if to != "" {
+		if t, err = ParseDate(toField, to); err != nil {
+			return f, t, err
+		}
+	}
+	if from != "" && to != "" && t.Before(f) {
+		return f, t, Invalid(toField, "must not be before %s", fromField)
+	}
+	return f, t, nil
+}
+
 // parseDate reads s as YYYY-MM-DD in years 0001 to 9999, as events hold
 // dates (those recorded before the bounds may precede MinDate). A year
 // of five digits or more, or year 0000, is refused with

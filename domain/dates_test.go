@@ -152,3 +152,32 @@ func fxDrawDate(rt *rapid.T, label string) Date {
 	days := rapid.IntRange(0, 365*60).Draw(rt, label)
 	return NewDate(2000, time.January, 1).AddDays(days)
 }
+
+func TestParseDateRange(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		from, to  string
+		wantField string // the field a refusal names; "" for none
+	}{
+		{"", "", ""},
+		{"2026-01-01", "", ""},
+		{"", "2026-01-31", ""},
+		{"2026-01-01", "2026-01-01", ""},
+		{"2026-01-02", "2026-01-01", "end"},
+		{"2026-13-01", "", "start"},
+		{"", "tomorrow", "end"},
+	} {
+		from, to, err := ParseDateRange(tc.from, tc.to, "start", "end")
+		if tc.wantField == "" {
+			if err != nil || (tc.from != "" && from.String() != tc.from) || (tc.to != "" && to.String() != tc.to) ||
+				(tc.from == "" && !from.IsZero()) || (tc.to == "" && !to.IsZero()) {
+				t.Errorf("ParseDateRange(%q, %q) = %v, %v, %v", tc.from, tc.to, from, to, err)
+			}
+			continue
+		}
+		var derr *Error
+		if !errors.As(err, &derr) || !errors.Is(err, ErrInvalid) || len(derr.Fields) != 1 || derr.Fields[0].Field != tc.wantField {
+			t.Errorf("ParseDateRange(%q, %q): %v, want a refusal of %s", tc.from, tc.to, err, tc.wantField)
+		}
+	}
+}

@@ -186,24 +186,7 @@ func invoiceFilter(c echo.Context) (projections.InvoiceFilter, error) {
 // dateRange reads the optional dates ?from= and ?to=, both inclusive; an
 // absent one is the zero Date, which leaves its end open.
 func dateRange(c echo.Context) (from, to domain.Date, err error) {
-	f, err := queryDate(c, "from")
-	if err != nil {
-		return from, to, err
-	}
-	t, err := queryDate(c, "to")
-	if err != nil {
-		return from, to, err
-	}
-	if f != nil {
-		from = *f
-	}
-	if t != nil {
-		to = *t
-	}
-	if f != nil && t != nil && to.Before(from) {
-		return from, to, domain.Invalid("to", "must not be before from")
-	}
-	return from, to, nil
+	return domain.ParseDateRange(c.QueryParam("from"), c.QueryParam("to"), "from", "to")
 }
 
 // csvPage is how many invoices each query of a CSV stream reads.

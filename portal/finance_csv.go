@@ -69,7 +69,7 @@ func (p *Portal) revenueCSV(w http.ResponseWriter, r *http.Request, c caller) {
 		p.failAs(w, r, domain.Invalid("group_by", "must be none, partner, product or account"), &c.principal)
 		return
 	}
-	from, to, err := dateRangeOf(q.Get("from"), q.Get("to"), "from", "to")
+	from, to, err := domain.ParseDateRange(q.Get("from"), q.Get("to"), "from", "to")
 	if err != nil {
 		p.failAs(w, r, err, &c.principal)
 		return

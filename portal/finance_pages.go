@@ -164,30 +164,8 @@ func reportFilterOf(q url.Values) (reportFilter, error) {
 		}
 	}
 	var err error
-	f.RevenueFrom, f.RevenueTo, err = dateRangeOf(f.revenueFromText, f.revenueToText, "revenue_from", "revenue_to")
+	f.RevenueFrom, f.RevenueTo, err = domain.ParseDateRange(f.revenueFromText, f.revenueToText, "revenue_from", "revenue_to")
 	return f, err
-}
-
-// dateRangeOf reads optional dates from and to (YYYY-MM-DD, both
-// inclusive) as the API's ?from= and ?to=, a refusal naming fromField or
-// toField; an empty one is the zero Date, which leaves its end open.
-func dateRangeOf(from, to, fromField, toField string) (domain.Date, domain.Date, error) {
-	var f, t domain.Date
-	var err error
-	if from != "" {
-		if f, err = domain.ParseDate(fromField, from); err != nil {
-			return f, t, err
-		}
-	}
-	if to != "" {
-		if t, err = domain.ParseDate(toField, to); err != nil {
-			return f, t, err
-		}
-	}
-	if from != "" && to != "" && t.Before(f) {
-		return f, t, domain.Invalid(toField, "must not be before %s", fromField)
-	}
-	return f, t, nil
 }
 
 // mrrChart is the MRR of one currency at each month end of the

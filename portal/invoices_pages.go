@@ -88,7 +88,7 @@ func (p *Portal) invoiceQuery(w http.ResponseWriter, r *http.Request, c caller) 
 		f.AccountID = &id
 	}
 	if err == nil {
-		f.From, f.To, err = dateRangeOf(q.Get("from"), q.Get("to"), "from", "to")
+		f.From, f.To, err = domain.ParseDateRange(q.Get("from"), q.Get("to"), "from", "to")
 	}
 	if err != nil {
 		p.failAs(w, r, err, &c.principal)
