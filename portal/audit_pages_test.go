@@ -1,11 +1,9 @@
 package portal
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,7 +19,6 @@ import (
 	"ledger/auditexport"
 	"ledger/commands"
 	"ledger/domain"
-	ledgerhttp "ledger/http"
 )
 
 // auditWorld is a tenant where two partners (partner_admin grants on all
@@ -53,7 +50,7 @@ func newAuditWorld(t *testing.T) *auditWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = auditServer(t, e, audit.NewStore(e.pool, e.store, key, nil))
+	e.srv = e.server(t, audit.NewStore(e.pool, e.store, key, nil))
 	pb, err := commands.New(e.store).CreatePartner(ctx, commands.Request{Principal: domain.Principal{Type: domain.ActorOperator}}, commands.CreatePartner{Name: "Other"})
 	if err != nil {
 		t.Fatalf("create partner: %v", err)
@@ -61,20 +58,6 @@ func newAuditWorld(t *testing.T) *auditWorld {
 	w := &auditWorld{env: e, fx: e.fixture(t), vkey: vkey, other: pb.ID.String(), otherKey: pb.AdminKey}
 	w.act(t)
 	return w
-}
-
-// auditServer is the HTTP server of e with the portal mounted as `ledger
-// serve` mounts it, given trees (none when nil).
-func auditServer(t *testing.T, e *env, trees *audit.Store) http.Handler {
-	t.Helper()
-	svc := commands.New(e.store)
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	site, err := New(t.Context(), Config{Pool: e.pool, Commands: svc, SessionKey: bytes.Repeat([]byte{7}, SessionKeySize),
-		Logger: logger, Now: e.clock.Now, Audit: trees})
-	if err != nil {
-		t.Fatalf("portal: %v", err)
-	}
-	return ledgerhttp.NewServer(ledgerhttp.Deps{DB: e.pool, Pool: e.pool, Commands: svc, Logger: logger, Portal: site, Audit: trees})
 }
 
 // act has the partners and the admin act, and notes what the tests ask.
@@ -467,7 +450,7 @@ func auditTestAuditTrust(t *testing.T, w *auditWorld) {
 		`<dd id="trust-pasted">Does not verify: the signature does not verify with this key</dd>`)
 	wantPage(t, b.get(t, path+"?public_key=nonsense"), http.StatusUnprocessableEntity, `id="f-public-key-error"`)
 
-	bare := &env{srv: auditServer(t, w.env, nil), logs: w.logs}
+	bare := &env{srv: w.server(t, nil), logs: w.logs}
 	bb := bare.browser()
 	bb.mustSignIn(t, w.auditorKey)
 	wantPage(t, bb.get(t, path), http.StatusOK, "Checkpoints are not served here")

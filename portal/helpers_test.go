@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"ledger/audit"
 	"ledger/commands"
 	"ledger/domain"
 	"ledger/eventstore/postgres"
@@ -72,6 +73,8 @@ type env struct {
 	srv        http.Handler
 	pool       *pgxpool.Pool
 	store      *postgres.Store
+	svc        *commands.Service
+	waiter     *projections.Waiter
 	clock      *clock
 	logs       *syncBuffer
 	tenant     uuid.UUID
@@ -112,17 +115,24 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatalf("create partner: %v", err)
 	}
-	e := &env{pool: pool, store: store, clock: &clock{now: time.Now()}, logs: &syncBuffer{},
+	e := &env{pool: pool, store: store, svc: svc, waiter: index.Waiter, clock: &clock{now: time.Now()}, logs: &syncBuffer{},
 		tenant: tb.ID, partner: pb.ID, adminKey: tb.AdminKey, partnerKey: pb.AdminKey}
+	e.srv = e.server(t, nil)
+	return e
+}
+
+// server is the HTTP server of e with the portal mounted as `ledger
+// serve` mounts it, serving the checkpoints of trees (none when nil).
+func (e *env) server(t testing.TB, trees *audit.Store) http.Handler {
+	t.Helper()
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	site, err := New(ctx, Config{Pool: pool, Commands: svc, SessionKey: bytes.Repeat([]byte{7}, SessionKeySize), Logger: logger, Now: e.clock.Now,
-		Waiter: index.Waiter})
+	site, err := New(t.Context(), Config{Pool: e.pool, Commands: e.svc, SessionKey: bytes.Repeat([]byte{7}, SessionKeySize),
+		Logger: logger, Now: e.clock.Now, Waiter: e.waiter, Audit: trees})
 	if err != nil {
 		t.Fatalf("portal: %v", err)
 	}
-	e.srv = ledgerhttp.NewServer(ledgerhttp.Deps{DB: pool, Pool: pool, Commands: svc, Logger: logger, Portal: site,
-		Waiter: index.Waiter})
-	return e
+	return ledgerhttp.NewServer(ledgerhttp.Deps{DB: e.pool, Pool: e.pool, Commands: e.svc, Logger: logger, Portal: site,
+		Waiter: e.waiter, Audit: trees})
 }
 
 // api sends an API request with key and returns the decoded JSON body.
