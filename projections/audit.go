@@ -30,7 +30,7 @@ const auditChunk = 1000
 func (Audit) Name() string { return "audit" }
 
 // Tables implements Projection.
-func (Audit) Tables() []string { return []string{"audit_log"} }
+func (Audit) Tables() []string { return []string{"audit_log", "audit_days"} }
 
 // Create implements Projection. The primary key is one of the indexes
 // (CreateIndexes), so that a rebuild makes it after loading the table too.
@@ -61,14 +61,11 @@ CREATE TABLE %[1]s (
 	if err != nil {
 		return fmt.Errorf("audit: create table: %w", err)
 	}
-	return nil
+	return createAuditDays(ctx, tx, schema)
 }
 
 // CreateIndexes implements Indexer: an index for each filter of the audit
-// route, and the primary key. The indexes on columns that are often
-// NULL (an actor without partner, an event of no account) are partial: a
-// filter by equality implies NOT NULL, so they serve every query while
-// costing nothing on the rows they leave out.
+// route, and the primary key.
 func (a Audit) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error {
 	each, then := a.indexStatements(schema)
 	for _, stmt := range append(each, then...) {
@@ -79,24 +76,35 @@ func (a Audit) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) erro
 	return nil
 }
 
-// indexStatements implements statementIndexer: the unique index on
-// position becomes the primary key once it is made. The longest to make
-// come first, so that a rebuild making them at once ends with the
-// shortest.
+// auditFilterColumns are the columns the audit route filters on by
+// equality or range, besides the tenant and the position.
+var auditFilterColumns = []string{"type", "actor_partner_id", "actor_id", "account_id", "subscription_id", "occurred_at"}
+
+// auditIndexed are the filter columns with an index of their own.
+var auditIndexed = auditFilterColumns[:5]
+
+// indexStatements implements statementIndexer. Each filter column but
+// the date has an index (tenant_id, column, position) that carries the
+// other filter columns, so that a page of any combination of filters is
+// found by scanning the index of one of them in position order and
+// reading only the rows it returns (auditPage). A date range is a range
+// of positions (audit_days). The indexes on columns that are often NULL
+// (an actor without partner, an event of no account) are partial: a
+// filter by equality implies NOT NULL. The unique index on position
+// becomes the primary key once it is made. The longest to make come
+// first, so that a rebuild making them at once ends with the shortest.
 func (Audit) indexStatements(schema string) (each, then []string) {
 	t := table(schema, "audit_log")
-	for _, ix := range []string{
-		`(tenant_id, type, position)`,
-		`(tenant_id, subscription_id, position) WHERE subscription_id IS NOT NULL`,
-		`(tenant_id, account_id, position) WHERE account_id IS NOT NULL`,
-		`(tenant_id, actor_id, position) WHERE actor_id IS NOT NULL`,
-		`(tenant_id, actor_partner_id, position) WHERE actor_partner_id IS NOT NULL`,
-		`(tenant_id, position)`,
-		`(tenant_id, occurred_at)`,
-	} {
-		each = append(each, `CREATE INDEX ON `+t+` `+ix)
+	for _, col := range auditIndexed {
+		carried := slices.DeleteFunc(slices.Clone(auditFilterColumns), func(c string) bool { return c == col })
+		stmt := `CREATE INDEX ON ` + t + ` (tenant_id, ` + col + `, position) INCLUDE (` + strings.Join(carried, ", ") + `)`
+		if col != "type" {
+			stmt += ` WHERE ` + col + ` IS NOT NULL`
+		}
+		each = append(each, stmt)
 	}
-	each = append(each, `CREATE UNIQUE INDEX audit_log_pkey ON `+t+` (position)`)
+	each = append(each, `CREATE INDEX ON `+t+` (tenant_id, position)`,
+		`CREATE UNIQUE INDEX audit_log_pkey ON `+t+` (position)`)
 	return each, []string{`ALTER TABLE ` + t + ` ADD CONSTRAINT audit_log_pkey PRIMARY KEY USING INDEX audit_log_pkey`}
 }
 
@@ -106,6 +114,7 @@ func (Audit) indexStatements(schema string) (each, then []string) {
 func (Audit) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []eventstore.Event) error {
 	sql := auditInsert(table(schema, "audit_log"))
 	var rows auditRows
+	days := auditDays{}
 	for i := range batch {
 		row, ok, err := auditRowOf(&batch[i])
 		if err != nil {
@@ -115,13 +124,17 @@ func (Audit) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []events
 			continue
 		}
 		rows.add(row)
+		days.add(row)
 		if rows.len() == auditChunk {
 			if err := rows.flush(ctx, tx, sql); err != nil {
 				return err
 			}
 		}
 	}
-	return rows.flush(ctx, tx, sql)
+	if err := rows.flush(ctx, tx, sql); err != nil {
+		return err
+	}
+	return days.write(ctx, tx, schema)
 }
 
 // Load implements BulkLoader: the batch's tenant events go in with one
@@ -131,6 +144,7 @@ func (Audit) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventst
 		return nil
 	}
 	next := 0
+	days := auditDays{}
 	err := copyFrom(ctx, tx, table(schema, "audit_log"), auditColumnNames, func(c *copyRows) (bool, error) {
 		for ; next < len(batch); next++ {
 			row, ok, err := auditRowOf(&batch[next])
@@ -140,6 +154,7 @@ func (Audit) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventst
 			if ok {
 				next++
 				row.copy(c)
+				days.add(row)
 				return true, nil
 			}
 		}
@@ -148,7 +163,7 @@ func (Audit) Load(ctx context.Context, tx pgx.Tx, schema string, batch []eventst
 	if err != nil {
 		return fmt.Errorf("audit: copy rows from position %d: %w", batch[0].Position, err)
 	}
-	return nil
+	return days.write(ctx, tx, schema)
 }
 
 // auditColumnNames are the columns of audit_log, in the order of

@@ -64,8 +64,9 @@ func (x AuditExport) Upto() eventstore.Position { return x.upto }
 func (x AuditExport) Count(ctx context.Context, db Querier) (int64, error) {
 	w := x.bounded(0)
 	var n int64
+	args := append([]any{pgx.QueryExecModeExec}, w.args...)
 	err := db.QueryRow(ctx, `SELECT count(*) FROM `+table(LiveSchema, "audit_log")+` WHERE `+
-		strings.Join(w.conds, " AND "), w.args...).Scan(&n)
+		strings.Join(w.conds, " AND "), args...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("audit export: count: %w", err)
 	}
@@ -76,10 +77,7 @@ func (x AuditExport) Count(ctx context.Context, db Querier) (int64, error) {
 // in order; none when the export is done.
 func (x AuditExport) Next(ctx context.Context, db Querier, after eventstore.Position, limit int) ([]AuditExportRow, error) {
 	w := x.bounded(after)
-	w.args = append(w.args, limit)
-	sql := fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY position LIMIT $%d`,
-		auditColumns, table(LiveSchema, "audit_log"), strings.Join(w.conds, " AND "), len(w.args))
-	rows, err := db.Query(ctx, sql, w.args...)
+	rows, err := w.queryPage(ctx, db, "", limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit export after %d: %w", after, err)
 	}

@@ -63,11 +63,11 @@ func sqlStreamOf(category string) string {
 	return fmt.Sprintf(`(e.stream LIKE '%s-%%' AND length(e.stream) = %d AND substr(e.stream, %d, 1) = '-')`, category, n+73, n+37)
 }
 
-// AuditCeiling builds the audit read model's table in a scratch schema
+// AuditCeiling builds the audit read model's tables in a scratch schema
 // as a rebuild does, but set-based: with INSERT … SELECT over the whole
 // log, one per core of this machine, each over its share of the log and
-// in a session of its own, all at once, then its indexes, made as a
-// rebuild makes them. It returns how many rows it wrote and how long that
+// in a session of its own, all at once, then its days from those rows,
+// then its indexes, made as a rebuild makes them. It returns how many rows it wrote and how long that
 // took. The scratch schema is dropped after.
 func AuditCeiling(ctx context.Context, pool *pgxpool.Pool) (int64, time.Duration, error) {
 	return AuditCeilingParts(ctx, pool, runtime.NumCPU())
@@ -109,6 +109,9 @@ func AuditCeilingParts(ctx context.Context, pool *pgxpool.Pool, parts int) (int6
 	}
 	wg.Wait()
 	err = errors.Join(errs...)
+	if err == nil {
+		_, err = pool.Exec(ctx, auditDaysOfLog(schema))
+	}
 	if err == nil {
 		err = indexScratch(ctx, pool, []string{schema}, []Projection{Audit{}})
 	}

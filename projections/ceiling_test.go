@@ -61,6 +61,9 @@ func TestAuditCeilingWritesTheProjectionsRows(t *testing.T) {
 		if _, err := tx.Exec(t.Context(), ceilingSQL(table("ceiling_check", "audit_log"))); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(t.Context(), auditDaysOfLog("ceiling_check")); err != nil {
+			return err
+		}
 		diffs, err := compare(t.Context(), tx, Audit{}, "ceiling_check")
 		if err == nil && len(diffs) > 0 {
 			err = fmt.Errorf("the ceiling's rows differ from the projection's: %+v", diffs)
@@ -110,8 +113,8 @@ func TestRebuiltAuditTableKeepsItsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := indexes()
-	if live != 8 {
-		t.Fatalf("the live audit_log has %d indexes, want the primary key and 7 for the filters", live)
+	if live != 7 {
+		t.Fatalf("the live audit_log has %d indexes, want the primary key and 6 for the filters", live)
 	}
 	if _, err := Rebuild(t.Context(), e.pool, e.store, Audit{}, nil); err != nil {
 		t.Fatal(err)

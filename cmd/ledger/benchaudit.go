@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"ledger/eventstore/postgres"
+	"ledger/internal/config"
+	"ledger/internal/loadgen"
+	"ledger/internal/pgresolve"
+	"ledger/projections"
+)
+
+func newBenchAuditCmd() *cobra.Command {
+	var (
+		tenant  string
+		runs    int
+		explain string
+	)
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Time every combination of the audit log's filters, first page and a deep page, on the read model",
+		Long: `Time the first page and a page from the middle (the deep page) of every
+combination of the audit route's filters: partner, actor, account,
+subscription, type and a date range (the tenant's last day), 64 shapes.
+The values are the busiest of the tenant with the most events (or of
+--tenant), chosen so that combinations match something. Each page is read
+--runs times through the same query as GET /v1/tenants/{t}/audit/events;
+the table gives p50, p99 and the largest in milliseconds. With --explain,
+the plan of each shape's pages goes to that file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var id uuid.UUID
+			if tenant != "" {
+				var err error
+				if id, err = uuid.Parse(tenant); err != nil {
+					return fmt.Errorf("invalid --tenant %q: %w", tenant, err)
+				}
+			}
+			if runs < 1 {
+				return fmt.Errorf("invalid --runs %d: must be at least 1", runs)
+			}
+			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, _ *postgres.Store) error {
+				return benchAudit(ctx, cmd.OutOrStdout(), db, id, runs, explain)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant whose log to query (default: the one with the most events)")
+	cmd.Flags().IntVar(&runs, "runs", 100, "how many times each page is read")
+	cmd.Flags().StringVar(&explain, "explain", "", "write EXPLAIN (ANALYZE, BUFFERS) of each shape's pages to this file")
+	config.AddFlags(cmd.Flags(), config.DatabaseURL, config.DataDir, config.LogLevel)
+	return cmd
+}
+
+// auditShape is a combination of the audit filters, named by its letters.
+type auditShape struct {
+	name   string
+	filter projections.AuditFilter
+}
+
+// auditShapes are every combination of the filters with the values of s.
+func auditShapes(s projections.AuditSample) []auditShape {
+	to := s.Day.AddDate(0, 0, 1)
+	filters := []struct {
+		name string
+		set  func(*projections.AuditFilter)
+	}{
+		{"partner", func(f *projections.AuditFilter) { f.PartnerID = &s.Partner }},
+		{"actor", func(f *projections.AuditFilter) { f.ActorID = &s.Actor }},
+		{"account", func(f *projections.AuditFilter) { f.AccountID = &s.Account }},
+		{"subscription", func(f *projections.AuditFilter) { f.SubscriptionID = &s.Subscription }},
+		{"type", func(f *projections.AuditFilter) { f.Type = s.Type }},
+		{"date", func(f *projections.AuditFilter) { f.From, f.To = &s.Day, &to }},
+	}
+	var shapes []auditShape
+	for mask := range 1 << len(filters) {
+		var names []string
+		var f projections.AuditFilter
+		for i, filter := range filters {
+			if mask&(1<<i) != 0 {
+				names = append(names, filter.name)
+				filter.set(&f)
+			}
+		}
+		if len(names) == 0 {
+			names = []string{"none"}
+		}
+		shapes = append(shapes, auditShape{name: strings.Join(names, "+"), filter: f})
+	}
+	return shapes
+}
+
+func benchAudit(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uuid.UUID, runs int, explain string) error {
+	sample, err := projections.SampleAudit(ctx, db.Pool, tenant)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "tenant %s: %d events; partner %s, actor %s, account %s, subscription %s, type %s, date %s\n",
+		sample.Tenant, sample.Events, sample.Partner, sample.Actor, sample.Account, sample.Subscription, sample.Type,
+		sample.Day.Format(time.DateOnly))
+	var plans io.Writer = io.Discard
+	if explain != "" {
+		f, err := os.Create(explain)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		plans = f
+	}
+	shapes := auditShapes(sample)
+	bar := newProgressBar(os.Stderr, "audit shapes", "shapes")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "shape\trows\tfirst p50\tfirst p99\tfirst max\tdeep rows\tdeep p50\tdeep p99\tdeep max\t")
+	for i, shape := range shapes {
+		cursor, err := projections.AuditMiddleCursor(ctx, db.Pool, sample.Tenant, shape.filter)
+		if err != nil {
+			return fmt.Errorf("%s: %w", shape.name, err)
+		}
+		first, err := timeAuditPage(ctx, db, sample.Tenant, shape, "", runs, plans)
+		if err != nil {
+			return err
+		}
+		deep, err := timeAuditPage(ctx, db, sample.Tenant, shape, cursor, runs, plans)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", shape.name, first, deep)
+		bar.update(int64(i+1), int64(len(shapes)))
+	}
+	bar.finish()
+	return tw.Flush()
+}
+
+// pageTimes is how long a page took over its runs, and how many rows it
+// had.
+type pageTimes struct {
+	rows      int
+	latencies []time.Duration
+}
+
+func (p pageTimes) String() string {
+	ms := func(q float64) string {
+		return fmt.Sprintf("%.1f", float64(loadgen.Percentile(p.latencies, q))/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%d\t%s\t%s\t%s", p.rows, ms(50), ms(99), ms(100))
+}
+
+// timeAuditPage reads shape's page after cursor runs times, and writes its
+// plan to plans.
+func timeAuditPage(ctx context.Context, db *pgresolve.DB, tenant uuid.UUID, shape auditShape, cursor string, runs int, plans io.Writer) (pageTimes, error) {
+	page := projections.Page{Limit: projections.DefaultLimit, Cursor: cursor}
+	var p pageTimes
+	for range runs {
+		start := time.Now()
+		list, err := projections.AuditEvents(ctx, db.Pool, tenant, projections.AuditViewer{}, shape.filter, page)
+		if err != nil {
+			return pageTimes{}, fmt.Errorf("%s: %w", shape.name, err)
+		}
+		p.latencies, p.rows = append(p.latencies, time.Since(start)), len(list.Items)
+	}
+	slices.Sort(p.latencies)
+	if plans == io.Discard {
+		return p, nil
+	}
+	plan, err := projections.ExplainAuditEvents(ctx, db.Pool, tenant, projections.AuditViewer{}, shape.filter, page)
+	if err != nil {
+		return pageTimes{}, fmt.Errorf("%s: %w", shape.name, err)
+	}
+	which := "first page"
+	if cursor != "" {
+		which = "deep page"
+	}
+	_, err = fmt.Fprintf(plans, "### %s, %s\n\n```\n%s\n```\n\n", shape.name, which, plan)
+	return p, err
+}
