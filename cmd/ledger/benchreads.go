@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"ledger/domain"
 	"ledger/eventstore/postgres"
 	"ledger/internal/config"
 	"ledger/internal/loadgen"
@@ -20,23 +21,26 @@ import (
 	"ledger/projections"
 )
 
-func newBenchAuditCmd() *cobra.Command {
+func newBenchReadsCmd() *cobra.Command {
 	var (
 		tenant  string
 		runs    int
 		explain string
 	)
 	cmd := &cobra.Command{
-		Use:   "audit",
-		Short: "Time every combination of the audit log's filters, first page and a deep page, on the read model",
-		Long: `Time the first page and a page from the middle (the deep page) of every
-combination of the audit route's filters: partner, actor, account,
-subscription, type and a date range (the tenant's last day), 64 shapes.
-The values are the busiest of the tenant with the most events (or of
---tenant), chosen so that combinations match something. Each page is read
---runs times through the same query as GET /v1/tenants/{t}/audit/events;
-the table gives p50, p99 and the largest in milliseconds. With --explain,
-the plan of each shape's pages goes to that file.`,
+		Use:   "reads",
+		Short: "Time the audit log's 64 filter shapes, first and deep pages, and the revenue reports, on the read models",
+		Long: `Time the reads whose cost grows with the log, on the tenant with the most
+events (or --tenant), each --runs times through the same queries as the
+API, and print p50, p99 and the largest in milliseconds:
+
+- the first page and a page from the middle (the deep page) of every
+  combination of the audit route's filters: partner, actor, account,
+  subscription, type and a date range (the tenant's last day), 64 shapes.
+  The values are the tenant's busiest, chosen so that combinations match
+  something. With --explain, the plan of each page goes to that file;
+- the MRR report by each grouping, and the MRR movements of the last
+  twelve months, over the whole tenant.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var id uuid.UUID
@@ -50,7 +54,11 @@ the plan of each shape's pages goes to that file.`,
 				return fmt.Errorf("invalid --runs %d: must be at least 1", runs)
 			}
 			return withStore(cmd, func(ctx context.Context, db *pgresolve.DB, _ *postgres.Store) error {
-				return benchAudit(ctx, cmd.OutOrStdout(), db, id, runs, explain)
+				sample, err := benchAudit(ctx, cmd.OutOrStdout(), db, id, runs, explain)
+				if err != nil {
+					return err
+				}
+				return benchReports(ctx, cmd.OutOrStdout(), db, sample.Tenant, runs)
 			})
 		},
 	}
@@ -99,10 +107,10 @@ func auditShapes(s projections.AuditSample) []auditShape {
 	return shapes
 }
 
-func benchAudit(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uuid.UUID, runs int, explain string) error {
+func benchAudit(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uuid.UUID, runs int, explain string) (projections.AuditSample, error) {
 	sample, err := projections.SampleAudit(ctx, db.Pool, tenant)
 	if err != nil {
-		return err
+		return sample, err
 	}
 	fmt.Fprintf(out, "tenant %s: %d events; partner %s, actor %s, account %s, subscription %s, type %s, date %s\n",
 		sample.Tenant, sample.Events, sample.Partner, sample.Actor, sample.Account, sample.Subscription, sample.Type,
@@ -111,7 +119,7 @@ func benchAudit(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uui
 	if explain != "" {
 		f, err := os.Create(explain)
 		if err != nil {
-			return err
+			return sample, err
 		}
 		defer f.Close()
 		plans = f
@@ -123,20 +131,55 @@ func benchAudit(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uui
 	for i, shape := range shapes {
 		cursor, err := projections.AuditMiddleCursor(ctx, db.Pool, sample.Tenant, shape.filter)
 		if err != nil {
-			return fmt.Errorf("%s: %w", shape.name, err)
+			return sample, fmt.Errorf("%s: %w", shape.name, err)
 		}
 		first, err := timeAuditPage(ctx, db, sample.Tenant, shape, "", runs, plans)
 		if err != nil {
-			return err
+			return sample, err
 		}
 		deep, err := timeAuditPage(ctx, db, sample.Tenant, shape, cursor, runs, plans)
 		if err != nil {
-			return err
+			return sample, err
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", shape.name, first, deep)
 		bar.update(int64(i+1), int64(len(shapes)))
 	}
 	bar.finish()
+	return sample, tw.Flush()
+}
+
+// benchReports times the revenue reports over the whole of tenant.
+func benchReports(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant uuid.UUID, runs int) error {
+	today := domain.DateOf(time.Now())
+	from := today.Time().AddDate(0, -11, 0).Format("2006-01")
+	type report struct {
+		name string
+		read func() error
+	}
+	reports := []report{{"mrr-movements, 12 months", func() error {
+		_, err := projections.MRRMovements(ctx, db.Pool, tenant, projections.Scope{All: true}, projections.MRRGroupNone, from, today.Time().Format("2006-01"))
+		return err
+	}}}
+	for _, by := range []string{projections.MRRGroupNone, "partner", "product", "account"} {
+		reports = append(reports, report{"mrr by " + by, func() error {
+			_, err := projections.MRRReport(ctx, db.Pool, tenant, projections.Scope{All: true}, by, today)
+			return err
+		}})
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "report\tp50\tp99\tmax\t")
+	for _, r := range reports {
+		var p pageTimes
+		for range runs {
+			start := time.Now()
+			if err := r.read(); err != nil {
+				return fmt.Errorf("%s: %w", r.name, err)
+			}
+			p.latencies = append(p.latencies, time.Since(start))
+		}
+		slices.Sort(p.latencies)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.name, p.ms(50), p.ms(99), p.ms(100))
+	}
 	return tw.Flush()
 }
 
@@ -148,10 +191,12 @@ type pageTimes struct {
 }
 
 func (p pageTimes) String() string {
-	ms := func(q float64) string {
-		return fmt.Sprintf("%.1f", float64(loadgen.Percentile(p.latencies, q))/float64(time.Millisecond))
-	}
-	return fmt.Sprintf("%d\t%s\t%s\t%s", p.rows, ms(50), ms(99), ms(100))
+	return fmt.Sprintf("%d\t%s\t%s\t%s", p.rows, p.ms(50), p.ms(99), p.ms(100))
+}
+
+// ms is the q-th percentile of the latencies, in milliseconds.
+func (p pageTimes) ms(q float64) string {
+	return fmt.Sprintf("%.1f", float64(loadgen.Percentile(p.latencies, q))/float64(time.Millisecond))
 }
 
 // timeAuditPage reads shape's page after cursor runs times, and writes its
