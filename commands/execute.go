@@ -186,7 +186,11 @@ func (s *Service) appendDecided(ctx context.Context, v *view, req Request, c com
 		k.Result = result
 		areq.Key = &k
 	}
-	return s.appendUntilKnown(ctx, areq)
+	res, err := s.appendUntilKnown(ctx, areq)
+	if err == nil {
+		v.saveDue(ctx)
+	}
+	return res, err
 }
 
 // refuse gives a refusal that stands, or nothing (err nil) for a decision

@@ -23,6 +23,7 @@ type Service struct {
 	newID      func() uuid.UUID
 	logger     *slog.Logger
 	snapshots  *snapshots
+	persisted  SnapshotStore
 	turns      *turns
 	contention time.Duration
 	refusals   refusalLog

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"ledger/domain"
 	"ledger/eventstore"
 )
@@ -22,9 +24,19 @@ import (
 // cannot land on a state that has moved, and because a refusal, which
 // appends nothing, is decided again on the view refreshed before it is
 // given.
+//
+// A stream kept neither in memory nor in the view comes from its
+// persisted snapshot (see SnapshotStore), when it has one, read with the
+// other such streams of the command in one round trip. Its events are
+// then read from the snapshot's version itself: the snapshot is used only
+// if the event at that version is the one it was taken at, so a snapshot
+// never stands for a history the log does not hold.
 type view struct {
 	s       *Service
 	streams map[string]*held
+	// due are the states loads reached by replaying many events, saved
+	// as persisted snapshots once the command has appended.
+	due []due
 }
 
 // held is one stream of a view: a state (nil for the empty state) and the
@@ -32,11 +44,15 @@ type view struct {
 type held struct {
 	version  uint64
 	position eventstore.Position // of the event at version; 0 when unknown or none
+	eventID  uuid.UUID           // of the event at version, when read from the store
 	state    any
 	events   []eventstore.Event
 	// checked says that the store was read for this stream during the
 	// command, so that version was its latest a moment ago.
 	checked bool
+	// stored says that state is a persisted snapshot's, not yet
+	// confirmed by reading the event at version.
+	stored bool
 }
 
 // state is what an aggregate's state implements: the evolve function, and
@@ -57,8 +73,7 @@ func (s *Service) newView() *view { return &view{s: s, streams: make(map[string]
 // round trip, the kept ones from their versions on. With check, every one
 // is read, kept or not. Empty names are skipped.
 func (v *view) read(ctx context.Context, check bool, streams ...string) error {
-	var fetch, kept []string
-	missing := false
+	var fetch, kept, missing []string
 	for _, stream := range streams {
 		if stream == "" {
 			continue
@@ -75,9 +90,11 @@ func (v *view) read(ctx context.Context, check bool, streams ...string) error {
 			continue
 		}
 		v.streams[stream] = &held{}
-		fetch, missing = append(fetch, stream), true
+		missing = append(missing, stream)
 	}
-	if missing || check {
+	v.recall(ctx, missing)
+	fetch = append(fetch, missing...)
+	if len(missing) > 0 || check {
 		fetch = append(fetch, kept...)
 	}
 	return v.fetch(ctx, fetch)
@@ -107,19 +124,28 @@ func (v *view) fresh() bool {
 	return true
 }
 
-// fetch reads streams after the versions v holds them at, together.
+// fetch reads streams after the versions v holds them at, together; a
+// stream held from a persisted snapshot, from the snapshot's version on.
+// A snapshot that the event at its version does not confirm is dropped
+// and its stream read again from the start.
 func (v *view) fetch(ctx context.Context, streams []string) error {
 	if len(streams) == 0 {
 		return nil
 	}
 	reads := make([]eventstore.StreamRead, len(streams))
 	for i, stream := range streams {
-		reads[i] = eventstore.StreamRead{Stream: stream, From: v.streams[stream].version + 1, Limit: readLimit}
+		h := v.streams[stream]
+		from := h.version + 1
+		if h.stored {
+			from = h.version
+		}
+		reads[i] = eventstore.StreamRead{Stream: stream, From: from, Limit: readLimit}
 	}
 	results, err := eventstore.ReadStreams(ctx, v.s.store, reads)
 	if err != nil {
 		return fmt.Errorf("read %d streams: %w", len(reads), err)
 	}
+	var unconfirmed []string
 	for i, stream := range streams {
 		events := results[i]
 		for page := events; len(page) == readLimit; {
@@ -130,14 +156,25 @@ func (v *view) fetch(ctx context.Context, streams []string) error {
 			events, page = append(events, more...), more
 		}
 		h := v.streams[stream]
+		if h.stored {
+			if !h.confirms(events) {
+				v.s.logger.Warn("snapshot discarded; replaying the stream", "stream", stream,
+					"reason", "the event at its version is not the one it was taken at")
+				v.streams[stream] = &held{}
+				unconfirmed = append(unconfirmed, stream)
+				continue
+			}
+			events, h.stored = events[1:], false
+			v.s.snapshots.put(stream, h.version, h.position, h.state)
+		}
 		h.checked = true
 		if len(events) == 0 {
 			continue
 		}
 		last := events[len(events)-1]
-		h.events, h.version, h.position = append(h.events, events...), last.Version, last.Position
+		h.events, h.version, h.position, h.eventID = append(h.events, events...), last.Version, last.Position, last.ID
 	}
-	return nil
+	return v.fetch(ctx, unconfirmed)
 }
 
 // load returns a copy of the state of stream that v holds, and its
@@ -157,10 +194,13 @@ func load[A any, P state[A]](ctx context.Context, v *view, stream string) (*A, u
 	if err := applyAll[A, P](agg, h.events); err != nil {
 		return nil, 0, fmt.Errorf("load %s: %w", stream, err)
 	}
-	if len(h.events) > 0 {
+	if replayed := len(h.events); replayed > 0 {
 		h.state, h.events = agg, nil
 		if h.checked {
 			v.s.snapshots.put(stream, h.version, h.position, P(agg).Clone())
+		}
+		if h.checked && replayed >= SnapshotAfter && v.s.persisted != nil {
+			v.due = append(v.due, due{stream: stream, version: h.version, position: h.position, eventID: h.eventID, state: agg})
 		}
 		agg = P(agg).Clone()
 	}

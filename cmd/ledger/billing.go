@@ -102,7 +102,7 @@ func billingRun(ctx context.Context, db *pgresolve.DB, store *postgres.Store, re
 	})
 	defer func() { _ = stop() }()
 	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head), SyncTimeout: 10 * time.Minute}
-	cmds := commands.New(store, commands.WithBillingIndex(index))
+	cmds := commands.New(store, commands.WithBillingIndex(index), commands.WithSnapshotStore(store.Snapshots()))
 	defer cmds.FlushRefusals()
 	bar := newProgressBar(os.Stderr, "bill run", "accounts")
 	defer bar.finish()

@@ -87,7 +87,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) (err err
 	metrics := projections.NewMetrics(db.Pool)
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), metrics)
 	index := projections.BillingIndex{Pool: db.Pool, Waiter: projections.NewWaiter(db.Pool, store.Head)}
-	cmds := commands.New(store, commands.WithLogger(logger), commands.WithBillingIndex(index))
+	cmdOpts := []commands.Option{commands.WithLogger(logger), commands.WithBillingIndex(index)}
+	if store == pgStore { // snapshots are kept beside a log in PostgreSQL only
+		cmdOpts = append(cmdOpts, commands.WithSnapshotStore(pgStore.Snapshots()))
+	}
+	cmds := commands.New(store, cmdOpts...)
 	defer cmds.FlushRefusals() // the repeats of refusals counted in open windows, before the database closes
 	// The checkpoints' signing key: never logged (docs/audit.md).
 	key, err := audit.KeySourceFromEnv(cfg.DataDir).Load(true)
