@@ -1,272 +1,265 @@
-// Package seed writes a realistic event log through the command layer, for
-// tests and benchmarks: tenants with catalogs and accounts, partners with
-// grants, subscriptions created, amended and cancelled by partner and
-// tenant users, and usage. Every event goes through the same validation,
-// authorization and append as a real request.
+// Package seed writes a realistic event log for tests and benchmarks: many
+// tenants of skewed sizes, each with a catalog and accounts; partners
+// granted on several tenants; subscriptions created, amended and
+// cancelled by partner and tenant users over years; and usage, the bulk.
+//
+// The log is written on a simulated clock that advances month by month
+// over Shape.Years, so events' occurred_at spread over years in log order.
+// Tenants, catalogs, partners, users, grants, amendments, cancellations,
+// later subscriptions and usage go through the command layer, as requests
+// would. Accounts, and the subscriptions an account opens with, are
+// decided by the domain in memory and appended set-based, many streams in
+// one append, conditioned on the tenant, catalog and grant streams they
+// were decided on (bulk.go).
 package seed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
-
-	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 
 	"ledger/commands"
 	"ledger/domain"
+	"ledger/eventstore"
 )
 
 // Shape sizes the seeded world; events beyond it are usage.
 type Shape struct {
-	Tenants              int
-	PartnersPerTenant    int
-	AccountsPerTenant    int
+	// Tenants is how many tenants; their sizes follow a Zipf law.
+	Tenants int
+	// Accounts is how many accounts over all tenants.
+	Accounts int
+	// Partners is how many partners; each is granted access to 1 to 10
+	// tenants (at most Tenants), chosen with the larger more likely.
+	Partners int
+	// SubscriptionsPerAcct is how many subscriptions an account opens with.
 	SubscriptionsPerAcct int
-	UsageBatch           int
+	// UsageBatch is how many usage records one command records, at most 1000.
+	UsageBatch int
+	// Years is how long the simulated history lasts, ending now.
+	Years int
+	// Workers is how many tenants are worked on at once.
+	Workers int
 }
 
-// DefaultShape is a small world whose bulk is usage.
-var DefaultShape = Shape{Tenants: 3, PartnersPerTenant: 2, AccountsPerTenant: 40, SubscriptionsPerAcct: 3, UsageBatch: 500}
+// DefaultShape is a world of many tenants, a few large and most small.
+var DefaultShape = Shape{Tenants: 1000, Accounts: 100_000, Partners: 300, SubscriptionsPerAcct: 2,
+	UsageBatch: 1000, Years: 3, Workers: 4}
 
-// Result is what Run wrote: how many events, and the tenants it seeded.
+// Validate reports the first field out of range.
+func (s Shape) Validate() error {
+	switch {
+	case s.Tenants < 1:
+		return fmt.Errorf("tenants %d: must be at least 1", s.Tenants)
+	case s.Accounts < s.Tenants:
+		return fmt.Errorf("accounts %d: must be at least one per tenant (%d)", s.Accounts, s.Tenants)
+	case s.Partners < 0:
+		return fmt.Errorf("partners %d: must be at least 0", s.Partners)
+	case s.SubscriptionsPerAcct < 1:
+		return fmt.Errorf("subscriptions %d: must be at least 1", s.SubscriptionsPerAcct)
+	case s.UsageBatch < 1 || s.UsageBatch > 1000:
+		return fmt.Errorf("usage batch %d: must be 1 to 1000", s.UsageBatch)
+	case s.Years < 1:
+		return fmt.Errorf("years %d: must be at least 1", s.Years)
+	case s.Workers < 1:
+		return fmt.Errorf("workers %d: must be at least 1", s.Workers)
+	}
+	return nil
+}
+
+// Result is what Run wrote.
 type Result struct {
-	Events  int64
-	Tenants []uuid.UUID
+	// Events is how many events were appended.
+	Events int64
+	// Tenants are the tenants seeded, the largest (by events) first.
+	Tenants []TenantSummary
+	// Partners, Accounts and Subscriptions count what was created.
+	Partners, Accounts, Subscriptions int
+	// Bypassed is how many events were appended set-based, not through
+	// the command layer.
+	Bypassed int64
+	// From and To bound the events' occurred_at.
+	From, To time.Time
+	// Keys are an API key for every tenant admin, and for every partner
+	// user on every tenant its partner is granted.
+	Keys Keys
 }
 
-// Run writes at least events events through svc, telling progress how many
+// TenantSummary is one seeded tenant and how many events it holds.
+type TenantSummary struct {
+	ID       string
+	Accounts int
+	Events   int64
+}
+
+// Run writes at least events events to store, telling progress how many
 // are written. The history it writes is billable: subscriptions started
-// on every day of the month, evergreen and termed, with monthly, yearly,
-// one-time and usage charges, amended and cancelled, with usage.
-func Run(ctx context.Context, svc *commands.Service, events int, shape Shape, progress func(done, total int64)) (Result, error) {
-	s := &seeder{svc: svc, rng: rand.New(rand.NewPCG(1, 2)), target: int64(events), progress: progress}
-	var tenants []*tenant
-	var res Result
-	for i := range shape.Tenants {
-		t, err := s.tenant(ctx, i, shape)
-		if err != nil {
-			res.Events = s.done
-			return res, err
-		}
-		tenants = append(tenants, t)
-		res.Tenants = append(res.Tenants, t.req.TenantID)
+// on every day of the month over the years, evergreen and termed, with
+// monthly, yearly, one-time and usage charges, amended and cancelled, with
+// usage.
+func Run(ctx context.Context, store eventstore.Store, events int, shape Shape, progress func(done, total int64)) (Result, error) {
+	if err := shape.Validate(); err != nil {
+		return Result{}, fmt.Errorf("seed: %w", err)
 	}
-	for s.done < s.target {
-		t := tenants[s.rng.IntN(len(tenants))]
-		if err := s.step(ctx, t, shape); err != nil {
-			res.Events = s.done
-			return res, err
-		}
+	if events < 1 {
+		return Result{}, errors.New("seed: events must be at least 1")
 	}
-	res.Events = s.done
-	return res, nil
+	s := newSeeder(store, int64(events), shape, progress)
+	err := s.run(ctx)
+	return s.result(), err
 }
 
+// seeder holds the world as it is written.
 type seeder struct {
-	svc      *commands.Service
-	rng      *rand.Rand
+	store  eventstore.Store
+	svc    *commands.Service
+	clock  *simClock
+	shape  Shape
+	target int64
+	world  *world
+	epochs int
+
+	mu       sync.Mutex // guards done, bypassed and progress calls
 	done     int64
-	target   int64
+	bypassed int64
 	progress func(done, total int64)
 }
 
-func (s *seeder) count(n int) {
+func newSeeder(store eventstore.Store, target int64, shape Shape, progress func(done, total int64)) *seeder {
+	clock := newSimClock(historyEnd().AddDate(-shape.Years, 0, 0))
+	s := &seeder{store: store, clock: clock, shape: shape, target: target, epochs: 12 * shape.Years, progress: progress}
+	s.svc = commands.New(store, commands.WithClock(clock.Now))
+	s.world = planWorld(rand.New(rand.NewPCG(1, 2)), shape, s.epochs)
+	return s
+}
+
+// count records n events written, of tenant t when t is not nil, and
+// moves the clock on.
+func (s *seeder) count(t *tenant, n int, bypassed bool) {
+	if t != nil {
+		t.events += int64(n)
+	}
+	s.clock.advance(int64(n))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.done += int64(n)
+	if bypassed {
+		s.bypassed += int64(n)
+	}
 	if s.progress != nil {
 		s.progress(min(s.done, s.target), s.target)
 	}
 }
 
-// tenant is a seeded tenant: who acts in it and what it holds.
-type tenant struct {
-	req         commands.Request
-	operators   []actor
-	seat, meter domain.Product
-	subs        []*domain.Subscription
+func (s *seeder) written() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
 }
 
-// actor is a partner operator with the accounts its grant names.
-type actor struct {
-	req   commands.Request
-	scope map[uuid.UUID]bool
+// run writes the setup in the first week of simulated time, then the
+// history month by month: accounts opening, activity and usage.
+func (s *seeder) run(ctx context.Context) error {
+	setupEnd := s.clock.start.AddDate(0, 0, 7)
+	s.clock.window(setupEnd, int64(s.world.setupEvents()))
+	if err := s.setup(ctx); err != nil {
+		return err
+	}
+	span := historyEnd().Sub(setupEnd)
+	for e := range s.epochs {
+		to := setupEnd.Add(span * time.Duration(e+1) / time.Duration(s.epochs))
+		if err := s.epoch(ctx, e, to); err != nil {
+			return err
+		}
+	}
+	return s.topUp(ctx)
 }
 
-// actorFor returns a partner operator who may act on account, or the
-// tenant admin when none may, at random.
-func (s *seeder) actorFor(t *tenant, account uuid.UUID) commands.Request {
-	for _, i := range s.rng.Perm(len(t.operators)) {
-		if op := t.operators[i]; op.scope[account] && s.rng.IntN(3) > 0 {
-			return op.req
-		}
+// epoch writes month e, which ends at to: every tenant's accounts that
+// open in it, its activity and its share of the usage.
+func (s *seeder) epoch(ctx context.Context, e int, to time.Time) error {
+	active := 0
+	for _, t := range s.world.tenants {
+		t.prune(domain.DateOf(to).AddDays(1))
+		active += len(t.subs)
 	}
-	return t.req
+	usage := s.usageBudget(e)
+	s.clock.window(to, s.world.structuralEvents(e)+usage)
+	rate := float64(usage) / float64(max(active+int(s.world.opened[e])*s.shape.SubscriptionsPerAcct, 1))
+	return forEach(ctx, s.shape.Workers, s.world.tenants, func(ctx context.Context, t *tenant) error {
+		rng := rand.New(rand.NewPCG(uint64(e), uint64(t.index)))
+		if err := s.open(ctx, rng, t, t.opens[e]); err != nil {
+			return err
+		}
+		if err := s.activity(ctx, rng, t); err != nil {
+			return err
+		}
+		return s.usage(ctx, rng, t, rate, e == s.epochs-1)
+	})
 }
 
-func (s *seeder) tenant(ctx context.Context, i int, shape Shape) (*tenant, error) {
-	op := commands.Request{Principal: domain.Principal{Type: domain.ActorOperator, ID: uuid.New()}}
-	tb, err := s.svc.CreateTenant(ctx, op, commands.CreateTenant{Name: fmt.Sprintf("Tenant %d", i+1)})
-	if err != nil {
-		return nil, fmt.Errorf("seed tenant: %w", err)
-	}
-	s.count(2)
-	t := &tenant{req: commands.Request{TenantID: tb.ID, Principal: domain.Principal{
-		Type: domain.ActorTenantUser, ID: tb.AdminUserID, TenantID: tb.ID, Role: domain.RoleTenantAdmin}}}
-	if err := s.catalog(ctx, t); err != nil {
-		return nil, err
-	}
-	var accounts []uuid.UUID
-	for a := range shape.AccountsPerTenant {
-		acc, err := s.svc.CreateAccount(ctx, t.req, commands.CreateAccount{Name: fmt.Sprintf("Customer %d-%d", i+1, a+1), Currency: "EUR",
-			Billing: commands.Billing{ContactName: "Billing desk", Email: fmt.Sprintf("billing%d@customer%d.example", a, i)}})
-		if err != nil {
-			return nil, fmt.Errorf("seed account: %w", err)
-		}
-		s.count(1)
-		accounts = append(accounts, acc.State.ID)
-	}
-	for range shape.PartnersPerTenant {
-		a, err := s.partner(ctx, op, t, accounts)
-		if err != nil {
-			return nil, err
-		}
-		t.operators = append(t.operators, a)
-	}
-	for _, acc := range accounts {
-		for range shape.SubscriptionsPerAcct {
-			if err := s.subscribe(ctx, t, acc); err != nil {
-				return nil, err
+// topUp records usage on the largest tenants' subscriptions until the
+// log holds the events asked.
+func (s *seeder) topUp(ctx context.Context) error {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, t := range s.world.tenants {
+		for len(t.subs) > 0 {
+			left := s.target - s.written()
+			if left <= 0 {
+				return nil
+			}
+			if err := s.recordUsage(ctx, rng, t, int(min(left, int64(s.shape.UsageBatch)))); err != nil {
+				return err
 			}
 		}
 	}
-	return t, nil
-}
-
-func (s *seeder) catalog(ctx context.Context, t *tenant) error {
-	seat, err := s.svc.CreateProduct(ctx, t.req, commands.CreateProduct{Name: "Platform", SKU: "PLAT", Charges: []commands.Charge{
-		{Name: "Seat", Type: "recurring", Price: "49.00", Currency: "EUR", BillingPeriod: "month"},
-		{Name: "Support", Type: "recurring", Price: "1200.00", Currency: "EUR", BillingPeriod: "year"},
-		{Name: "Setup", Type: "one_time", Price: "250.00", Currency: "EUR"},
-	}})
-	if err != nil {
-		return fmt.Errorf("seed product: %w", err)
-	}
-	meter, err := s.svc.CreateProduct(ctx, t.req, commands.CreateProduct{Name: "Storage", SKU: "STOR", Charges: []commands.Charge{
-		{Name: "Per GB", Type: "usage", Price: "0.10", Currency: "EUR", Unit: "GB"},
-	}})
-	if err != nil {
-		return fmt.Errorf("seed product: %w", err)
-	}
-	s.count(4) // each product with the reservation of its SKU
-	t.seat, t.meter = *seat.State, *meter.State
 	return nil
 }
 
-// partner creates a partner with an operator, granted about half the
-// accounts, and returns the operator.
-func (s *seeder) partner(ctx context.Context, op commands.Request, t *tenant, accounts []uuid.UUID) (actor, error) {
-	pb, err := s.svc.CreatePartner(ctx, op, commands.CreatePartner{Name: "Reseller " + uuid.NewString()[:8]})
-	if err != nil {
-		return actor{}, fmt.Errorf("seed partner: %w", err)
+// usageBudget is the usage to write in month e: what the target leaves
+// after the structure still to come, shared by the months left in
+// proportion to their active subscriptions, so that a subscription's
+// usage per month stays about the same over the years.
+func (s *seeder) usageBudget(e int) int64 {
+	left := s.target - s.written()
+	active, activeLeft := s.world.activeSubs(e), int64(0)
+	structure := int64(0)
+	for m := e; m < s.epochs; m++ {
+		activeLeft += s.world.activeSubs(m)
+		structure += s.world.structuralEvents(m)
 	}
-	padmin := commands.Request{Principal: domain.Principal{Type: domain.ActorPartnerUser, ID: pb.AdminUserID, PartnerID: pb.ID, Role: domain.RolePartnerAdmin}}
-	user, err := s.svc.AddPartnerUser(ctx, padmin, pb.ID, commands.AddUser{Name: "Operator", Role: domain.RolePartnerOperator})
-	if err != nil {
-		return actor{}, fmt.Errorf("seed partner user: %w", err)
+	if left <= structure || activeLeft == 0 {
+		return 0
 	}
-	a := actor{scope: map[uuid.UUID]bool{}}
-	var ids []uuid.UUID
-	for _, acc := range accounts {
-		if s.rng.IntN(2) == 0 {
-			a.scope[acc], ids = true, append(ids, acc)
-		}
-	}
-	if _, err := s.svc.PutPartnerAccess(ctx, t.req, pb.ID, commands.PutAccess{Role: domain.RolePartnerOperator, AccountIDs: ids}); err != nil {
-		return actor{}, fmt.Errorf("seed grant: %w", err)
-	}
-	s.count(4)
-	a.req = commands.Request{TenantID: t.req.TenantID, Principal: domain.Principal{
-		Type: domain.ActorPartnerUser, ID: user.State.ID, PartnerID: pb.ID, Role: domain.RolePartnerOperator}}
-	return a, nil
+	return (left - structure) * active / activeLeft
 }
 
-// subscribe subscribes account to a seat and storage, with yearly
-// support and a setup fee now and then, evergreen or for a year, from a
-// day of the last twelve months.
-func (s *seeder) subscribe(ctx context.Context, t *tenant, account uuid.UUID) error {
-	items := []commands.SubscriptionItem{
-		{ProductID: t.seat.ID, ChargeID: t.seat.Charges[0].ID, Quantity: decimal.NewFromInt(int64(1 + s.rng.IntN(20)))},
-		{ProductID: t.meter.ID, ChargeID: t.meter.Charges[0].ID, Quantity: decimal.NewFromInt(1)},
-	}
-	if s.rng.IntN(4) == 0 {
-		items = append(items, commands.SubscriptionItem{ProductID: t.seat.ID, ChargeID: t.seat.Charges[1].ID, Quantity: decimal.NewFromInt(1)})
-	}
-	if s.rng.IntN(5) == 0 {
-		items = append(items, commands.SubscriptionItem{ProductID: t.seat.ID, ChargeID: t.seat.Charges[2].ID, Quantity: decimal.NewFromInt(1)})
-	}
-	term := commands.Term{Type: "evergreen"}
-	if s.rng.IntN(4) == 0 {
-		term = commands.Term{Type: "termed", Months: 12, AutoRenew: s.rng.IntN(2) == 0}
-	}
-	start := domain.DateOf(time.Now()).AddDays(-4 - s.rng.IntN(362))
-	out, err := s.svc.CreateSubscription(ctx, s.actorFor(t, account), commands.CreateSubscription{
-		AccountID: account, StartDate: start, Term: term, Items: items,
-	})
-	if err != nil {
-		return fmt.Errorf("seed subscription: %w", err)
-	}
-	s.count(1)
-	t.subs = append(t.subs, out.State)
-	return nil
-}
-
-// step takes one action on a random subscription of t: mostly a batch of
-// usage, sometimes an amendment, a cancellation or a new subscription.
-func (s *seeder) step(ctx context.Context, t *tenant, shape Shape) error {
-	if len(t.subs) == 0 {
-		return fmt.Errorf("seed: every subscription of the tenant is cancelled")
-	}
-	i := s.rng.IntN(len(t.subs))
-	sub := t.subs[i]
-	req := s.actorFor(t, sub.AccountID)
-	today := time.Now().UTC()
-	switch roll := s.rng.IntN(100); {
-	case roll < 10:
-		return s.subscribe(ctx, t, sub.AccountID)
-	case roll < 13:
-		if _, err := s.svc.CancelSubscription(ctx, req, sub.ID, commands.CancelSubscription{Policy: "end_of_term", Reason: "seeded"}); err != nil {
-			return fmt.Errorf("seed cancel: %w", err)
-		}
-		t.subs = append(t.subs[:i], t.subs[i+1:]...)
-		s.count(1)
-	case roll < 40:
-		out, err := s.svc.AmendSubscription(ctx, req, sub.ID, commands.AmendSubscription{
-			EffectiveDate: domain.DateOf(today),
-			Changes:       []commands.Change{{Type: "change_quantity", ItemID: sub.Items[0].ID, Quantity: decimal.NewFromInt(int64(1 + s.rng.IntN(50)))}},
+// forEach runs fn on every item, workers at a time, and returns the first
+// error, after every started fn has returned.
+func forEach[T any](ctx context.Context, workers int, items []T, fn func(context.Context, T) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for item := range next {
+				if err := fn(ctx, item); err != nil {
+					cancel(err)
+				}
+			}
 		})
-		if err != nil {
-			return fmt.Errorf("seed amendment: %w", err)
+	}
+	for _, item := range items {
+		if ctx.Err() != nil {
+			break
 		}
-		t.subs[i] = out.State
-		s.count(1)
-	default:
-		return s.usage(ctx, req, sub, shape.UsageBatch, today)
+		next <- item
 	}
-	return nil
-}
-
-func (s *seeder) usage(ctx context.Context, req commands.Request, sub *domain.Subscription, n int, now time.Time) error {
-	n = int(min(int64(n), max(s.target-s.done, 1)))
-	records := make([]commands.UsageRecord, n)
-	for r := range records {
-		records[r] = commands.UsageRecord{ID: uuid.New(), SubscriptionID: sub.ID, ItemID: sub.Items[1].ID,
-			Quantity: decimal.New(int64(1+s.rng.IntN(1000)), -2), OccurredAt: now.Add(-time.Duration(s.rng.IntN(72)) * time.Hour)}
-	}
-	out, err := s.svc.RecordUsage(ctx, req, commands.RecordUsage{Records: records})
-	if err != nil {
-		return fmt.Errorf("seed usage: %w", err)
-	}
-	s.count(out.Accepted)
-	return nil
+	close(next)
+	wg.Wait()
+	return context.Cause(ctx)
 }
