@@ -108,12 +108,6 @@ func (r *Runner) followGroup(ctx context.Context, pub message.Publisher, l *lock
 			return err
 		}
 		after, progressed = batch[len(batch)-1].Position, true
-		if len(batch) < lingerBelow {
-			select {
-			case <-ctx.Done():
-			case <-time.After(linger):
-			}
-		}
 		return nil
 	})
 	if ctx.Err() == nil && errors.Is(context.Cause(subCtx), errRegroup) {

@@ -16,16 +16,6 @@ import (
 	"ledger/eventstore"
 )
 
-// Live batching: after applying a batch smaller than lingerBelow events,
-// the projections linger before reading the next one, so that under a
-// steady write load they apply one batch per linger rather than one per
-// commit, each batch a transaction of its own. In catch-up, batches are
-// full and they never linger.
-const (
-	linger      = 20 * time.Millisecond
-	lingerBelow = 500
-)
-
 // Retries of a batch that failed for a cause other than its events (the
 // database unreachable, restarting, failing over, or refusing for a
 // while): the runner lets its locks go and starts again from the
