@@ -66,6 +66,9 @@ func RebuildAll(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store,
 	}
 	scratch, err := buildScratch(ctx, pool, store, ps, 0, progress)
 	defer scratch.drop(context.WithoutCancel(ctx), pool) // after a failure; after a swap, dropped already below
+	if err == nil {
+		err = vacuumScratch(ctx, pool, scratch.schemas, ps)
+	}
 	if err != nil {
 		return RebuildStats{}, err
 	}
@@ -332,6 +335,23 @@ func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps 
 		}
 		return nil
 	})
+}
+
+// vacuumScratch vacuums and analyzes the projections' rebuilt tables
+// before they are swapped in: the planner then knows them from their
+// first query, and the visibility map says every page is visible to all,
+// which index-only scans (the audit log's) need not to read the table.
+// Left to autovacuum, a table loaded at once waits until enough rows are
+// inserted after it.
+func vacuumScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection) error {
+	for i, p := range ps {
+		for _, t := range p.Tables() {
+			if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) `+table(schemas[i], t)); err != nil {
+				return fmt.Errorf("vacuum rebuilt %s: %w", t, err)
+			}
+		}
+	}
+	return nil
 }
 
 // catchUp applies, inside tx, the events after the scratch checkpoint up to

@@ -80,3 +80,22 @@ func TestRebuildAllReadsTheLogOnceForEveryProjection(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildVacuumsAndAnalyzesWhatItSwapsIn: a rebuilt table comes in
+// with its statistics and visibility map made, not left to autovacuum.
+func TestRebuildVacuumsAndAnalyzesWhatItSwapsIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, 30)
+	if _, err := Rebuild(t.Context(), e.pool, e.store, Audit{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range (Audit{}).Tables() {
+		var vacuumed, analyzed bool
+		err := e.pool.QueryRow(t.Context(), `SELECT last_vacuum IS NOT NULL, last_analyze IS NOT NULL
+FROM pg_stat_user_tables WHERE schemaname = 'readmodel' AND relname = $1`, table).Scan(&vacuumed, &analyzed)
+		if err != nil || !vacuumed || !analyzed {
+			t.Errorf("rebuilt %s: vacuumed %v, analyzed %v (%v); want both", table, vacuumed, analyzed, err)
+		}
+	}
+}
