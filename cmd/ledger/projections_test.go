@@ -10,8 +10,9 @@ import (
 )
 
 // TestProjectionsEndToEnd seeds a log through the real binary, rebuilds
-// and verifies the read models, then tampers with one row: verify must
-// find it and exit non-zero, and a rebuild must repair it.
+// and verifies the read models, times their reads (every audit filter
+// shape and the reports), then tampers with one row: verify must find it
+// and exit non-zero, and a rebuild must repair it.
 func TestProjectionsEndToEnd(t *testing.T) {
 	t.Parallel()
 	dbURL := freshDatabase(t)
@@ -25,6 +26,10 @@ func TestProjectionsEndToEnd(t *testing.T) {
 	}
 	if out, err := run("projections", "verify"); err != nil || !strings.Contains(out, "equal to a fresh replay") {
 		t.Fatalf("verify of a faithful read model: %v\n%s", err, out)
+	}
+	if out, err := run("bench", "reads", "--runs", "2"); err != nil || strings.Count(out, "\n") < 2+64+1+5 ||
+		!strings.Contains(out, "partner+actor+account+subscription+type+date") || !strings.Contains(out, "mrr by account") {
+		t.Fatalf("bench reads: %v\n%s", err, out)
 	}
 	if out, err := run("projections", "status"); err != nil || !strings.Contains(out, "accounts") || !strings.Contains(out, "LAG (EVENTS)") {
 		t.Fatalf("status: %v\n%s", err, out)
