@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -221,5 +222,44 @@ func waitLockHeld(t *testing.T, pool interface {
 			t.Fatalf("no session holds the projection's lock 10s on (last error %v)", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestRebuildRefusesALogHeldBack: a transaction left open on the server
+// holds the log's readers back; a rebuild then fails with ErrHeldBack and
+// swaps nothing in, where it used to swap in read models short of the
+// log and say it had rebuilt them. Once the transaction ends, it rebuilds
+// every event. On a private cluster: the open transaction holds back
+// every reader on its server.
+func TestRebuildRefusesALogHeldBack(t *testing.T) {
+	t.Parallel()
+	_, e := clusterEnv(t)
+	p := &ledgerOf{name: "held"}
+	e.write(t, 5)
+	if _, err := Rebuild(t.Context(), e.pool, e.store, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := e.pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(context.Background())
+	if _, err := holder.Exec(t.Context(), `SELECT pg_current_xact_id()`); err != nil {
+		t.Fatal(err)
+	}
+	e.write(t, 5)
+	if _, err := Rebuild(t.Context(), e.pool, e.store, p, nil); !errors.Is(err, ErrHeldBack) {
+		t.Fatalf("rebuild behind an open transaction: %v, want ErrHeldBack", err)
+	}
+	var at int64
+	if err := e.pool.QueryRow(t.Context(), `SELECT position FROM readmodel.checkpoints WHERE name = $1`, p.Name()).Scan(&at); err != nil || at == 0 {
+		t.Fatalf("the live checkpoint after the refused rebuild: %d, %v; want the first rebuild's", at, err)
+	}
+	if err := holder.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := Rebuild(t.Context(), e.pool, e.store, p, nil)
+	if err != nil || stats.Events != 10 {
+		t.Fatalf("rebuild once the transaction ended: %+v, %v; want all 10 events", stats, err)
 	}
 }

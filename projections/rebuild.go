@@ -27,6 +27,12 @@ const rebuildBatch = 10000
 // running.
 const headWait = 5 * time.Second
 
+// ErrHeldBack is a rebuild or verify that could not read the log up to
+// its head: committed events wait behind a transaction still running
+// somewhere on the database server, which `ledger projections status`,
+// /readyz and docs/operations.md name. Nothing was swapped in.
+var ErrHeldBack = errors.New("the log's readers are held back by a transaction still running; nothing was swapped in: try again once it ends")
+
 // rebuildAhead is how many batches the reading of the log may run ahead
 // of a projection's writing during a rebuild.
 const rebuildAhead = 2
@@ -216,8 +222,8 @@ func logSize(ctx context.Context, pool *pgxpool.Pool) int64 {
 // the head as it was when the read began (and the rest of the batch that
 // passes it), and sends each batch to every feed. Events that the store
 // does not yield yet, behind a transaction still running, are waited for
-// up to headWait: after that, the catch-up before the swap, or the live
-// projection, applies them.
+// up to headWait without progress: then it is ErrHeldBack, rather than
+// read models short of what they were asked to hold.
 func (b *scratchBuild) read(ctx context.Context, store eventstore.Store, until eventstore.Position, feeds []chan []eventstore.Event) error {
 	target := until
 	if target == 0 {
@@ -235,8 +241,11 @@ func (b *scratchBuild) read(ctx context.Context, store eventstore.Store, until e
 		}
 		batch = upTo(batch, until)
 		if len(batch) == 0 {
-			if b.at >= target || waited >= headWait {
+			if b.at >= target {
 				return nil
+			}
+			if waited >= headWait {
+				return fmt.Errorf("read the log after position %d of %d: %w", b.at, target, ErrHeldBack)
 			}
 			select {
 			case <-ctx.Done():
@@ -257,6 +266,7 @@ func (b *scratchBuild) read(ctx context.Context, store eventstore.Store, until e
 		if b.at >= target {
 			return nil
 		}
+		pause, waited = time.Millisecond, 0
 	}
 }
 
