@@ -156,7 +156,7 @@ func (w *auditConds) add(cond string, v any) {
 // alone. Filtering the rows themselves instead would read a page of the
 // table for each row the filters reject. The query is planned for its
 // values each time: which index is the one to scan depends on them, and
-// a plan cached for other values can take a hundred times longer.
+// a plan cached for other values took ten times longer.
 func (w auditConds) queryPage(ctx context.Context, db Querier, prefix string, limit int) (pgx.Rows, error) {
 	args := append([]any{pgx.QueryExecModeExec}, w.args...)
 	args = append(args, limit)
