@@ -64,9 +64,8 @@ func (x AuditExport) Upto() eventstore.Position { return x.upto }
 func (x AuditExport) Count(ctx context.Context, db Querier) (int64, error) {
 	w := x.bounded(0)
 	var n int64
-	args := append([]any{pgx.QueryExecModeExec}, w.args...)
 	err := db.QueryRow(ctx, `SELECT count(*) FROM `+table(LiveSchema, "audit_log")+` WHERE `+
-		strings.Join(w.conds, " AND "), args...).Scan(&n)
+		strings.Join(w.conds, " AND "), w.planned()...).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("audit export: count: %w", err)
 	}

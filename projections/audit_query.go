@@ -158,13 +158,16 @@ func (w *auditConds) add(cond string, v any) {
 // values each time: which index is the one to scan depends on them, and
 // a plan cached for other values took ten times longer.
 func (w auditConds) queryPage(ctx context.Context, db Querier, prefix string, limit int) (pgx.Rows, error) {
-	args := append([]any{pgx.QueryExecModeExec}, w.args...)
-	args = append(args, limit)
+	args := append(w.planned(), limit)
 	t := table(LiveSchema, "audit_log")
 	sql := fmt.Sprintf(`%sSELECT %s FROM (SELECT position FROM %s WHERE %s ORDER BY position LIMIT $%d) page
 JOIN %s USING (position) ORDER BY position`, prefix, auditColumns, t, strings.Join(w.conds, " AND "), len(args)-1, t)
 	return db.Query(ctx, sql, args...)
 }
+
+// planned is w's parameters as a query planned for their values each
+// time takes them (see queryPage).
+func (w auditConds) planned() []any { return append([]any{pgx.QueryExecModeExec}, w.args...) }
 
 // auditWhere turns the tenant, the viewer's restriction, the filter and
 // the cursor into conditions; a bad filter or cursor is a domain Invalid.

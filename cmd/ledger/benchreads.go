@@ -169,15 +169,10 @@ func benchReports(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant u
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "report\tp50\tp99\tmax\t")
 	for _, r := range reports {
-		var p pageTimes
-		for range runs {
-			start := time.Now()
-			if err := r.read(); err != nil {
-				return fmt.Errorf("%s: %w", r.name, err)
-			}
-			p.latencies = append(p.latencies, time.Since(start))
+		p, err := timeRuns(runs, func() (int, error) { return 0, r.read() })
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		slices.Sort(p.latencies)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", r.name, p.ms(50), p.ms(99), p.ms(100))
 	}
 	return tw.Flush()
@@ -199,20 +194,33 @@ func (p pageTimes) ms(q float64) string {
 	return fmt.Sprintf("%.1f", float64(loadgen.Percentile(p.latencies, q))/float64(time.Millisecond))
 }
 
+// timeRuns calls read runs times, and returns how long each call took,
+// in order, and how many rows the last one read.
+func timeRuns(runs int, read func() (rows int, err error)) (pageTimes, error) {
+	var p pageTimes
+	for range runs {
+		start := time.Now()
+		rows, err := read()
+		if err != nil {
+			return pageTimes{}, err
+		}
+		p.latencies, p.rows = append(p.latencies, time.Since(start)), rows
+	}
+	slices.Sort(p.latencies)
+	return p, nil
+}
+
 // timeAuditPage reads shape's page after cursor runs times, and writes its
 // plan to plans.
 func timeAuditPage(ctx context.Context, db *pgresolve.DB, tenant uuid.UUID, shape auditShape, cursor string, runs int, plans io.Writer) (pageTimes, error) {
 	page := projections.Page{Limit: projections.DefaultLimit, Cursor: cursor}
-	var p pageTimes
-	for range runs {
-		start := time.Now()
+	p, err := timeRuns(runs, func() (int, error) {
 		list, err := projections.AuditEvents(ctx, db.Pool, tenant, projections.AuditViewer{}, shape.filter, page)
-		if err != nil {
-			return pageTimes{}, fmt.Errorf("%s: %w", shape.name, err)
-		}
-		p.latencies, p.rows = append(p.latencies, time.Since(start)), len(list.Items)
+		return len(list.Items), err
+	})
+	if err != nil {
+		return pageTimes{}, fmt.Errorf("%s: %w", shape.name, err)
 	}
-	slices.Sort(p.latencies)
 	if plans == io.Discard {
 		return p, nil
 	}
