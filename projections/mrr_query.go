@@ -51,25 +51,30 @@ const (
 // the subscriptions of every other partner.
 const MRRGroupOther = "other"
 
-// mrrGrouping is how one grouping keys and names a line, and the joins
-// its name needs.
+// mrrGrouping is how one grouping keys a line (over the subscription s
+// and the item i): key, and id, the partner, product or account it names,
+// if any; and how it names a group (over its key and id, g.key and g.id,
+// and the join n that its name needs). Names are looked up once per group
+// by id, not once per line.
 type mrrGrouping struct {
-	key, name, joins string
+	key, id, name, joins string
 }
 
 var mrrGroupings = map[string]mrrGrouping{
-	MRRGroupNone: {key: "NULL::text", name: "NULL::text"},
+	MRRGroupNone: {key: "NULL::text", id: "NULL::uuid"},
 	MRRGroupPartner: {
-		key: "COALESCE(s.created_by_partner::text, 'direct')",
-		name: `CASE WHEN s.created_by_partner IS NULL THEN 'Direct'
-    ELSE COALESCE(p.name, s.created_by_partner::text) END`,
-		joins: "LEFT JOIN {partners} p ON p.partner_id = s.created_by_partner",
+		key: "COALESCE(s.created_by_partner::text, 'direct')", id: "s.created_by_partner",
+		name:  "CASE WHEN g.id IS NULL THEN 'Direct' ELSE COALESCE(n.name, g.key) END",
+		joins: "LEFT JOIN {partners} n ON n.partner_id = g.id",
 	},
 	MRRGroupProduct: {
-		key: "i.product_id::text", name: "COALESCE(pr.name, i.product_id::text)",
-		joins: "LEFT JOIN {products} pr ON pr.tenant_id = s.tenant_id AND pr.product_id = i.product_id",
+		key: "i.product_id::text", id: "i.product_id", name: "COALESCE(n.name, g.key)",
+		joins: "LEFT JOIN {products} n ON n.tenant_id = $1 AND n.product_id = g.id",
 	},
-	MRRGroupAccount: {key: "s.account_id::text", name: "COALESCE(a.name, s.account_id::text)"},
+	MRRGroupAccount: {
+		key: "s.account_id::text", id: "s.account_id", name: "COALESCE(n.name, g.key)",
+		joins: "LEFT JOIN {accounts} n ON n.account_id = g.id AND n.tenant_id = $1",
+	},
 }
 
 // mrrPartnersSeenBy is the partner grouping for a partner caller, whose
@@ -80,27 +85,39 @@ func mrrPartnersSeenBy(n int) mrrGrouping {
 	return mrrGrouping{
 		key: fmt.Sprintf(`CASE WHEN s.created_by_partner IS NULL THEN 'direct'
     WHEN s.created_by_partner = $%[1]d THEN s.created_by_partner::text ELSE '%[2]s' END`, n, MRRGroupOther),
-		name: fmt.Sprintf(`CASE WHEN s.created_by_partner IS NULL THEN 'Direct'
-    WHEN s.created_by_partner = $%[1]d THEN COALESCE(p.name, s.created_by_partner::text) ELSE 'Other' END`, n),
-		joins: fmt.Sprintf("LEFT JOIN {partners} p ON p.partner_id = s.created_by_partner AND p.partner_id = $%d", n),
+		id: fmt.Sprintf(`CASE WHEN s.created_by_partner = $%d THEN s.created_by_partner END`, n),
+		name: fmt.Sprintf(`CASE g.key WHEN 'direct' THEN 'Direct' WHEN '%s' THEN 'Other' ELSE COALESCE(n.name, g.key) END`,
+			MRRGroupOther),
+		joins: "LEFT JOIN {partners} n ON n.partner_id = g.id",
 	}
 }
 
 // mrrSQL sums the exact ARR of the recurring items in effect on $2 of the
 // subscriptions not cancelled on $2, per currency and per group: a row
-// whose total is true is a currency's total.
+// whose total is true is a currency's total; {named} adds the groups. It
+// reads only the tenant's rows (its subscriptions, its items by
+// tenant_id); an item's quantity comes from its row but when a change is
+// dated after $2 (subsQtyOnSQL).
 var mrrSQL = `WITH lines AS (
-    SELECT s.currency, {key} AS key, {name} AS name, ` + subsLineARRSQL + ` AS arr
+    SELECT s.currency, {key} AS key, {id} AS id, ` + subsLineARRSQL + ` AS arr
     FROM {subs} s
     JOIN {items} i ON i.subscription_id = s.subscription_id
     ` + subsQtyOnSQL + `
-    {joins}
-    WHERE {where} AND ` + subsNotEndedSQL + ` AND ` + subsInEffectSQL + `
+    {scope}
+    WHERE {where} AND i.tenant_id = $1 AND ` + subsNotEndedSQL + ` AND ` + subsInEffectSQL + `
+), groups AS (
+    SELECT currency, key, id, sum(arr) AS arr FROM lines GROUP BY currency, key, id
 )
-SELECT currency, {total}, key, name, sum(arr)::text
-FROM lines
-GROUP BY GROUPING SETS ({sets})
-ORDER BY currency, 2 DESC, sum(arr) DESC, key`
+SELECT r.currency, r.total, r.key, r.name, r.arr::text FROM (
+    SELECT currency, true AS total, NULL::text AS key, NULL::text AS name, sum(arr) AS arr
+    FROM groups GROUP BY currency
+    {named}
+) r
+ORDER BY r.currency, r.total DESC, r.arr DESC, r.key`
+
+// mrrNamedSQL is the groups of a grouping, each with its name.
+const mrrNamedSQL = `UNION ALL
+    SELECT g.currency, false, g.key, {name}, g.arr FROM groups g {joins}`
 
 // MRRReport returns the tenant's recurring revenue on date today (the
 // current UTC date when zero) over the subscriptions in the caller's
@@ -124,20 +141,17 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 		return MRRView{}, err
 	}
 	q := newSubsQuery(tenant, scope, today)
-	joins := subsScope(scope, &q.conds, &q.args)
-	if joins == "" && groupBy == MRRGroupAccount {
-		joins = "LEFT JOIN {accounts} a ON a.account_id = s.account_id AND a.tenant_id = s.tenant_id"
-	}
+	scoped := subsScope(scope, &q.conds, &q.args)
 	if groupBy == MRRGroupPartner && scope.PartnerID != uuid.Nil {
 		q.args = append(q.args, scope.PartnerID)
 		g = mrrPartnersSeenBy(len(q.args))
 	}
-	sets, total := "(currency), (currency, key, name)", "GROUPING(key, name) <> 0"
-	if groupBy == MRRGroupNone {
-		sets, total = "(currency, key, name)", "true"
+	named := ""
+	if groupBy != MRRGroupNone {
+		named = strings.NewReplacer("{name}", g.name, "{joins}", g.joins).Replace(mrrNamedSQL)
 	}
-	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{key}", g.key, "{name}", g.name,
-		"{joins}", joins+"\n    "+g.joins, "{where}", strings.Join(q.conds, " AND "), "{sets}", sets, "{total}", total).Replace(mrrSQL))
+	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{key}", g.key, "{id}", g.id, "{scope}", scoped,
+		"{where}", strings.Join(q.conds, " AND "), "{named}", named).Replace(mrrSQL))
 	rows, err := db.Query(ctx, sql, q.args...)
 	if err != nil {
 		return MRRView{}, fmt.Errorf("query mrr: %w", err)

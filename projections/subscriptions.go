@@ -19,8 +19,11 @@ import (
 // subscription, one per item (removed items too, with their effective
 // dates), each item's quantity history, and the scheduled changes that can
 // still be withdrawn (subscriptions_scheduled.go), so that status, the
-// items in effect and MRR can be read in SQL on any date. It also keeps the names
-// of products and partners, which the MRR report groups by.
+// items in effect and MRR can be read in SQL on any date. An item's
+// quantity and quantity_from are those of its latest-dated quantity, so
+// that on a day from quantity_from on its quantity is read without the
+// history. It also keeps the names of products and partners, which the
+// MRR report groups by.
 //
 // Nothing date-dependent is stored: end_date is the first day the
 // subscription is no longer in force (its cancel date, else the end of a
@@ -85,6 +88,7 @@ CREATE TABLE {items} (
     name            text    NOT NULL,
     type            text    NOT NULL,
     quantity        integer NOT NULL,
+    quantity_from   date    NOT NULL,
     unit_price      numeric NOT NULL,
     billing_period  text,
     period_months   integer NOT NULL,
@@ -93,6 +97,7 @@ CREATE TABLE {items} (
     effective_to    date,
     PRIMARY KEY (subscription_id, item_id)
 );
+CREATE INDEX ON {items} (tenant_id);
 CREATE TABLE {qty} (
     subscription_id uuid    NOT NULL,
     item_id         uuid    NOT NULL,
@@ -184,12 +189,11 @@ type subsRow struct {
 
 // subsItemRow is an item row being inserted.
 type subsItemRow struct {
-	sub       uuid.UUID
-	pos       int64
-	index     int
-	spec      domain.ItemSpec
-	from, to  domain.Date
-	latestQty int
+	sub      uuid.UUID
+	pos      int64
+	index    int
+	spec     domain.ItemSpec
+	from, to domain.Date
 }
 
 type subsItemKey struct{ sub, item uuid.UUID }
@@ -211,7 +215,6 @@ type subsBatch struct {
 	items            map[subsItemKey]*subsItemRow
 	itemOrder        []*subsItemRow
 	removed          map[subsItemKey]domain.Date // items of earlier batches
-	requantified     map[subsItemKey]int         // items of earlier batches
 	qty              map[subsQtyKey]int
 	qtyOrder         []subsQtyKey
 	products         []*domain.ProductCreated
@@ -223,7 +226,7 @@ func newSubsBatch() *subsBatch {
 	return &subsBatch{
 		created: map[uuid.UUID]*subsRow{}, updated: map[uuid.UUID]*subsRow{},
 		items: map[subsItemKey]*subsItemRow{}, removed: map[subsItemKey]domain.Date{},
-		requantified: map[subsItemKey]int{}, qty: map[subsQtyKey]int{}, sched: map[uuid.UUID]*subsSched{},
+		qty: map[subsQtyKey]int{}, sched: map[uuid.UUID]*subsSched{},
 	}
 }
 
@@ -298,7 +301,7 @@ func (b *subsBatch) touch(id uuid.UUID, e eventstore.Event, at time.Time) *subsR
 }
 
 func (b *subsBatch) addItem(sub uuid.UUID, pos int64, index int, spec domain.ItemSpec, from domain.Date) {
-	it := &subsItemRow{sub: sub, pos: pos, index: index, spec: spec, from: from, latestQty: spec.Quantity}
+	it := &subsItemRow{sub: sub, pos: pos, index: index, spec: spec, from: from}
 	key := subsItemKey{sub, spec.ID}
 	b.items[key] = it
 	b.itemOrder = append(b.itemOrder, it)
@@ -332,11 +335,6 @@ func (b *subsBatch) change(sub uuid.UUID, pos int64, index int, c domain.Change,
 			b.removed[key] = d
 		}
 	case domain.ChangeQuantity:
-		if it != nil {
-			it.latestQty = c.Quantity
-		} else {
-			b.requantified[key] = c.Quantity
-		}
 		b.setQty(key, d, c.Quantity)
 	}
 }

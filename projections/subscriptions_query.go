@@ -96,10 +96,15 @@ const (
 	subsInEffectSQL = `i.type = 'recurring' AND i.period_months > 0
     AND i.effective_from <= $2::date AND (i.effective_to IS NULL OR i.effective_to > $2::date)`
 	// subsQtyOnSQL gives q.quantity, item i's quantity on $2 (when in
-	// effect).
-	subsQtyOnSQL = `CROSS JOIN LATERAL (SELECT q.quantity FROM {qty} q
-    WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id AND q.from_date <= $2::date
-    ORDER BY q.from_date DESC LIMIT 1) q`
+	// effect): its latest quantity from that quantity's date on, else the
+	// latest of its history dated $2 or before (a change scheduled after
+	// $2, or $2 in the past).
+	subsQtyOnSQL = `CROSS JOIN LATERAL (SELECT i.quantity WHERE i.quantity_from <= $2::date
+    UNION ALL
+    (SELECT q.quantity FROM {qty} q
+    WHERE i.quantity_from > $2::date AND q.subscription_id = i.subscription_id AND q.item_id = i.item_id
+        AND q.from_date <= $2::date
+    ORDER BY q.from_date DESC LIMIT 1)) q`
 	// subsLineARRSQL is the annual recurring revenue of item i: exact,
 	// as period_months divides 12.
 	subsLineARRSQL = `q.quantity * i.unit_price * (12 / i.period_months)`

@@ -271,7 +271,7 @@ func queueUndo(pb *pgx.Batch, t subsTableNames, ev *domain.ScheduledChangeWithdr
 // queueRestore queues what puts back item p.Item's quantity from the
 // withdrawn change's date, p.Quantity, unless a later scheduled change
 // of the same date replaced it too: that one's prior becomes p.Quantity.
-// Then the item's latest quantity is that of its last change.
+// Then the item's latest quantity is that of its latest-dated change.
 func queueRestore(pb *pgx.Batch, t subsTableNames, ev *domain.ScheduledChangeWithdrawn, version int64, p subsPriorRow) {
 	const passed = `WITH next AS (
     SELECT p.change_id FROM {priors} p JOIN {sched} c USING (subscription_id, change_id)
@@ -289,8 +289,7 @@ ON CONFLICT (subscription_id, item_id, from_date) DO UPDATE SET quantity = EXCLU
     AND NOT EXISTS (SELECT 1 FROM passed)`
 	}
 	pb.Queue(t.expand(passed+restore), ev.SubscriptionID, p.Item, subsDate(ev.EffectiveDate), version, p.Quantity)
-	pb.Queue(t.expand(`UPDATE {items} i SET quantity = (SELECT q.quantity FROM {qty} q
-    WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id ORDER BY q.from_date DESC LIMIT 1)
+	pb.Queue(t.expand(subsLatestQuantitySQL+`
 WHERE i.subscription_id = $1 AND i.item_id = $2`), ev.SubscriptionID, p.Item).Exec(subsExpect("item quantity restored", 1))
 }
 

@@ -30,12 +30,10 @@ func (b *subsBatch) queue(pb *pgx.Batch, t subsTableNames) {
 	}
 	if len(b.qtyOrder) > 0 {
 		b.queueQuantities(pb, t)
+		b.queueLatestQuantities(pb, t)
 	}
 	if len(b.removed) > 0 {
 		b.queueRemovals(pb, t)
-	}
-	if len(b.requantified) > 0 {
-		b.queueRequantified(pb, t)
 	}
 }
 
@@ -147,14 +145,15 @@ func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {
 	for i, it := range b.itemOrder {
 		s := it.spec
 		subs[i], items[i], products[i], charges[i] = it.sub, s.ID, s.ProductID, s.ChargeID
-		positions[i], indexes[i], quantities[i] = it.pos, int32(it.index), int32(it.latestQty)
+		positions[i], indexes[i], quantities[i] = it.pos, int32(it.index), int32(s.Quantity)
 		months[i], names[i], types[i], prices[i] = int32(s.BillingPeriod.Months()), s.Name, string(s.Type), s.UnitPrice.String()
 		periods[i], units[i] = subsText(string(s.BillingPeriod)), subsText(s.Unit)
 		froms[i], tos[i] = subsDate(it.from), subsDate(it.to)
 	}
 	pb.Queue(t.expand(`INSERT INTO {items} (subscription_id, item_id, tenant_id, added_position, added_index, product_id,
-    charge_id, name, type, quantity, unit_price, billing_period, period_months, unit, effective_from, effective_to)
-SELECT u.sub, u.item, s.tenant_id, u.pos, u.idx, u.product, u.charge, u.name, u.type, u.quantity, u.price::numeric,
+    charge_id, name, type, quantity, quantity_from, unit_price, billing_period, period_months, unit, effective_from,
+    effective_to)
+SELECT u.sub, u.item, s.tenant_id, u.pos, u.idx, u.product, u.charge, u.name, u.type, u.quantity, u.from_date, u.price::numeric,
     u.period, u.months, u.unit, u.from_date, u.to_date
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::text[],
     $9::int[], $10::text[], $11::text[], $12::int[], $13::text[], $14::date[], $15::date[])
@@ -187,13 +186,25 @@ FROM unnest($1::uuid[], $2::uuid[], $3::date[]) AS u(sub, item, to_date)
 WHERE i.subscription_id = u.sub AND i.item_id = u.item`), subs, items, tos).Exec(subsExpect("remove items", n))
 }
 
-func (b *subsBatch) queueRequantified(pb *pgx.Batch, t subsTableNames) {
-	n := len(b.requantified)
-	subs, items, quantities := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]int32, 0, n)
-	for k, q := range b.requantified {
-		subs, items, quantities = append(subs, k.sub), append(items, k.item), append(quantities, int32(q))
+// subsLatestQuantitySQL sets items i to the quantity of their
+// latest-dated quantity, and its date.
+const subsLatestQuantitySQL = `UPDATE {items} i SET (quantity, quantity_from) = (SELECT q.quantity, q.from_date
+    FROM {qty} q WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id
+    ORDER BY q.from_date DESC LIMIT 1)`
+
+// queueLatestQuantities sets every item whose quantity history the batch
+// wrote to its latest-dated quantity (after queueQuantities): a change
+// dated before one already scheduled does not replace it as the latest.
+func (b *subsBatch) queueLatestQuantities(pb *pgx.Batch, t subsTableNames) {
+	seen := make(map[subsItemKey]bool, len(b.qtyOrder))
+	var subs, items [][16]byte
+	for _, k := range b.qtyOrder {
+		if !seen[k.subsItemKey] {
+			seen[k.subsItemKey] = true
+			subs, items = append(subs, k.sub), append(items, k.item)
+		}
 	}
-	pb.Queue(t.expand(`UPDATE {items} i SET quantity = u.quantity
-FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS u(sub, item, quantity)
-WHERE i.subscription_id = u.sub AND i.item_id = u.item`), subs, items, quantities).Exec(subsExpect("item quantities", n))
+	pb.Queue(t.expand(subsLatestQuantitySQL+`
+FROM unnest($1::uuid[], $2::uuid[]) AS u(sub, item) WHERE i.subscription_id = u.sub AND i.item_id = u.item`),
+		subs, items).Exec(subsExpect("latest item quantities", len(subs)))
 }
