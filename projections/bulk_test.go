@@ -186,7 +186,7 @@ func TestBulkLoadWritesWhatApplyWrites(t *testing.T) {
 				t.Fatalf("load %s: %v", p.Name(), err)
 			}
 		}
-		if err := indexScratch(t.Context(), pool, []string{schema}, []Projection{p}); err != nil {
+		if err := indexScratch(t.Context(), pool, []string{schema}, []Projection{p}, nil); err != nil {
 			t.Fatal(err)
 		}
 		var diffs []Difference

@@ -113,7 +113,7 @@ func AuditCeilingParts(ctx context.Context, pool *pgxpool.Pool, parts int) (int6
 		_, err = pool.Exec(ctx, auditDaysOfLog(schema))
 	}
 	if err == nil {
-		err = indexScratch(ctx, pool, []string{schema}, []Projection{Audit{}})
+		err = indexScratch(ctx, pool, []string{schema}, []Projection{Audit{}}, nil)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("audit ceiling: %w", err)

@@ -45,9 +45,27 @@ const (
 	indexMemory      = "256MB"
 )
 
-// Progress is told how far a long job has come: events done, of about
-// total.
-type Progress func(done, total int64)
+// Progress is told how far a long job has come: in its step, done of
+// about total.
+type Progress func(step Step, done, total int64)
+
+// Step is a step of a rebuild or verify, named by what it counts.
+type Step string
+
+// The steps of a rebuild, in order: the log is read and applied, then the
+// loaded tables are indexed, then vacuumed and analyzed before the swap.
+const (
+	StepEvents  Step = "events"
+	StepIndexes Step = "indexes"
+	StepTables  Step = "tables vacuumed"
+)
+
+// tell calls progress, if there is one.
+func (progress Progress) tell(step Step, done, total int64) {
+	if progress != nil {
+		progress(step, done, total)
+	}
+}
 
 // RebuildStats says what a rebuild did.
 type RebuildStats struct {
@@ -73,7 +91,7 @@ func RebuildAll(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store,
 	scratch, err := buildScratch(ctx, pool, store, ps, 0, progress)
 	defer scratch.drop(context.WithoutCancel(ctx), pool) // after a failure; after a swap, dropped already below
 	if err == nil {
-		err = vacuumScratch(ctx, pool, scratch.schemas, ps)
+		err = vacuumScratch(ctx, pool, scratch.schemas, ps, progress)
 	}
 	if err != nil {
 		return RebuildStats{}, err
@@ -133,7 +151,7 @@ func buildScratch(ctx context.Context, pool *pgxpool.Pool, store eventstore.Stor
 	if err := b.load(ctx, pool, store, ps, until, progress); err != nil {
 		return b, err
 	}
-	return b, indexScratch(ctx, pool, b.schemas, ps)
+	return b, indexScratch(ctx, pool, b.schemas, ps, progress)
 }
 
 // rebuildGCPercent is the garbage collector's GOGC while a rebuild loads
@@ -289,18 +307,19 @@ func (t *progressTracker) add(i, n int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.applied[i] += int64(n)
-	if least := slices.Min(t.applied); least > t.told && t.progress != nil {
+	if least := slices.Min(t.applied); least > t.told {
 		t.told = least
-		t.progress(least, max(t.total, least))
+		t.progress.tell(StepEvents, least, max(t.total, least))
 	}
 }
 
 // indexScratch makes the indexes of the projections' loaded scratch
-// tables. Those of a statementIndexer are made at the same time, up to
-// indexConcurrency at once, each on a connection of its own and with
-// indexMemory to sort in; the table is scanned by each of them, and
-// Postgres lets concurrent scans of a table share their reads.
-func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection) error {
+// tables, telling progress as each job ends. Those of a statementIndexer
+// are made at the same time, up to indexConcurrency at once, each on a
+// connection of its own and with indexMemory to sort in; the table is
+// scanned by each of them, and Postgres lets concurrent scans of a table
+// share their reads.
+func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection, progress Progress) error {
 	var jobs []func(pgx.Tx) error
 	var then []string
 	for i, p := range ps {
@@ -320,7 +339,13 @@ func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps 
 	}
 	errs := make([]error, len(jobs))
 	slots := make(chan struct{}, indexConcurrency)
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		made int64
+	)
+	total := int64(len(jobs))
+	progress.tell(StepIndexes, 0, total)
 	for j, job := range jobs {
 		slots <- struct{}{}
 		wg.Go(func() {
@@ -331,6 +356,10 @@ func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps 
 				}
 				return job(tx)
 			})
+			mu.Lock()
+			defer mu.Unlock()
+			made++
+			progress.tell(StepIndexes, made, total)
 		})
 	}
 	wg.Wait()
@@ -353,12 +382,19 @@ func indexScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps 
 // which index-only scans (the audit log's) need not to read the table.
 // Left to autovacuum, a table loaded at once waits until enough rows are
 // inserted after it.
-func vacuumScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection) error {
+func vacuumScratch(ctx context.Context, pool *pgxpool.Pool, schemas []string, ps []Projection, progress Progress) error {
+	var total, done int64
+	for _, p := range ps {
+		total += int64(len(p.Tables()))
+	}
+	progress.tell(StepTables, 0, total)
 	for i, p := range ps {
 		for _, t := range p.Tables() {
 			if _, err := pool.Exec(ctx, `VACUUM (ANALYZE) `+table(schemas[i], t)); err != nil {
 				return fmt.Errorf("vacuum rebuilt %s: %w", t, err)
 			}
+			done++
+			progress.tell(StepTables, done, total)
 		}
 	}
 	return nil

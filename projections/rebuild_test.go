@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -27,7 +28,11 @@ func TestVerifyFindsDriftAndRebuildRepairsIt(t *testing.T) {
 	}
 
 	var seen []int64
-	stats, err := Rebuild(ctx, e.pool, e.store, p, func(done, _ int64) { seen = append(seen, done) })
+	stats, err := Rebuild(ctx, e.pool, e.store, p, func(step Step, done, _ int64) {
+		if step == StepEvents {
+			seen = append(seen, done)
+		}
+	})
 	if err != nil || stats.Events != 30 || len(seen) == 0 {
 		t.Fatalf("rebuild = %+v, %v (progress %v); want 30 events with progress", stats, err, seen)
 	}
@@ -69,7 +74,11 @@ func TestRebuildAllReadsTheLogOnceForEveryProjection(t *testing.T) {
 	a, b := &ledgerOf{name: "first"}, &ledgerOf{name: "second"}
 	ctx := context.Background()
 	var progress []int64
-	stats, err := RebuildAll(ctx, e.pool, e.store, []Projection{a, b}, func(done, _ int64) { progress = append(progress, done) })
+	stats, err := RebuildAll(ctx, e.pool, e.store, []Projection{a, b}, func(step Step, done, _ int64) {
+		if step == StepEvents {
+			progress = append(progress, done)
+		}
+	})
 	if err != nil || stats.Events != 25 || progress[len(progress)-1] != 25 {
 		t.Fatalf("rebuild all = %+v, %v (progress %v); want 25 events read once", stats, err, progress)
 	}
@@ -97,5 +106,34 @@ FROM pg_stat_user_tables WHERE schemaname = 'readmodel' AND relname = $1`, table
 		if err != nil || !vacuumed || !analyzed {
 			t.Errorf("rebuilt %s: vacuumed %v, analyzed %v (%v); want both", table, vacuumed, analyzed, err)
 		}
+	}
+}
+
+// TestRebuildTellsEachStep: a rebuild's progress goes through its steps in
+// order, each to its end: the events applied, the indexes made, the
+// tables vacuumed.
+func TestRebuildTellsEachStep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.write(t, 30)
+	type told struct {
+		step        Step
+		done, total int64
+	}
+	var last []told
+	_, err := Rebuild(t.Context(), e.pool, e.store, Audit{}, func(step Step, done, total int64) {
+		if len(last) == 0 || last[len(last)-1].step != step {
+			last = append(last, told{step: step})
+		}
+		last[len(last)-1].done, last[len(last)-1].total = done, total
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes, _ := Audit{}.indexStatements(LiveSchema)
+	want := []told{{StepEvents, 30, 30}, {StepIndexes, int64(len(indexes)), int64(len(indexes))},
+		{StepTables, int64(len(Audit{}.Tables())), int64(len(Audit{}.Tables()))}}
+	if !slices.Equal(last, want) {
+		t.Errorf("steps told %+v; want %+v", last, want)
 	}
 }

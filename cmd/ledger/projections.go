@@ -102,7 +102,7 @@ func newRebuildCmd() *cobra.Command {
 					names[i] = p.Name()
 				}
 				bar := newProgressBar(os.Stderr, "rebuild "+strings.Join(names, ", "), "events")
-				stats, err := projections.RebuildAll(ctx, db.Pool, store, chosen, bar.update)
+				stats, err := projections.RebuildAll(ctx, db.Pool, store, chosen, bar.step)
 				bar.finish()
 				if err != nil {
 					return err
@@ -133,7 +133,7 @@ func newVerifyCmd() *cobra.Command {
 				out, differ := cmd.OutOrStdout(), 0
 				for _, p := range chosen {
 					bar := newProgressBar(os.Stderr, "verify "+p.Name(), "events")
-					diffs, err := projections.Verify(ctx, db.Pool, store, p, bar.update)
+					diffs, err := projections.Verify(ctx, db.Pool, store, p, bar.step)
 					bar.finish()
 					if err != nil {
 						return err
@@ -207,9 +207,20 @@ func (b *progressBar) update(done, total int64) {
 	b.last, b.drawn = now, true
 	const width = 30
 	filled := int(int64(width) * done / max(total, 1))
-	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
-	fmt.Fprintf(b.w, "\r%s [%-*s] %3d%% %d/%d %s, %.0f %s/s ", b.label, width,
-		strings.Repeat("#", filled), 100*done/max(total, 1), done, total, b.unit, rate, b.unit)
+	elapsed := now.Sub(b.start).Seconds()
+	fmt.Fprintf(b.w, "\r%s [%-*s] %3d%% %d/%d %s, %.0f %s/s, %.0f s ", b.label, width,
+		strings.Repeat("#", filled), 100*done/max(total, 1), done, total, b.unit, float64(done)/max(elapsed, 1e-9), b.unit, elapsed)
+}
+
+// step draws the progress of a rebuild's or verify's step: a step that
+// counts something else than the bar did so far ends its line and starts
+// one of its own.
+func (b *progressBar) step(step projections.Step, done, total int64) {
+	if unit := string(step); unit != b.unit {
+		b.finish()
+		b.unit, b.start, b.last, b.drawn = unit, time.Now(), time.Time{}, false
+	}
+	b.update(done, total)
 }
 
 func (b *progressBar) finish() {

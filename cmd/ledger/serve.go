@@ -211,10 +211,10 @@ func heldBackGauge(readers ledgerhttp.HeldBack) prometheus.Collector {
 // tables of the old shape under code of the new.
 func upgradeReadModels(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, logger *slog.Logger) error {
 	start, logged := time.Now(), time.Now()
-	progress := func(done, total int64) {
-		if time.Since(logged) >= 5*time.Second {
+	progress := func(step projections.Step, done, total int64) {
+		if time.Since(logged) >= 5*time.Second || done == total && step != projections.StepEvents {
 			logged = time.Now()
-			logger.Info("rebuilding read models in their new shape", "events_done", done, "events_total", total)
+			logger.Info("rebuilding read models in their new shape", "step", string(step), "done", done, "total", total)
 		}
 	}
 	names, err := projections.Upgrade(ctx, pool, store, projections.All(), progress)
