@@ -136,6 +136,10 @@ WHERE s.subscription_id = u.id`),
 		ids, versions, positions, updatedAt, cancelled, cancels, policies, reasons, renewedSet, renewed, ended).Exec(subsExpect("update subscriptions", n))
 }
 
+// queueItems queues the insert of the batch's new items, each with the
+// quantity it was added with, from its effective date: every one has a
+// row in the quantity history too, so queueLatestQuantities then sets it
+// to its latest-dated quantity.
 func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {
 	n := len(b.itemOrder)
 	subs, items, products, charges := make([][16]byte, n), make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
