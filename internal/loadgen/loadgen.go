@@ -117,15 +117,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	s := &Summary{URL: cfg.URL, Clients: cfg.Clients, Mix: cfg.Mix.asMap(), Accounts: cfg.Accounts, Pool: cfg.Pool,
 		WarmupSeconds: cfg.Warmup.Seconds(), Setup: setupSum}
 	if cfg.Warmup > 0 {
-		p := &phase{label: "warmup", deadline: time.Now().Add(cfg.Warmup)}
+		p := &phase{label: "warmup", duration: cfg.Warmup}
 		if _, err := p.run(ctx, cfg, workers); err != nil {
 			s.Aborted = err.Error()
 			return s, err
 		}
 	}
-	p := &phase{label: "bench", record: true, deadline: time.Now().Add(cfg.Duration)}
+	p := &phase{label: "bench", record: true, duration: cfg.Duration}
 	if cfg.Requests > 0 {
-		p.deadline, p.limited = time.Time{}, true
+		p.duration, p.limited = 0, true
 		p.tickets.Store(cfg.Requests)
 	}
 	sampler := newLagSampler(a)
@@ -142,10 +142,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return s, err
 }
 
-// phase is one stretch of load: the warmup or the measured run.
+// phase is one stretch of load: the warmup or the measured run. It runs
+// for duration, or, when limited, until its tickets are spent; its
+// deadline is set as it starts, from the same clock reading as the time
+// it reports, so a phase of duration d never reports less than d.
 type phase struct {
 	label    string
 	record   bool
+	duration time.Duration
 	deadline time.Time
 	limited  bool
 	tickets  atomic.Int64
@@ -166,6 +170,7 @@ func (p *phase) run(ctx context.Context, cfg Config, workers []*worker, samplers
 	}
 	abortAfter := int64(max(2*cfg.Clients, 20))
 	start := time.Now()
+	p.deadline = start.Add(p.duration)
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() { p.work(ctx, w, abortAfter, cancel) })

@@ -293,8 +293,8 @@ func TestRunForADurationWithWarmupShowsProgress(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("run took %s", took)
 	}
-	if s.ElapsedSeconds < 0.29 || s.ElapsedSeconds > 2 || s.Overall.Requests == 0 { // the run's clock starts a moment after the timer
-		t.Errorf("measured %d requests over %.3f s, want some over about 0.3 s", s.Overall.Requests, s.ElapsedSeconds)
+	if s.ElapsedSeconds < 0.3 || s.ElapsedSeconds > 2 || s.Overall.Requests == 0 { // the phase's deadline counts from its own start
+		t.Errorf("measured %d requests over %.3f s, want some over at least 0.3 s", s.Overall.Requests, s.ElapsedSeconds)
 	}
 	if s.ProjectionLag.Samples < 3 {
 		t.Errorf("%d lag samples over 0.3 s at 50 ms, want at least 3", s.ProjectionLag.Samples)
