@@ -32,8 +32,14 @@ func Allocate(parts []decimal.Decimal, divisor int64, places int32) (total decim
 	floors := make([]*big.Int, len(parts))
 	rems := make([]*big.Int, len(parts))
 	sum, floorSum := new(big.Int), new(big.Int)
+	scales := map[int32]*big.Int{} // 10^(scale+exponent), by exponent: parts mostly share a few
 	for i, p := range parts {
-		n := new(big.Int).Mul(p.Coefficient(), pow10(scale+p.Exponent()))
+		up, ok := scales[p.Exponent()]
+		if !ok {
+			up = pow10(scale + p.Exponent())
+			scales[p.Exponent()] = up
+		}
+		n := new(big.Int).Mul(p.Coefficient(), up)
 		sum.Add(sum, n)
 		floors[i], rems[i] = new(big.Int).DivMod(n, den, new(big.Int)) // Euclidean: rems[i] in [0, den)
 		floorSum.Add(floorSum, floors[i])

@@ -45,7 +45,7 @@ const MaxMovementMonths = 120
 
 // mrrMoveGroupings are the key and name of a step's group: $3, when
 // present, is a partner caller's id.
-var mrrMoveGroupings = map[string]mrrGrouping{
+var mrrMoveGroupings = map[string]reportGrouping{
 	MRRGroupNone: {key: "''", name: "''"},
 	MRRGroupPartner: {
 		key: "COALESCE(s.partner_id::text, 'direct')",
@@ -58,8 +58,8 @@ var mrrMoveGroupings = map[string]mrrGrouping{
 // mrrMovePartnersSeenBy is the partner grouping for a partner caller
 // whose id is $n, as mrrPartnersSeenBy: other partners under "other",
 // unnamed.
-func mrrMovePartnersSeenBy(n int) mrrGrouping {
-	return mrrGrouping{
+func mrrMovePartnersSeenBy(n int) reportGrouping {
+	return reportGrouping{
 		key: fmt.Sprintf(`CASE WHEN s.partner_id IS NULL THEN 'direct'
     WHEN s.partner_id = $%[1]d THEN s.partner_id::text ELSE '%[2]s' END`, n, MRRGroupOther),
 		name: fmt.Sprintf(`CASE WHEN s.partner_id IS NULL THEN 'Direct'
@@ -107,7 +107,7 @@ func MRRMovements(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope
 		return MRRMovementsView{}, err
 	}
 	conds, args := []string{"s.tenant_id = $1", "s.effective <= $2::date"}, []any{tenant, subsDate(last.end())}
-	joins := subsScope(scope, &conds, &args)
+	joins := subsScope(scope, "s", &conds, &args)
 	if groupBy == MRRGroupPartner && scope.PartnerID != uuid.Nil {
 		args = append(args, scope.PartnerID)
 		g = mrrMovePartnersSeenBy(len(args))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"ledger/domain"
 )
@@ -51,28 +53,28 @@ const (
 // the subscriptions of every other partner.
 const MRRGroupOther = "other"
 
-// mrrGrouping is how one grouping keys a line (over the subscription s
-// and the item i): key, and id, the partner, product or account it names,
-// if any; and how it names a group (over its key and id, g.key and g.id,
-// and the join n that its name needs). Names are looked up once per group
-// by id, not once per line.
+// mrrGrouping is how one grouping keys an item i: id, the partner,
+// product or account it stands for, and tag, the key of a group that
+// stands for none ("direct", "other"), NULL otherwise; and joins, the
+// join n that names a group by its id (g.id). Groups are summed by
+// currency, tag and id, keyed by tag or else id, and named after
+// summing, once each.
 type mrrGrouping struct {
-	key, id, name, joins string
+	id, tag, joins string
 }
 
 var mrrGroupings = map[string]mrrGrouping{
-	MRRGroupNone: {key: "NULL::text", id: "NULL::uuid"},
+	MRRGroupNone: {id: "NULL::uuid", tag: "NULL::text"},
 	MRRGroupPartner: {
-		key: "COALESCE(s.created_by_partner::text, 'direct')", id: "s.created_by_partner",
-		name:  "CASE WHEN g.id IS NULL THEN 'Direct' ELSE COALESCE(n.name, g.key) END",
+		id: "i.created_by_partner", tag: "CASE WHEN i.created_by_partner IS NULL THEN 'direct' END",
 		joins: "LEFT JOIN {partners} n ON n.partner_id = g.id",
 	},
 	MRRGroupProduct: {
-		key: "i.product_id::text", id: "i.product_id", name: "COALESCE(n.name, g.key)",
+		id: "i.product_id", tag: "NULL::text",
 		joins: "LEFT JOIN {products} n ON n.tenant_id = $1 AND n.product_id = g.id",
 	},
 	MRRGroupAccount: {
-		key: "s.account_id::text", id: "s.account_id", name: "COALESCE(n.name, g.key)",
+		id: "i.account_id", tag: "NULL::text",
 		joins: "LEFT JOIN {accounts} n ON n.account_id = g.id AND n.tenant_id = $1",
 	},
 }
@@ -83,41 +85,35 @@ var mrrGroupings = map[string]mrrGrouping{
 // "other", unnamed, so that no other partner is named or sized alone.
 func mrrPartnersSeenBy(n int) mrrGrouping {
 	return mrrGrouping{
-		key: fmt.Sprintf(`CASE WHEN s.created_by_partner IS NULL THEN 'direct'
-    WHEN s.created_by_partner = $%[1]d THEN s.created_by_partner::text ELSE '%[2]s' END`, n, MRRGroupOther),
-		id: fmt.Sprintf(`CASE WHEN s.created_by_partner = $%d THEN s.created_by_partner END`, n),
-		name: fmt.Sprintf(`CASE g.key WHEN 'direct' THEN 'Direct' WHEN '%s' THEN 'Other' ELSE COALESCE(n.name, g.key) END`,
-			MRRGroupOther),
+		id: fmt.Sprintf(`CASE WHEN i.created_by_partner = $%d THEN i.created_by_partner END`, n),
+		tag: fmt.Sprintf(`CASE WHEN i.created_by_partner IS NULL THEN 'direct'
+    WHEN i.created_by_partner <> $%d THEN '%s' END`, n, MRRGroupOther),
 		joins: "LEFT JOIN {partners} n ON n.partner_id = g.id",
 	}
 }
 
 // mrrSQL sums the exact ARR of the recurring items in effect on $2 of the
-// subscriptions not cancelled on $2, per currency and per group: a row
-// whose total is true is a currency's total; {named} adds the groups. It
-// reads only the tenant's rows (its subscriptions, its items by
-// tenant_id); an item's quantity comes from its row but when a change is
-// dated after $2 (subsQtyOnSQL).
-var mrrSQL = `WITH lines AS (
-    SELECT s.currency, {key} AS key, {id} AS id, ` + subsLineARRSQL + ` AS arr
-    FROM {subs} s
-    JOIN {items} i ON i.subscription_id = s.subscription_id
-    ` + subsQtyOnSQL + `
-    {scope}
-    WHERE {where} AND i.tenant_id = $1 AND ` + subsNotEndedSQL + ` AND ` + subsInEffectSQL + `
-), groups AS (
-    SELECT currency, key, id, sum(arr) AS arr FROM lines GROUP BY currency, key, id
-)
-SELECT r.currency, r.total, r.key, r.name, r.arr::text FROM (
-    SELECT currency, true AS total, NULL::text AS key, NULL::text AS name, sum(arr) AS arr
-    FROM groups GROUP BY currency
-    {named}
-) r
-ORDER BY r.currency, r.total DESC, r.arr DESC, r.key`
+// subscriptions not cancelled on $2, per currency and per group, and
+// names each group once, after summing ({name} and {joins}; a report not
+// grouped has one group per currency, unnamed). It reads the tenant's
+// items alone, each with what it needs of its subscription, all from the
+// index subscription_items_report; an item's quantity comes from the
+// history only when a change is dated after $2 (subsQtyOnSQL). Groups
+// come by currency, largest ARR first, then by key, bytewise. The totals
+// are the sums of the groups, made exactly in Go (mrrBook.present).
+var mrrSQL = `SELECT g.currency, COALESCE(g.tag, g.id::text), {name}, g.arr
+FROM (
+    SELECT i.currency, {tag} AS tag, {id} AS id, sum(` + subsLineARRSQL + `) AS arr
+    FROM {items} i {scope}
+    WHERE {where} AND (i.subscription_end_date IS NULL OR i.subscription_end_date > $2::date)
+        AND ` + subsInEffectSQL + `
+    GROUP BY 1, 2, 3
+) g {joins}
+ORDER BY g.currency COLLATE "C", g.arr DESC, COALESCE(g.tag, g.id::text) COLLATE "C"`
 
-// mrrNamedSQL is the groups of a grouping, each with its name.
-const mrrNamedSQL = `UNION ALL
-    SELECT g.currency, false, g.key, {name}, g.arr FROM groups g {joins}`
+// mrrNameSQL names a group of a grouping: by its tag, or its id's name.
+const mrrNameSQL = `CASE g.tag WHEN 'direct' THEN 'Direct' WHEN '` + MRRGroupOther + `' THEN 'Other'
+    ELSE COALESCE(n.name, g.id::text) END`
 
 // MRRReport returns the tenant's recurring revenue on date today (the
 // current UTC date when zero) over the subscriptions in the caller's
@@ -126,6 +122,12 @@ const mrrNamedSQL = `UNION ALL
 // "direct"; for a partner caller, other partners' as "other"), "product"
 // or "account". Groups come by currency, then
 // largest MRR first, and tie out: per currency they sum to the total.
+//
+// It is planned for its values each time, as an unnamed statement
+// (QueryExecModeDescribeExec, which learns the parameters' types first),
+// as the tenants differ a thousandfold in size: a plan for the largest
+// hashes its thousands of groups and names them by a hash join, where one
+// plan for all sorted them and probed each name.
 //
 // It is a *StaleError while events of the tenant are parked in the
 // subscriptions read model.
@@ -140,24 +142,27 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 	if err := staleTenant(ctx, db, Subscriptions{}.Name(), tenant); err != nil {
 		return MRRView{}, err
 	}
-	q := newSubsQuery(tenant, scope, today)
-	scoped := subsScope(scope, &q.conds, &q.args)
+	if today.IsZero() {
+		today = domain.DateOf(time.Now())
+	}
+	conds, args := []string{"i.tenant_id = $1"}, []any{tenant, subsDate(today)}
+	scoped := subsScope(scope, "i", &conds, &args)
 	if groupBy == MRRGroupPartner && scope.PartnerID != uuid.Nil {
-		q.args = append(q.args, scope.PartnerID)
-		g = mrrPartnersSeenBy(len(q.args))
+		args = append(args, scope.PartnerID)
+		g = mrrPartnersSeenBy(len(args))
 	}
-	named := ""
+	name, joins := "NULL::text", ""
 	if groupBy != MRRGroupNone {
-		named = strings.NewReplacer("{name}", g.name, "{joins}", g.joins).Replace(mrrNamedSQL)
+		name, joins = mrrNameSQL, g.joins
 	}
-	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{key}", g.key, "{id}", g.id, "{scope}", scoped,
-		"{where}", strings.Join(q.conds, " AND "), "{named}", named).Replace(mrrSQL))
-	rows, err := db.Query(ctx, sql, q.args...)
+	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{id}", g.id, "{tag}", g.tag, "{scope}", scoped,
+		"{where}", strings.Join(conds, " AND "), "{name}", name, "{joins}", joins).Replace(mrrSQL))
+	rows, err := db.Query(ctx, sql, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 	if err != nil {
 		return MRRView{}, fmt.Errorf("query mrr: %w", err)
 	}
 	defer rows.Close()
-	var book mrrBook
+	book := mrrBook{grouped: groupBy != MRRGroupNone}
 	for rows.Next() {
 		if err := book.scan(rows); err != nil {
 			return MRRView{}, err
@@ -166,5 +171,5 @@ func MRRReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope, g
 	if err := rows.Err(); err != nil {
 		return MRRView{}, fmt.Errorf("query mrr: %w", err)
 	}
-	return book.present(q.today), nil
+	return book.present(today), nil
 }

@@ -3,16 +3,18 @@ package projections
 import (
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"ledger/domain"
 )
 
 // mrrBook is what mrrSQL read: per currency, in the query's order, the
-// exact ARR in total and of each group.
+// exact ARR of each group (of the currency's one group when the report is
+// not grouped).
 type mrrBook struct {
+	grouped    bool
 	currencies []domain.Currency
-	totals     map[domain.Currency]decimal.Decimal
 	groups     map[domain.Currency][]mrrLine
 }
 
@@ -25,25 +27,26 @@ type mrrLine struct {
 // scan adds one row of mrrSQL to the book.
 func (b *mrrBook) scan(row subsScanner) error {
 	var cur domain.Currency
-	var total bool
 	var key, name *string
-	var arrText string
-	if err := row.Scan(&cur, &total, &key, &name, &arrText); err != nil {
+	var num pgtype.Numeric // exact, in binary: no text to format and parse
+	if err := row.Scan(&cur, &key, &name, &num); err != nil {
 		return fmt.Errorf("scan mrr: %w", err)
 	}
-	arr, err := decimal.NewFromString(arrText)
-	if err != nil {
-		return fmt.Errorf("read arr %q: %w", arrText, err)
+	if !num.Valid || num.NaN || num.InfinityModifier != pgtype.Finite {
+		return fmt.Errorf("scan mrr: an ARR of %s is not a number", cur)
 	}
-	if b.totals == nil {
-		b.totals, b.groups = map[domain.Currency]decimal.Decimal{}, map[domain.Currency][]mrrLine{}
+	arr := decimal.NewFromBigInt(num.Int, num.Exp)
+	if b.groups == nil {
+		b.groups = map[domain.Currency][]mrrLine{}
 	}
-	if total {
+	if _, seen := b.groups[cur]; !seen {
 		b.currencies = append(b.currencies, cur)
-		b.totals[cur] = arr
-		return nil
 	}
-	b.groups[cur] = append(b.groups[cur], mrrLine{key: *key, name: *name, arr: arr})
+	line := mrrLine{arr: arr}
+	if key != nil && name != nil {
+		line.key, line.name = *key, *name
+	}
+	b.groups[cur] = append(b.groups[cur], line)
 	return nil
 }
 
@@ -60,13 +63,13 @@ func (b *mrrBook) present(asOf domain.Date) MRRView {
 		for i, g := range groups {
 			parts[i] = g.arr
 		}
-		if len(groups) == 0 {
-			parts = []decimal.Decimal{b.totals[cur]}
-		}
 		places := cur.MinorUnits()
 		mrr, mrrShares := domain.Allocate(parts, 12, places)
 		arr, arrShares := domain.Allocate(parts, 1, places)
 		view.Totals = append(view.Totals, MRRTotal{Currency: cur, MRR: mrr.StringFixed(places), ARR: arr.StringFixed(places)})
+		if !b.grouped {
+			continue
+		}
 		for i, g := range groups {
 			view.Groups = append(view.Groups, MRRGroup{Key: g.key, Name: g.name, Currency: cur,
 				MRR: mrrShares[i].StringFixed(places), ARR: arrShares[i].StringFixed(places)})

@@ -38,10 +38,16 @@ type RevenueGroup struct {
 	Amount   string          `json:"amount"`
 }
 
+// reportGrouping is how a report keys and names a row by a grouping, and
+// the joins its name needs.
+type reportGrouping struct {
+	key, name, joins string
+}
+
 // revGroupings are how each grouping of the report keys and names a line
 // l of invoice i, and the joins its name needs. The partner is the one
 // the line's subscription is attributed to.
-var revGroupings = map[string]mrrGrouping{
+var revGroupings = map[string]reportGrouping{
 	MRRGroupNone: {key: "NULL::text", name: "NULL::text"},
 	MRRGroupPartner: {
 		key: "COALESCE(l.partner_id::text, 'direct')",
@@ -63,8 +69,8 @@ var revGroupings = map[string]mrrGrouping{
 // id is the parameter $n: its own lines under its id and name, direct
 // ones under "direct", and those of every other partner under "other",
 // unnamed.
-func revPartnersSeenBy(n int) mrrGrouping {
-	return mrrGrouping{
+func revPartnersSeenBy(n int) reportGrouping {
+	return reportGrouping{
 		key: fmt.Sprintf(`CASE WHEN l.partner_id IS NULL THEN 'direct'
     WHEN l.partner_id = $%[1]d THEN l.partner_id::text ELSE '%[2]s' END`, n, MRRGroupOther),
 		name: fmt.Sprintf(`CASE WHEN l.partner_id IS NULL THEN 'Direct'
@@ -129,7 +135,7 @@ func RevenueReport(ctx context.Context, db Querier, tenant uuid.UUID, scope Scop
 }
 
 // revenueRun runs revenueSQL with the conditions of q, grouped by g.
-func revenueRun(ctx context.Context, db Querier, q *invSelect, g mrrGrouping, ungrouped bool) (RevenueView, error) {
+func revenueRun(ctx context.Context, db Querier, q *invSelect, g reportGrouping, ungrouped bool) (RevenueView, error) {
 	sets, total := "(currency), (currency, key, name)", "GROUPING(key, name) <> 0"
 	if ungrouped {
 		sets, total = "(currency, key, name)", "true"

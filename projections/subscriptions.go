@@ -22,8 +22,12 @@ import (
 // items in effect and MRR can be read in SQL on any date. An item's
 // quantity and quantity_from are those of its latest-dated quantity, so
 // that on a day from quantity_from on its quantity is read without the
-// history. It also keeps the names of products and partners, which the
-// MRR report groups by.
+// history. An item also carries what the MRR report needs of its
+// subscription (currency, account, creating partner and end date), and
+// the index subscription_items_report holds all that the report reads,
+// so that the report is one index-only scan of the tenant's items. It
+// also keeps the names of products and partners, which the MRR report
+// groups by.
 //
 // Nothing date-dependent is stored: end_date is the first day the
 // subscription is no longer in force (its cancel date, else the end of a
@@ -73,10 +77,6 @@ CREATE TABLE {subs} (
     updated_at         timestamptz NOT NULL,
     position           bigint      NOT NULL
 );
-CREATE INDEX ON {subs} (tenant_id, subscription_id);
-CREATE INDEX ON {subs} (tenant_id, account_id, subscription_id);
-CREATE INDEX subscriptions_term_due ON {subs} ((`+subsNextTermEndSQL+`), subscription_id)
-    WHERE `+subsTermDueSQL+`;
 CREATE TABLE {items} (
     subscription_id uuid    NOT NULL,
     item_id         uuid    NOT NULL,
@@ -95,9 +95,12 @@ CREATE TABLE {items} (
     unit            text,
     effective_from  date    NOT NULL,
     effective_to    date,
+    currency              text NOT NULL,
+    account_id            uuid NOT NULL,
+    created_by_partner    uuid,
+    subscription_end_date date,
     PRIMARY KEY (subscription_id, item_id)
 );
-CREATE INDEX ON {items} (tenant_id);
 CREATE TABLE {qty} (
     subscription_id uuid    NOT NULL,
     item_id         uuid    NOT NULL,
@@ -119,6 +122,22 @@ CREATE TABLE {partners} (
 		return err
 	}
 	_, err = tx.Exec(ctx, t.expand(subsScheduledDDL))
+	return err
+}
+
+// CreateIndexes implements Indexer: the lists' keyset orders by tenant
+// and by account, the term ends due (DueTermEnds), and the MRR report's
+// covering index of a tenant's items. No statement of Apply reads them,
+// so a rebuild makes them once, after loading the tables.
+func (Subscriptions) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error {
+	_, err := tx.Exec(ctx, subsTables(schema).expand(`
+CREATE INDEX ON {subs} (tenant_id, subscription_id);
+CREATE INDEX ON {subs} (tenant_id, account_id, subscription_id);
+CREATE INDEX subscriptions_term_due ON {subs} ((`+subsNextTermEndSQL+`), subscription_id)
+    WHERE `+subsTermDueSQL+`;
+CREATE INDEX subscription_items_report ON {items} (tenant_id) INCLUDE (currency, account_id, created_by_partner,
+    product_id, subscription_end_date, type, period_months, effective_from, effective_to, quantity, quantity_from,
+    unit_price, subscription_id, item_id)`))
 	return err
 }
 

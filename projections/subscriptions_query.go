@@ -95,19 +95,17 @@ const (
 	// subsInEffectSQL selects the recurring items i in effect on $2.
 	subsInEffectSQL = `i.type = 'recurring' AND i.period_months > 0
     AND i.effective_from <= $2::date AND (i.effective_to IS NULL OR i.effective_to > $2::date)`
-	// subsQtyOnSQL gives q.quantity, item i's quantity on $2 (when in
-	// effect): its latest quantity from that quantity's date on, else the
-	// latest of its history dated $2 or before (a change scheduled after
-	// $2, or $2 in the past).
-	subsQtyOnSQL = `CROSS JOIN LATERAL (SELECT i.quantity WHERE i.quantity_from <= $2::date
-    UNION ALL
-    (SELECT q.quantity FROM {qty} q
-    WHERE i.quantity_from > $2::date AND q.subscription_id = i.subscription_id AND q.item_id = i.item_id
-        AND q.from_date <= $2::date
-    ORDER BY q.from_date DESC LIMIT 1)) q`
-	// subsLineARRSQL is the annual recurring revenue of item i: exact,
-	// as period_months divides 12.
-	subsLineARRSQL = `q.quantity * i.unit_price * (12 / i.period_months)`
+	// subsQtyOnSQL is item i's quantity on $2 (when in effect): its
+	// latest quantity from that quantity's date on, else the latest of
+	// its history dated $2 or before (a change scheduled after $2, or $2
+	// in the past), read only then.
+	subsQtyOnSQL = `CASE WHEN i.quantity_from <= $2::date THEN i.quantity
+    ELSE (SELECT q.quantity FROM {qty} q
+        WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id AND q.from_date <= $2::date
+        ORDER BY q.from_date DESC LIMIT 1) END`
+	// subsLineARRSQL is the annual recurring revenue of item i on $2:
+	// exact, as period_months divides 12.
+	subsLineARRSQL = `(` + subsQtyOnSQL + `) * i.unit_price * (12 / i.period_months)`
 	// subsMRRFormat makes MRR of an exact ARR: ÷ 12, rounded half-up to
 	// 20 places as domain.Subscription.MRR (the divisor's scale keeps
 	// more than 20 places in the quotient).
@@ -123,7 +121,7 @@ var subsSelectSQL = `SELECT s.subscription_id, s.account_id, s.currency, s.start
     (CASE WHEN ` + subsNotEndedSQL + ` THEN ` + fmt.Sprintf(subsMRRFormat, `COALESCE(m.arr, 0)`) + ` ELSE 0 END)::text
 FROM {subs} s {scope}
 ` + subsTermLateralSQL + `
-CROSS JOIN LATERAL (SELECT sum(` + subsLineARRSQL + `) AS arr FROM {items} i ` + subsQtyOnSQL + `
+CROSS JOIN LATERAL (SELECT sum(` + subsLineARRSQL + `) AS arr FROM {items} i
     WHERE i.subscription_id = s.subscription_id AND ` + subsInEffectSQL + `) m
 WHERE {where}
 {tail}`
@@ -165,20 +163,21 @@ func (q *subsQuery) where(cond string, v any) {
 	q.conds = append(q.conds, fmt.Sprintf(cond, len(q.args)))
 }
 
-// subsScope returns the join that scope needs, and adds its condition
-// and parameters to conds and args.
-func subsScope(scope Scope, conds *[]string, args *[]any) string {
+// subsScope returns the join that scope needs over the rows named row
+// (with account_id and tenant_id columns), and adds its condition and
+// parameters to conds and args.
+func subsScope(scope Scope, row string, conds *[]string, args *[]any) string {
 	if scope.All {
 		return ""
 	}
-	cond, scopeArgs := scope.where("s.account_id", "a.created_by_partner", len(*args)+1)
+	cond, scopeArgs := scope.where(row+".account_id", "a.created_by_partner", len(*args)+1)
 	*conds, *args = append(*conds, cond), append(*args, scopeArgs...)
-	return "LEFT JOIN {accounts} a ON a.account_id = s.account_id AND a.tenant_id = s.tenant_id"
+	return fmt.Sprintf("LEFT JOIN {accounts} a ON a.account_id = %[1]s.account_id AND a.tenant_id = %[1]s.tenant_id", row)
 }
 
 // run reads the subscriptions with their items.
 func (q *subsQuery) run(ctx context.Context, db Querier) ([]SubscriptionView, error) {
-	join := subsScope(q.scope, &q.conds, &q.args)
+	join := subsScope(q.scope, "s", &q.conds, &q.args)
 	sql := subsTables(LiveSchema).expand(strings.NewReplacer("{scope}", join,
 		"{where}", strings.Join(q.conds, " AND "), "{tail}", q.tail).Replace(subsSelectSQL))
 	rows, err := db.Query(ctx, sql, q.args...)

@@ -23,6 +23,7 @@ func (b *subsBatch) queue(pb *pgx.Batch, t subsTableNames) {
 	}
 	if len(b.updated) > 0 {
 		b.queueUpdates(pb, t)
+		b.queueEndDates(pb, t)
 	}
 	b.queueScheduled(pb, t)
 	if len(b.itemOrder) > 0 {
@@ -136,10 +137,33 @@ WHERE s.subscription_id = u.id`),
 		ids, versions, positions, updatedAt, cancelled, cancels, policies, reasons, renewedSet, renewed, ended).Exec(subsExpect("update subscriptions", n))
 }
 
+// queueEndDates gives the items of the subscriptions the batch cancelled
+// their subscription's end date, its cancel date (as queueUpdates). It
+// reads no other table and finds the items by the first column of their
+// key (= ANY): joined to the subscriptions or to a list of ids, the
+// planner took, on a table being loaded and not yet analyzed, a whole
+// scan of the other side for each batch.
+func (b *subsBatch) queueEndDates(pb *pgx.Batch, t subsTableNames) {
+	var ids [][16]byte
+	var ends []pgtype.Date
+	for _, r := range b.updated {
+		if r.cancelled {
+			ids, ends = append(ids, r.id), append(ends, subsDate(r.cancelDate))
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	pb.Queue(t.expand(`UPDATE {items} SET subscription_end_date = ($2::date[])[array_position($1::uuid[], subscription_id)]
+WHERE subscription_id = ANY($1::uuid[])`), ids, ends)
+}
+
 // queueItems queues the insert of the batch's new items, each with the
 // quantity it was added with, from its effective date: every one has a
 // row in the quantity history too, so queueLatestQuantities then sets it
-// to its latest-dated quantity.
+// to its latest-dated quantity. An item takes its subscription's
+// currency, account, partner and end date from the subscription's row,
+// written or updated by the statements queued before.
 func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {
 	n := len(b.itemOrder)
 	subs, items, products, charges := make([][16]byte, n), make([][16]byte, n), make([][16]byte, n), make([][16]byte, n)
@@ -156,9 +180,9 @@ func (b *subsBatch) queueItems(pb *pgx.Batch, t subsTableNames) {
 	}
 	pb.Queue(t.expand(`INSERT INTO {items} (subscription_id, item_id, tenant_id, added_position, added_index, product_id,
     charge_id, name, type, quantity, quantity_from, unit_price, billing_period, period_months, unit, effective_from,
-    effective_to)
+    effective_to, currency, account_id, created_by_partner, subscription_end_date)
 SELECT u.sub, u.item, s.tenant_id, u.pos, u.idx, u.product, u.charge, u.name, u.type, u.quantity, u.from_date, u.price::numeric,
-    u.period, u.months, u.unit, u.from_date, u.to_date
+    u.period, u.months, u.unit, u.from_date, u.to_date, s.currency, s.account_id, s.created_by_partner, s.end_date
 FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::int[], $5::uuid[], $6::uuid[], $7::text[], $8::text[],
     $9::int[], $10::text[], $11::text[], $12::int[], $13::text[], $14::date[], $15::date[])
     AS u(sub, item, pos, idx, product, charge, name, type, quantity, price, period, months, unit, from_date, to_date)

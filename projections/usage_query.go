@@ -51,7 +51,7 @@ func UsageSummary(ctx context.Context, db Querier, tenant uuid.UUID, scope Scope
 		return nil, domain.Invalid("to", "must be after from")
 	}
 	conds, args := []string{"s.tenant_id = $1", "s.subscription_id = $2"}, []any{tenant, subscriptionID, subsDate(lo), subsDate(hi)}
-	join := subsScope(scope, &conds, &args)
+	join := subsScope(scope, "s", &conds, &args)
 	t := subsTables(LiveSchema)
 	sql := t.expand(strings.NewReplacer("{scope}", join, "{where}", strings.Join(conds, " AND "),
 		"{usage}", table(LiveSchema, "usage_daily")).Replace(usageSummarySQL))

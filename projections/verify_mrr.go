@@ -20,7 +20,7 @@ import (
 var verifyMRRSQL = `SELECT s.subscription_id, s.version,
     (CASE WHEN ` + subsNotEndedSQL + ` THEN ` + fmt.Sprintf(subsMRRFormat, `COALESCE(m.arr, 0)`) + ` ELSE 0 END)::text
 FROM {subs} s
-CROSS JOIN LATERAL (SELECT sum(` + subsLineARRSQL + `) AS arr FROM {items} i ` + subsQtyOnSQL + `
+CROSS JOIN LATERAL (SELECT sum(` + subsLineARRSQL + `) AS arr FROM {items} i
     WHERE i.subscription_id = s.subscription_id AND ` + subsInEffectSQL + `) m
 WHERE s.tenant_id = $1
 ORDER BY s.subscription_id`

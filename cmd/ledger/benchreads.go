@@ -174,12 +174,16 @@ func benchReports(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant u
 		read func() error
 	}
 	reports := []report{{"mrr-movements, 12 months", func() error {
-		_, err := projections.MRRMovements(ctx, db.Pool, tenant, projections.Scope{All: true}, projections.MRRGroupNone, from, today.Time().Format("2006-01"))
+		_, err := projections.Snapshot(ctx, db.Pool, func(q projections.Querier) (projections.MRRMovementsView, error) {
+			return projections.MRRMovements(ctx, q, tenant, projections.Scope{All: true}, projections.MRRGroupNone, from, today.Time().Format("2006-01"))
+		})
 		return err
 	}}}
 	for _, by := range []string{projections.MRRGroupNone, "partner", "product", "account"} {
 		reports = append(reports, report{"mrr by " + by, func() error {
-			_, err := projections.MRRReport(ctx, db.Pool, tenant, projections.Scope{All: true}, by, today)
+			_, err := projections.Snapshot(ctx, db.Pool, func(q projections.Querier) (projections.MRRView, error) {
+				return projections.MRRReport(ctx, q, tenant, projections.Scope{All: true}, by, today)
+			})
 			return err
 		}})
 	}
