@@ -29,9 +29,9 @@ func Allocate(parts []decimal.Decimal, divisor int64, places int32) (total decim
 		scale = max(scale, -p.Exponent())
 	}
 	den := new(big.Int).Mul(big.NewInt(divisor), pow10(scale-places))
-	floors := make([]*big.Int, len(parts))
-	rems := make([]*big.Int, len(parts))
-	sum, floorSum := new(big.Int), new(big.Int)
+	floors := make([]big.Int, len(parts))
+	rems := make([]big.Int, len(parts))
+	sum, floorSum, n := new(big.Int), new(big.Int), new(big.Int)
 	scales := map[int32]*big.Int{} // 10^(scale+exponent), by exponent: parts mostly share a few
 	for i, p := range parts {
 		up, ok := scales[p.Exponent()]
@@ -39,10 +39,10 @@ func Allocate(parts []decimal.Decimal, divisor int64, places int32) (total decim
 			up = pow10(scale + p.Exponent())
 			scales[p.Exponent()] = up
 		}
-		n := new(big.Int).Mul(p.Coefficient(), up)
+		n.Mul(p.Coefficient(), up)
 		sum.Add(sum, n)
-		floors[i], rems[i] = new(big.Int).DivMod(n, den, new(big.Int)) // Euclidean: rems[i] in [0, den)
-		floorSum.Add(floorSum, floors[i])
+		floors[i].DivMod(n, den, &rems[i]) // Euclidean: rems[i] in [0, den)
+		floorSum.Add(floorSum, &floors[i])
 	}
 	totalUnits := roundHalfAway(sum, den)
 	extra := new(big.Int).Sub(totalUnits, floorSum).Int64() // 0 ≤ extra ≤ len(parts)
@@ -50,13 +50,14 @@ func Allocate(parts []decimal.Decimal, divisor int64, places int32) (total decim
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return rems[b].Cmp(rems[a]) })
+	slices.SortStableFunc(order, func(a, b int) int { return rems[b].Cmp(&rems[a]) })
+	one := big.NewInt(1)
 	for _, i := range order[:extra] {
-		floors[i].Add(floors[i], big.NewInt(1))
+		floors[i].Add(&floors[i], one)
 	}
 	shares = make([]decimal.Decimal, len(parts))
-	for i, f := range floors {
-		shares[i] = decimal.NewFromBigInt(f, -places)
+	for i := range floors {
+		shares[i] = decimal.NewFromBigInt(&floors[i], -places)
 	}
 	return decimal.NewFromBigInt(totalUnits, -places), shares
 }

@@ -97,19 +97,20 @@ func mrrPartnersSeenBy(n int) mrrGrouping {
 // names each group once, after summing ({name} and {joins}; a report not
 // grouped has one group per currency, unnamed). It reads the tenant's
 // items alone, each with what it needs of its subscription, all from the
-// index subscription_items_report; an item's quantity comes from the
-// history only when a change is dated after $2 (subsQtyOnSQL). Groups
-// come by currency, largest ARR first, then by key, bytewise. The totals
-// are the sums of the groups, made exactly in Go (mrrBook.present).
+// index subscription_items_report, grouped in the order of its key (id,
+// currency) so that by account each group is summed as the scan reaches
+// it; an item's quantity comes from the history only when a change is
+// dated after $2 (subsQtyOnSQL). Groups come in no order: Go orders
+// them, and sums them exactly into the totals (mrrBook.present). Sorting
+// them here took a third of the query's time for 13,000 groups.
 var mrrSQL = `SELECT g.currency, COALESCE(g.tag, g.id::text), {name}, g.arr
 FROM (
     SELECT i.currency, {tag} AS tag, {id} AS id, sum(` + subsLineARRSQL + `) AS arr
     FROM {items} i {scope}
     WHERE {where} AND (i.subscription_end_date IS NULL OR i.subscription_end_date > $2::date)
         AND ` + subsInEffectSQL + `
-    GROUP BY 1, 2, 3
-) g {joins}
-ORDER BY g.currency COLLATE "C", g.arr DESC, COALESCE(g.tag, g.id::text) COLLATE "C"`
+    GROUP BY 3, 1, 2
+) g {joins}`
 
 // mrrNameSQL names a group of a grouping: by its tag, or its id's name.
 const mrrNameSQL = `CASE g.tag WHEN 'direct' THEN 'Direct' WHEN '` + MRRGroupOther + `' THEN 'Other'

@@ -2,6 +2,8 @@ package projections
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
@@ -9,9 +11,8 @@ import (
 	"ledger/domain"
 )
 
-// mrrBook is what mrrSQL read: per currency, in the query's order, the
-// exact ARR of each group (of the currency's one group when the report is
-// not grouped).
+// mrrBook is what mrrSQL read: per currency, the exact ARR of each group
+// (of the currency's one group when the report is not grouped).
 type mrrBook struct {
 	grouped    bool
 	currencies []domain.Currency
@@ -54,11 +55,27 @@ func (b *mrrBook) scan(row subsScanner) error {
 // asks: per currency, MRR (ARR ÷ 12) and ARR are each computed exactly in
 // total, rounded once to the currency's minor unit, and allocated to the
 // groups by largest remainder (domain.Allocate), so that the groups sum
-// to the total presented.
+// to the total presented. Currencies come in code order, and a
+// currency's groups largest ARR first, then by key; remainders that tie
+// go to the group that comes first.
 func (b *mrrBook) present(asOf domain.Date) MRRView {
 	view := MRRView{AsOf: asOf, Totals: []MRRTotal{}, Groups: []MRRGroup{}}
+	if b.grouped {
+		n := 0
+		for _, groups := range b.groups {
+			n += len(groups)
+		}
+		view.Groups = make([]MRRGroup, 0, n)
+	}
+	slices.Sort(b.currencies)
 	for _, cur := range b.currencies {
 		groups := b.groups[cur]
+		slices.SortFunc(groups, func(a, b mrrLine) int {
+			if c := b.arr.Cmp(a.arr); c != 0 {
+				return c
+			}
+			return strings.Compare(a.key, b.key)
+		})
 		parts := make([]decimal.Decimal, len(groups))
 		for i, g := range groups {
 			parts[i] = g.arr
