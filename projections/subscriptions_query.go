@@ -104,8 +104,9 @@ const (
         WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id AND q.from_date <= $2::date
         ORDER BY q.from_date DESC LIMIT 1) END`
 	// subsLineARRSQL is the annual recurring revenue of item i on $2:
-	// exact, as period_months divides 12.
-	subsLineARRSQL = `(` + subsQtyOnSQL + `) * i.unit_price * (12 / i.period_months)`
+	// exact, as period_months divides 12. The integers are multiplied
+	// first (at most 12,000,000), so each item costs one numeric product.
+	subsLineARRSQL = `(` + subsQtyOnSQL + `) * (12 / i.period_months) * i.unit_price`
 	// subsMRRFormat makes MRR of an exact ARR: ÷ 12, rounded half-up to
 	// 20 places as domain.Subscription.MRR (the divisor's scale keeps
 	// more than 20 places in the quotient).
