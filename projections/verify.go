@@ -37,6 +37,10 @@ const (
 	// model's SQL computes them, differ from its stream folded by the
 	// domain; or an invoice that does (verifyInvoices).
 	SideDomain = "domain"
+	// SideSubscription is an item whose copy of its subscription's
+	// currency, account, creating partner or end date (which the MRR
+	// report reads) differs from the subscription's row.
+	SideSubscription = "subscription"
 	// SideHead is a projection that did not reach the head of the log,
 	// as Verify found it when it began, within behindWait.
 	SideHead = "head"
@@ -103,7 +107,11 @@ func Verify(ctx context.Context, pool *pgxpool.Pool, store eventstore.Store, p P
 		if err != nil {
 			return nil, err
 		}
-		diffs = append(diffs, drift...)
+		copies, err := verifyItemCopies(ctx, pool)
+		if err != nil {
+			return nil, err
+		}
+		diffs = append(append(diffs, drift...), copies...)
 	}
 	if _, ok := p.(Invoices); ok {
 		drift, err := verifyInvoices(ctx, pool, store)

@@ -172,3 +172,38 @@ type mrrSide struct {
 	Version uint64 `json:"version"`
 	MRR     string `json:"mrr"`
 }
+
+// verifyItemCopiesSQL finds the items whose copy of their subscription's
+// columns differs from the subscription's row, each as JSON of both.
+const verifyItemCopiesSQL = `SELECT json_build_object('subscription_id', i.subscription_id, 'item_id', i.item_id,
+    'item', json_build_object('currency', i.currency, 'account_id', i.account_id,
+        'created_by_partner', i.created_by_partner, 'subscription_end_date', i.subscription_end_date),
+    'subscription', json_build_object('currency', s.currency, 'account_id', s.account_id,
+        'created_by_partner', s.created_by_partner, 'end_date', s.end_date))::text
+FROM {items} i JOIN {subs} s ON s.subscription_id = i.subscription_id
+WHERE (i.currency, i.account_id, i.created_by_partner, i.subscription_end_date)
+    IS DISTINCT FROM (s.currency, s.account_id, s.created_by_partner, s.end_date)
+ORDER BY i.subscription_id, i.item_id
+LIMIT $1`
+
+// verifyItemCopies checks, in one snapshot, that every item carries its
+// subscription's currency, account, creating partner and end date, which
+// the MRR report reads from the item alone. It returns the items that do
+// not, at most maxShownDifferences.
+func verifyItemCopies(ctx context.Context, pool *pgxpool.Pool) ([]Difference, error) {
+	rows, err := Snapshot(ctx, pool, func(db Querier) ([]string, error) {
+		rows, err := db.Query(ctx, subsTables(LiveSchema).expand(verifyItemCopiesSQL), maxShownDifferences)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	})
+	if err != nil {
+		return nil, fmt.Errorf("compare items with their subscriptions: %w", err)
+	}
+	out := make([]Difference, len(rows))
+	for i, row := range rows {
+		out[i] = Difference{Projection: Subscriptions{}.Name(), Table: "subscription_items", Side: SideSubscription, Row: row}
+	}
+	return out, nil
+}

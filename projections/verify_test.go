@@ -45,6 +45,14 @@ func TestVerifyReportsEachDrift(t *testing.T) {
 	}
 	verifyRebuild(t, e, p)
 
+	e.exec(t, `UPDATE `+items+` SET subscription_end_date = current_date WHERE item_id = $1`, item)
+	diffs = verifyWant(t, e, p, []string{SideLive, SideRebuilt, SideSubscription})
+	copied := diffs[len(diffs)-1]
+	if !strings.Contains(copied.Row, item.String()) || !strings.Contains(copied.Row, `"end_date" : null`) {
+		t.Errorf("the item's copy of its subscription: %s; want item %s, its subscription with no end date", copied.Row, item)
+	}
+	verifyRebuild(t, e, p)
+
 	_, err := svc.AmendSubscription(ctx, admin, sub, commands.AmendSubscription{EffectiveDate: domain.DateOf(time.Now()),
 		Changes: []commands.Change{{Type: "change_quantity", ItemID: item, Quantity: decimal.NewFromInt(4)}}})
 	if err != nil {

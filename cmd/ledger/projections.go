@@ -164,6 +164,8 @@ func printDifferences(out io.Writer, diffs []projections.Difference) {
 			fmt.Fprintf(out, "%s: %s\n", d.Projection, d.Row)
 		case projections.SideDomain:
 			fmt.Fprintf(out, "%s.%s: the read model and the domain disagree: %s\n", d.Projection, d.Table, d.Row)
+		case projections.SideSubscription:
+			fmt.Fprintf(out, "%s.%s: an item and its subscription disagree: %s\n", d.Projection, d.Table, d.Row)
 		default:
 			fmt.Fprintf(out, "%s.%s: only %s: %s\n", d.Projection, d.Table, d.Side, d.Row)
 		}
