@@ -97,12 +97,13 @@ func mrrPartnersSeenBy(n int) mrrGrouping {
 // names each group once, after summing ({name} and {joins}; a report not
 // grouped has one group per currency, unnamed). It reads the tenant's
 // items alone, each with what it needs of its subscription, all from the
-// index subscription_items_report, grouped in the order of its key (id,
-// currency) so that by account each group is summed as the scan reaches
-// it; an item's quantity comes from the history only when a change is
-// dated after $2 (subsQtyOnSQL). Groups come in no order: Go orders
-// them, and sums them exactly into the totals (mrrBook.present). Sorting
-// them here took a third of the query's time for 13,000 groups.
+// index subscription_items_report, grouped by id first: by account, that
+// is the index's order, and each group is summed as the scan reaches it
+// (no hash table); an item's quantity comes from the history only when
+// a change is dated after $2 (subsQtyOnSQL). Groups come in no order:
+// Go orders them, and sums them exactly into the totals
+// (mrrBook.present). Sorting them here took a third of the query's time
+// for 13,000 groups.
 var mrrSQL = `SELECT g.currency, COALESCE(g.tag, g.id::text), {name}, g.arr
 FROM (
     SELECT i.currency, {tag} AS tag, {id} AS id, sum(` + subsLineARRSQL + `) AS arr
@@ -127,8 +128,9 @@ const mrrNameSQL = `CASE g.tag WHEN 'direct' THEN 'Direct' WHEN '` + MRRGroupOth
 // It is planned for its values each time, as an unnamed statement
 // (QueryExecModeDescribeExec, which learns the parameters' types first),
 // as the tenants differ a thousandfold in size: a plan for the largest
-// hashes its thousands of groups and names them by a hash join, where one
-// plan for all sorted them and probed each name.
+// names its thousands of groups by one hash join, where one plan for all
+// (costed for an average tenant) sorted them on disk and probed each
+// name.
 //
 // It is a *StaleError while events of the tenant are parked in the
 // subscriptions read model.
