@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ledger/eventstore"
@@ -24,7 +25,9 @@ import (
 type ledgerOf struct {
 	name string
 	// fail, when set, is asked before each batch whether to fail half way
-	// through it: after its first event is written, inside the transaction.
+	// through it: after its first event is written, inside the
+	// transaction, with a serialization failure, which is the
+	// environment's fault (retried whole), never the events' (parked).
 	fail func(batch []eventstore.Event) bool
 	// poison, when set, says which events it fails on, after writing the
 	// events of the batch before them.
@@ -48,7 +51,7 @@ func (l *ledgerOf) Apply(ctx context.Context, tx pgx.Tx, schema string, batch []
 			return err
 		}
 		if i == 0 && l.fail != nil && l.fail(batch) {
-			return errors.New("failing half way, as told")
+			return &pgconn.PgError{Code: "40001", Message: "failing half way, as told"}
 		}
 	}
 	return nil
@@ -147,6 +150,11 @@ func TestFailedTransactionIsRetriedAndAppliedOnce(t *testing.T) {
 	e.waitFor(t, "flaky", 30, positions[29])
 	if failures.Load() < 3 {
 		t.Fatalf("the projection failed %d times, want 2 failures then success", failures.Load()-1)
+	}
+	var parked int
+	if err := e.pool.QueryRow(t.Context(), `SELECT count(*) FROM `+table(LiveSchema, parkedTable)+` WHERE projection = 'flaky'`).
+		Scan(&parked); err != nil || parked != 0 {
+		t.Errorf("%d events parked (err %v), want none: a failed transaction is retried whole", parked, err)
 	}
 }
 
