@@ -129,8 +129,8 @@ CREATE TABLE {partners} (
 // and by account, the term ends due (DueTermEnds), and the MRR report's
 // covering index of a tenant's items, in the order of the account
 // grouping (which then sums each account as the scan reaches it, with no
-// hash table). No statement of Apply reads them,
-// so a rebuild makes them once, after loading the tables.
+// hash table). No statement of Apply reads them, so a rebuild makes them
+// once, after loading the tables.
 func (Subscriptions) CreateIndexes(ctx context.Context, tx pgx.Tx, schema string) error {
 	_, err := tx.Exec(ctx, subsTables(schema).expand(`
 CREATE INDEX ON {subs} (tenant_id, subscription_id);
