@@ -128,10 +128,10 @@ WHERE {where}
 {tail}`
 
 // subsItemsSQL reads the items of subscriptions $3 with their quantity
-// on $2, in the order the domain keeps them.
-const subsItemsSQL = `SELECT i.subscription_id, i.item_id, i.product_id, i.charge_id, i.name, i.type,
-    COALESCE((SELECT q.quantity FROM {qty} q WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id
-            AND q.from_date <= $2::date ORDER BY q.from_date DESC LIMIT 1),
+// on $2 (subsQtyOnSQL; before an item takes effect, its first one), in
+// the order the domain keeps them.
+var subsItemsSQL = `SELECT i.subscription_id, i.item_id, i.product_id, i.charge_id, i.name, i.type,
+    COALESCE(` + subsQtyOnSQL + `,
         (SELECT q.quantity FROM {qty} q WHERE q.subscription_id = i.subscription_id AND q.item_id = i.item_id
             ORDER BY q.from_date LIMIT 1), i.quantity),
     i.unit_price::text, i.billing_period, i.unit, i.effective_from, i.effective_to

@@ -191,9 +191,10 @@ func benchReports(ctx context.Context, out io.Writer, db *pgresolve.DB, tenant u
 	fmt.Fprintln(tw, "report\tp50\tp99\tmax\t")
 	for _, r := range reports {
 		// Warmed up first, as the server's pooled connections are: a
-		// connection plans the report for its values five times, then
-		// keeps a generic plan, as Postgres does with every prepared
-		// statement; those first five are not the steady state.
+		// connection's first reads fill its caches, and a prepared
+		// statement (the movements report's) is planned for its values
+		// five times before Postgres may keep a generic plan; those
+		// first reads are not the steady state.
 		if _, err := timeRuns(reportWarmup, func() (int, error) { return 0, r.read() }); err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
